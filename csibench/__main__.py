@@ -1,0 +1,3 @@
+from csibench.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""What every csibench model exposes: its UE and BS modules and the tensors each side takes and gives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+SIDES = ("ue", "bs")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    side: str  # "ue" or "bs"
+    role: str  # e.g. "encoder", "decoder"
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+class CsiModel(nn.Module):
+    """A CSI-feedback system split into a UE module and a BS module; forward runs both."""
+
+    name: str
+    cfg: object
+
+    def __init__(self, ue: nn.Module, bs: nn.Module):
+        super().__init__()
+        self.ue = ue
+        self.bs = bs
+
+    def forward(self, csi: torch.Tensor) -> torch.Tensor:
+        return self.bs(self.ue(csi))
+
+    def side_specs(self) -> dict[str, SideSpec]:
+        raise NotImplementedError
+
+    def side_module(self, side: str) -> nn.Module:
+        """The module of one side; ``all`` is the whole UE→BS chain."""
+        return {"ue": self.ue, "bs": self.bs, "all": self}[side]
+
+    def side_spec(self, side: str) -> SideSpec:
+        specs = self.side_specs()
+        if side == "all":
+            return SideSpec("all", "autoencoder", specs["ue"].inputs, specs["bs"].outputs)
+        return specs[side]
+
+    def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        """Repeatable inputs for ``side``: synthetic CSI for the UE, the UE's codewords for the BS."""
+        gen = torch.Generator().manual_seed(seed)
+        shape = (batch, *self.side_specs()["ue"].inputs[0].shape[1:])
+        # Angular-delay CSI is stored around 0.5 with most energy near it (CsiNet convention).
+        csi = (0.5 + 0.1 * torch.randn(shape, generator=gen)).clamp(0.0, 1.0)
+        if side in ("ue", "all"):
+            return (csi,)
+        with torch.no_grad():
+            return (self.ue(csi),)

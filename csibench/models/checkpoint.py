@@ -1,0 +1,73 @@
+"""Checkpoints: weights in safetensors plus a JSON sidecar (``CKPT.safetensors.json``) naming model and config.
+
+Nothing is ever unpickled. The sidecar of an exported torch artifact is its manifest, so such an artifact
+is a checkpoint too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from csibench.errors import ArtifactError, UsageError
+from csibench.models.base import CsiModel
+from csibench.models.registry import cfg_to_dict, create_model, make_cfg
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def save_checkpoint(model: CsiModel, path: Path, side: str = "all", **extra: Any) -> None:
+    from csibench.export.manifest import write_json_atomic
+
+    module = model.side_module(side)
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    write_json_atomic(sidecar(path), {"model": model.name, "config": cfg_to_dict(model.cfg), "side": side, **extra})
+
+
+def load_weights(module: torch.nn.Module, path: Path, what: str) -> None:
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path}: weights do not fit {what} ({str(exc).strip().splitlines()[0]})") from None
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    meta_path = sidecar(path)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: its config {meta_path.name} is missing (a checkpoint is safetensors + JSON config)") from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: {meta_path.name} is not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict) or not {"model", "config"} <= set(meta):
+        raise ArtifactError(f"{path}: {meta_path.name} must name 'model' and 'config'")
+    return meta
+
+
+def load_checkpoint(path: str | Path, *, model: str | None = None, **overrides: Any) -> CsiModel:
+    """Rebuild the model a checkpoint names and load its weights; ``model``/``overrides`` must agree with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such checkpoint")
+    meta = read_sidecar(path)
+    if model is not None and model != meta["model"]:
+        raise UsageError(f"checkpoint {path.name} holds {meta['model']!r}, not {model!r}")
+    built = create_model(meta["model"], **meta["config"])
+    asked = make_cfg(meta["model"], **overrides)  # parsed exactly as the command line is
+    for key, value in overrides.items():
+        if value is not None and getattr(asked, key) != getattr(built.cfg, key):
+            raise UsageError(f"checkpoint {path.name} has {key}={meta['config'].get(key)}, not {value}")
+    side = meta.get("side", "all")
+    load_weights(built.side_module(side), path, f"{meta['model']} ({side})")
+    return built
