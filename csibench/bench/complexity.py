@@ -1,0 +1,162 @@
+"""Parameters and operation counts read off the real module graph, in every convention the papers use.
+
+Conventions (each number in the output carries one of these names and its unit):
+
+- ``macs``: multiply-accumulates from ``torch.utils.flop_counter.FlopCounterMode`` run over a
+  ``torch.export``-ed, decomposed graph, so LSTMs and attention are seen too (FLOPs/2 of its formulas).
+- ``flops``: 2·MACs.
+- ``paper-004``: seed 004 eq. 13 (conv = 2·Hout·Wout·(Cin·Kh·Kw+1)·Cout, the +1 always counted) and
+  eq. 14 (dense = (2·Lin−1)·Lout per row); BN, activations and everything else ignored.
+
+fvcore's ``FlopCountAnalysis`` (1 "flop" = 1 MAC) runs as an independent cross-check. Every counter lists
+the compute ops it did not count.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from csibench.models.base import CsiModel
+
+CONVENTIONS = {
+    "macs": ("MAC", "multiply-accumulates, torch FlopCounterMode over torch.export (decomposed)"),
+    "flops": ("FLOP", "2·MACs"),
+    "paper-004": ("FLOP", "seed 004 eq. 13 (conv, +1 always) / eq. 14 (dense); BN and activations ignored"),
+}
+
+# Ops that only move or reshape data: never "skipped" by a counter, they have no arithmetic.
+_DATA_MOVEMENT = {
+    "view", "_unsafe_view", "reshape", "permute", "t", "transpose", "expand", "clone", "cat", "stack", "split",
+    "split_with_sizes", "slice", "select", "unsqueeze", "squeeze", "_to_copy", "alias", "detach", "getitem",
+    "empty", "zeros", "full", "ones", "arange", "unbind", "contiguous", "copy", "lift_fresh_copy", "index",
+    "zeros_like", "ones_like", "empty_like", "full_like", "scalar_tensor",
+}
+_DENSE_OPS = {"addmm", "mm"}
+
+
+def _op_name(node: torch.fx.Node) -> str:
+    target = node.target
+    name = getattr(target, "__name__", str(target))
+    return name.split(".")[0]
+
+
+def _layer_name(node: torch.fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return list(stack.values())[-1][0] if stack else node.name
+
+
+def _shape(node: Any) -> tuple[int, ...]:
+    return tuple(node.meta["val"].shape)
+
+
+def _reads_parameter(node: torch.fx.Node, params: set[str]) -> bool:
+    """Whether ``node`` is a parameter seen through views/transposes (a dense layer's weight)."""
+    while node.op == "call_function" and _op_name(node) in _DATA_MOVEMENT:
+        node = node.args[0]
+    return node.op == "placeholder" and node.name in params
+
+
+def _paper004(graph: torch.fx.Graph, params: set[str]) -> tuple[int, list[dict], Counter]:
+    total, layers, skipped = 0, [], Counter()
+    for node in graph.nodes:
+        if node.op != "call_function":
+            continue
+        op = _op_name(node)
+        if op == "convolution":
+            cout, cin_g, kh, kw = _shape(node.args[1])
+            n, _, hout, wout = _shape(node)
+            value = n * 2 * hout * wout * (cin_g * kh * kw + 1) * cout
+            layers.append({"layer": _layer_name(node), "op": "conv", "kernel": [kh, kw], "cin": cin_g, "cout": cout, "flops": value})
+        elif op in _DENSE_OPS and _reads_parameter(node.args[-1], params):
+            rows, lin = _shape(node.args[-2])
+            lout = _shape(node.args[-1])[1]
+            value = rows * (2 * lin - 1) * lout
+            layers.append({"layer": _layer_name(node), "op": "dense", "in": lin, "out": lout, "flops": value})
+        else:
+            if op not in _DATA_MOVEMENT:
+                skipped[op] += 1
+            continue
+        total += value
+    return total, layers, skipped
+
+
+def _torch_counter(module: torch.nn.Module, inputs: tuple, graph: torch.fx.Graph) -> tuple[int, dict, Counter]:
+    with FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    by_op = {str(k).removeprefix("aten."): int(v) // 2 for k, v in counter.get_flop_counts().get("Global", {}).items()}
+    counted = set(by_op)
+    skipped = Counter(
+        op for node in graph.nodes if node.op == "call_function"
+        for op in [_op_name(node)] if op not in counted and op not in _DATA_MOVEMENT
+    )
+    return counter.get_total_flops() // 2, by_op, skipped
+
+
+def _fvcore(module: torch.nn.Module, inputs: tuple) -> dict[str, Any]:
+    try:
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError:
+        return {"available": False}
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = FlopCountAnalysis(module, inputs).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        by_op = dict(analysis.by_operator())
+        skipped = dict(analysis.unsupported_ops())
+    return {
+        "available": True,
+        "unit": "MAC (fvcore counts one multiply-add as one flop)",
+        "total": int(sum(by_op.values())),
+        "by_op": {k: int(v) for k, v in by_op.items()},
+        "skipped_ops": {k.removeprefix("aten::"): int(v) for k, v in skipped.items()},
+    }
+
+
+def count_params(module: torch.nn.Module) -> dict[str, int]:
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers() if b.is_floating_point())
+    return {"params": params, "param_bytes_fp32": 4 * params, "buffers": buffers}
+
+
+def profile(model: CsiModel, side: str, *, cross_check: bool = True) -> dict[str, Any]:
+    """Count one side (``ue``, ``bs`` or ``all``) of ``model`` at batch 1 in every convention."""
+    module = model.side_module(side).eval()
+    inputs = model.example_inputs(side, batch=1)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exported = torch.export.export(module, inputs).run_decompositions()
+    sig = exported.graph_signature
+    params = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers)
+    graph = exported.graph
+    with torch.no_grad():
+        macs, macs_by_op, macs_skipped = _torch_counter(exported.module(), inputs, graph)
+    p004, p004_layers, p004_skipped = _paper004(graph, params)
+    counts = {
+        "macs": {"value": macs, "unit": "MAC", "by_op": macs_by_op, "skipped_ops": dict(macs_skipped)},
+        "flops": {"value": 2 * macs, "unit": "FLOP", "by_op": {k: 2 * v for k, v in macs_by_op.items()}, "skipped_ops": dict(macs_skipped)},
+        "paper-004": {"value": p004, "unit": "FLOP", "layers": p004_layers, "skipped_ops": dict(p004_skipped)},
+    }
+    for name, (_, rule) in CONVENTIONS.items():
+        counts[name]["rule"] = rule
+    result: dict[str, Any] = {
+        "model": model.name,
+        "side": side,
+        "batch": 1,
+        "inputs": [t.to_dict() for t in model.side_spec(side).inputs],
+        **count_params(module),
+        "counts": counts,
+    }
+    if cross_check:
+        fv = _fvcore(module, inputs)
+        if fv["available"]:
+            fv_dense = sum(v for k, v in fv["by_op"].items() if k in ("conv", "linear", "matmul", "addmm", "bmm", "einsum"))
+            fv["conv_dense_total"] = fv_dense
+            fv["agrees_with_macs"] = fv_dense == macs
+        result["cross_checks"] = {"fvcore": fv}
+    return result

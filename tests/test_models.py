@@ -1,0 +1,80 @@
+"""Every registered model builds, runs on its input spec and matches its expected sizes (timm-style)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from csibench.errors import UsageError
+from csibench.models import create_model, get_entry, list_models
+
+# Per model at its default config (CR 1/16): parameters of the UE and BS modules, by hand from the spec.
+# Teacher UE: convs 288+2304+2304+288+64 + BN 2·(16+16+16+16+2) + dense 2048·128+128 = 267,652.
+# Student UE: conv 36 + BN 4 + dense 262,272 = 262,312.
+# Decoder: dense 128·2048+2048 + head 100+4 + 2 CRBlocks × (1,812 conv/BN + 1 ReZero) = 267,922.
+CASES = {
+    "crnet": {"ue_params": 267_652, "bs_params": 267_922},
+    "crnet-se": {"ue_params": 262_312, "bs_params": 267_922},
+}
+
+
+def test_all_models_tested():
+    assert sorted(CASES) == list_models(), "every registered model needs an entry in CASES"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_and_specs(name):
+    model = create_model(name)
+    for side, spec in model.side_specs().items():
+        (x,) = model.example_inputs(side, batch=3)
+        with torch.no_grad():
+            y = model.side_module(side)(x)
+        assert tuple(x.shape[1:]) == spec.inputs[0].shape[1:]
+        assert tuple(y.shape) == (3, *spec.outputs[0].shape[1:])
+        assert not torch.isnan(y).any()
+    expected = CASES[name]
+    assert sum(p.numel() for p in model.ue.parameters()) == expected["ue_params"]
+    assert sum(p.numel() for p in model.bs.parameters()) == expected["bs_params"]
+    (csi,) = model.example_inputs("ue", batch=2)
+    with torch.no_grad():
+        out = model(csi)
+    assert out.shape == csi.shape and out.min() >= 0 and out.max() <= 1  # sigmoid output
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("cr, codeword", [("1/4", 512), ("1/16", 128), ("1/32", 64), ("1/64", 32)])
+def test_codeword_length_is_2048_cr(name, cr, codeword):
+    model = create_model(name, cr=cr)
+    assert model.side_specs()["ue"].outputs[0].shape == (1, codeword)
+    with torch.no_grad():
+        assert model.ue(model.example_inputs("ue")[0]).shape == (1, codeword)
+
+
+def test_seeded_weights_repeat_and_differ():
+    a, b, c = create_model("crnet-se", seed=1), create_model("crnet-se", seed=1), create_model("crnet-se", seed=2)
+    assert torch.equal(a.ue.fc.weight, b.ue.fc.weight)
+    assert not torch.equal(a.ue.fc.weight, c.ue.fc.weight)
+
+
+def test_unknown_model_suggests_but_never_substitutes():
+    with pytest.raises(UsageError, match=r"unknown model 'crnet-s'.*did you mean crnet-se"):
+        get_entry("crnet-s")
+
+
+def test_unknown_parameter_is_rejected():
+    with pytest.raises(UsageError, match="has no parameter encoder_width"):
+        create_model("crnet-se", encoder_width=4)
+
+
+@pytest.mark.parametrize("bad", ["abc", "1/0", "0", "1/3", "2", "-1/16"])
+def test_malformed_cr(bad):
+    with pytest.raises(UsageError, match="invalid compression ratio"):
+        create_model("crnet", cr=bad)
+
+
+def test_teacher_width_is_configurable():
+    wide = create_model("crnet", encoder_width=32)
+    assert wide.ue.branch2[0].out_channels == 32
+    assert math.isclose(float(wide.cfg.cr), 1 / 16)
