@@ -1,0 +1,7 @@
+"""PyTorch → ONNX / TFLite / safetensors artifacts, each validated against PyTorch and described by a manifest."""
+
+from csibench.export.exporter import export_side
+from csibench.export.formats import FORMATS, parse_formats
+from csibench.export.manifest import Artifact, load_artifact
+
+__all__ = ["FORMATS", "Artifact", "export_side", "load_artifact", "parse_formats"]

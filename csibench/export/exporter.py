@@ -1,0 +1,102 @@
+"""Export one side of a model to each requested format, validate it, and write its manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import csibench
+from csibench.bench.complexity import profile
+from csibench.config import format_cr
+from csibench.errors import UsageError
+from csibench.export.formats import ExportFormat
+from csibench.export.manifest import MANIFEST_VERSION, manifest_path, sha256_of, write_json_atomic
+from csibench.export.validate import VALIDATION_SAMPLES, validate
+from csibench.models.base import CsiModel
+from csibench.models.registry import cfg_to_dict, get_entry
+
+_TOOLS = ("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "safetensors", "numpy")
+
+
+def tool_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"csibench": csibench.__version__, "python": platform.python_version()}
+    for dist in _TOOLS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def artifact_stem(model: CsiModel, side: str) -> str:
+    cr = getattr(model.cfg, "cr", None)
+    tag = f"_cr{format_cr(cr).replace('/', '-')}" if cr is not None else ""
+    return f"{model.name}{tag}_{side}"
+
+
+def complexity_summary(model: CsiModel, side: str) -> dict[str, Any]:
+    full = profile(model, side, cross_check=False)
+    counts = {name: {"value": c["value"], "unit": c["unit"]} for name, c in full["counts"].items()}
+    return {"params": full["params"], "param_bytes_fp32": full["param_bytes_fp32"], "batch": 1, "counts": counts}
+
+
+def export_side(
+    model: CsiModel,
+    side: str,
+    formats: list[ExportFormat],
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+    on_step: Callable[[str], None] = lambda msg: None,
+) -> list[tuple[Path, dict[str, Any]]]:
+    """Write, validate and describe one artifact per format; returns (path, manifest) for each.
+
+    A failed validation is recorded in that artifact's manifest (status "failed"); callers decide the exit.
+    """
+    if side not in model.side_specs():
+        raise UsageError(f"unknown side {side!r} for {model.name}; valid: {', '.join(model.side_specs())}")
+    spec = model.side_spec(side)
+    module = model.side_module(side).eval()
+    sample = dict(zip((t.name for t in spec.inputs), model.example_inputs(side, batch=1, seed=seed), strict=True))
+    batch = model.example_inputs(side, batch=VALIDATION_SAMPLES, seed=seed + 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = [out_dir / f"{artifact_stem(model, side)}{fmt.suffix}" for fmt in formats]
+    existing = [str(p) for p in targets if p.exists()] if not overwrite else []
+    if existing:
+        raise UsageError(f"refusing to overwrite existing artifact(s) {', '.join(existing)}; choose another --out or pass --overwrite")
+
+    complexity = complexity_summary(model, side)
+    results = []
+    for fmt, path in zip(formats, targets, strict=True):
+        on_step(f"{fmt.name}: converting with {fmt.route}")
+        fmt.export(module, sample, [t.name for t in spec.outputs], path)
+        meta: dict[str, Any] = {
+            "csibench_manifest": MANIFEST_VERSION,
+            "artifact": path.name,
+            "model": model.name,
+            "paper": get_entry(model.name).paper,
+            "config": cfg_to_dict(model.cfg),
+            "seed": seed,
+            "side": side,
+            "role": spec.role,
+            "format": fmt.name,
+            "precision": "fp32",
+            "sha256": sha256_of(path),
+            "size_bytes": path.stat().st_size,
+            "inputs": [t.to_dict() for t in spec.inputs],
+            "outputs": [t.to_dict() for t in spec.outputs],
+            "tools": tool_versions(),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "complexity": complexity,
+        }
+        on_step(f"{fmt.name}: validating against PyTorch on {fmt.runtime}")
+        meta["validation"] = validate(fmt, path, module, batch, meta)
+        meta.update(fmt.impl.inspect(path))
+        write_json_atomic(manifest_path(path), meta)
+        results.append((path, meta))
+    return results

@@ -1,0 +1,45 @@
+"""The export formats csibench writes, one declarative row each (ultralytics-style table, dataclass rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+from csibench.errors import UsageError, suggest
+from csibench.export import onnx_format, tflite_format, torch_format
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    suffix: str
+    runtime: str  # the runtime that validates (and by default benchmarks) it
+    route: str  # the converter, named in errors
+    atol: float  # fp32 max-abs tolerance against PyTorch
+    precisions: tuple[str, ...]
+    impl: ModuleType  # export(), run(), inspect()
+
+    @property
+    def export(self) -> Callable:
+        return self.impl.export
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("onnx", ".onnx", "onnxruntime", "torch.onnx dynamo exporter", 1e-4, ("fp32",), onnx_format),
+        ExportFormat("tflite", ".tflite", "litert", "litert-torch", 1e-4, ("fp32",), tflite_format),
+        ExportFormat("torch", ".safetensors", "torch", "safetensors state_dict", 0.0, ("fp32",), torch_format),
+    )
+}
+
+
+def parse_formats(text: str) -> list[ExportFormat]:
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"no export format given; {suggest('', list(FORMATS))}")
+    for name in names:
+        if name not in FORMATS:
+            raise UsageError(f"unknown export format {name!r}; {suggest(name, list(FORMATS))}")
+    return [FORMATS[n] for n in dict.fromkeys(names)]

@@ -1,0 +1,35 @@
+"""Shared fixtures: real artifacts exported once per session (conversions take seconds each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from csibench.export import export_side, parse_formats
+from csibench.models import create_model
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """UE artifacts of the 004 pair at CR 1/16 in every format: {(model, format): path}."""
+    out = tmp_path_factory.mktemp("artifacts")
+    paths = {}
+    for name in ("crnet", "crnet-se"):
+        for path, manifest in export_side(create_model(name, cr="1/16"), "ue", parse_formats("onnx,tflite,torch"), out):
+            paths[(name, manifest["format"])] = path
+    return paths
+
+
+@pytest.fixture
+def copy_artifact(tmp_path):
+    """Copy an artifact and its manifest into tmp_path, so a test may damage its copy."""
+    import shutil
+
+    def _copy(path: Path) -> Path:
+        dest = tmp_path / path.name
+        shutil.copy(path, dest)
+        shutil.copy(path.with_name(path.name + ".json"), dest.with_name(dest.name + ".json"))
+        return dest
+
+    return _copy
