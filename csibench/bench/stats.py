@@ -1,0 +1,92 @@
+"""Summary statistics and pyperf-style stability warnings for per-call latencies (pure functions)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+CONFIDENCE = 0.95
+EXACT_CI_MAX_N = 2000  # above this, the binomial sums get slow and the normal approximation is accurate
+
+
+def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int, float]:
+    """1-based ranks (j, n-j+1) of the distribution-free CI of the median and its achieved confidence.
+
+    The interval [x_(j), x_(n-j+1)] covers the median with probability 1 - 2·P(Bin(n, ½) ≤ j-1); the
+    largest j reaching ``confidence`` is chosen. For n < 6 no j does, so the full range (j=1) is returned
+    with its lower achieved confidence.
+    """
+    if n < 1:
+        raise ValueError("median CI needs at least one value")
+    if n <= EXACT_CI_MAX_N:
+        total = 2**n
+        tail = 0  # Σ_{i<j} C(n, i)
+        best = (1, 1.0 - 2 / total)
+        for j in range(1, n // 2 + 1):
+            tail += math.comb(n, j - 1)
+            achieved = 1.0 - 2 * tail / total
+            if achieved < confidence:
+                break
+            best = (j, achieved)
+        j, achieved = best
+        return j, n - j + 1, achieved
+    z = math.sqrt(2) * _erfinv(confidence)
+    j = max(1, math.floor(n / 2 + 0.5 - z * math.sqrt(n) / 2))
+    # Achieved confidence of the chosen ranks under the normal approximation (continuity-corrected).
+    zj = (n / 2 - (j - 0.5)) / (math.sqrt(n) / 2)
+    return j, n - j + 1, math.erf(zj / math.sqrt(2))
+
+
+def _erfinv(p: float) -> float:
+    # Bisection is plenty: called once per summary.
+    lo, hi = 0.0, 6.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+def summarize(values_s: list[float]) -> dict:
+    """n, median, p90, p99, mean, std (ddof=1), min, max, cv and a 95 % CI of the median (order statistics)."""
+    if not values_s:
+        raise ValueError("cannot summarize an empty list of values")
+    arr = np.asarray(values_s, dtype=np.float64)
+    n = int(arr.size)
+    ordered = np.sort(arr)
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if n > 1 else 0.0
+    j, k, achieved = median_ci_ranks(n)
+    return {
+        "n": n,
+        "median": float(np.percentile(arr, 50)),
+        "p90": float(np.percentile(arr, 90)),
+        "p99": float(np.percentile(arr, 99)),
+        "mean": mean,
+        "std": std,
+        "min": float(ordered[0]),
+        "max": float(ordered[-1]),
+        "cv": std / mean if mean > 0 else 0.0,
+        "ci95_median_low": float(ordered[j - 1]),
+        "ci95_median_high": float(ordered[k - 1]),
+        "ci95_confidence": achieved,
+        "ci95_ranks": [j, k],
+    }
+
+
+def stability_warnings(summary: dict, raw_min_s: float) -> list[str]:
+    """pyperf's checks: spread (cv ≥ 10 %), outliers (min/max ≥ 50 % from the median), short raw samples, few samples."""
+    out = []
+    if summary["cv"] >= 0.10:
+        out.append(f"std is {summary['cv']:.0%} of the mean (≥ 10 %): the result may be unstable")
+    median = summary["median"]
+    if median > 0:
+        for key in ("min", "max"):
+            off = abs(summary[key] - median) / median
+            if off >= 0.5:
+                out.append(f"{key} is {off:.0%} away from the median (≥ 50 %): outliers, the system may be busy")
+    if raw_min_s < 1e-3:
+        out.append(f"shortest raw sample is {raw_min_s * 1e3:.3g} ms (< 1 ms): timer resolution and overhead may bias it")
+    if summary["n"] < 20:
+        out.append(f"only {summary['n']} samples (< 20): percentiles and the median CI are imprecise")
+    return out
