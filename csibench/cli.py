@@ -1,0 +1,298 @@
+"""The ``csibench`` command: thin typer commands over the library (models → export → bench → report)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+import csibench
+from csibench.errors import CsibenchError, UsageError
+
+app = typer.Typer(
+    name="csibench",
+    help="Complexity, export and on-device latency of deep-learning CSI-feedback models.",
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console(highlight=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+CrOpt = Annotated[str | None, typer.Option("--cr", help="Compression ratio, e.g. 1/16 (codeword 2048·CR).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Other model parameter, KEY=VALUE (repeatable); see `csibench models`.")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite results database [default: ./csibench-results/results.db].")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random weights and inputs.")]
+CkptOpt = Annotated[Path | None, typer.Option("--checkpoint", help="Safetensors checkpoint (with its .json config) to load.")]
+
+
+def handle_errors(fn):
+    """One line on stderr and exit 2 (usage) or 1 (failure) for csibench's own errors; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CsibenchError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; every completed record is kept")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid --set {item!r}: expected KEY=VALUE")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def build_model(name: str, cr: str | None, sets: list[str] | None, seed: int, checkpoint: Path | None):
+    from csibench.models import create_model
+    from csibench.models.checkpoint import load_checkpoint
+
+    params = {"cr": cr, **parse_sets(sets)}
+    if checkpoint is not None:
+        return load_checkpoint(checkpoint, model=name, **params)
+    return create_model(name, seed=seed, **params)
+
+
+def check_side(side: str, allowed: tuple[str, ...]) -> str:
+    if side not in allowed:
+        raise UsageError(f"unknown side {side!r}; valid: {', '.join(allowed)}")
+    return side
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"csibench {csibench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """csibench: show that a CSI-feedback UE module runs on a phone-class device."""
+
+
+@app.command()
+@handle_errors
+def models(json_out: JsonOpt = False) -> None:
+    """List every registered model: seed paper, sides, configurable parameters, input spec."""
+    from csibench.models import create_model, get_entry, list_models
+
+    listing = []
+    for name in list_models():
+        entry, model = get_entry(name), create_model(name)
+        sides = {
+            side: {"role": s.role, "inputs": [t.to_dict() for t in s.inputs], "outputs": [t.to_dict() for t in s.outputs]}
+            for side, s in model.side_specs().items()
+        }
+        listing.append({"name": name, "paper": entry.paper, "summary": entry.summary, "parameters": entry.configurable(), "sides": sides})
+    if json_out:
+        return emit_json(listing)
+    table = RichTable("model", "paper", "sides (default config)", "parameters", "summary")
+    for m in listing:
+        sides = "\n".join(
+            f"{side} {s['role']}: " + ", ".join(f"{t['name']}{t['shape']} {t['dtype']}" for t in s["inputs"])
+            + " → " + ", ".join(f"{t['name']}{t['shape']}" for t in s["outputs"])
+            for side, s in m["sides"].items()
+        )
+        params = "\n".join(f"{k}={v}" for k, v in m["parameters"].items())
+        table.add_row(m["name"], m["paper"], sides, params, m["summary"])
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def profile(
+    model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
+    cr: CrOpt = None,
+    side: Annotated[str, typer.Option("--side", help="ue, bs or all.")] = "ue",
+    convention: Annotated[str, typer.Option("--convention", help="Comma list of macs, flops, paper-004 [default: all].")] = "",
+    sets: SetOpt = None,
+    checkpoint: CkptOpt = None,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Parameters and complexity counted from the real module graph, each number labelled with its convention."""
+    from csibench.bench.complexity import CONVENTIONS, profile as run_profile
+    from csibench.errors import suggest
+    from csibench.models.registry import cfg_to_dict
+
+    check_side(side, ("ue", "bs", "all"))
+    wanted = [c.strip() for c in convention.split(",") if c.strip()] or list(CONVENTIONS)
+    for c in wanted:
+        if c not in CONVENTIONS:
+            raise UsageError(f"unknown convention {c!r}; {suggest(c, list(CONVENTIONS))}")
+    built = build_model(model, cr, sets, seed, checkpoint)
+    result = run_profile(built, side)
+    result["config"] = cfg_to_dict(built.cfg)
+    result["counts"] = {c: result["counts"][c] for c in wanted}
+    if json_out:
+        return emit_json(result)
+    cfg = ", ".join(f"{k}={v}" for k, v in result["config"].items())
+    out.print(f"[bold]{model}[/] side={side} ({cfg}), batch 1")
+    out.print(f"parameters: {result['params']:,} ({result['param_bytes_fp32']:,} bytes fp32)")
+    table = RichTable("convention", "value", "unit", "rule", "not counted (ops)")
+    for name, c in result["counts"].items():
+        skipped = ", ".join(f"{op}×{n}" for op, n in c["skipped_ops"].items()) or "none"
+        table.add_row(name, f"{c['value']:,}", c["unit"], c["rule"], skipped)
+    out.print(table)
+    fv = result.get("cross_checks", {}).get("fvcore", {})
+    if fv.get("available"):
+        skipped = ", ".join(f"{op}×{n}" for op, n in fv["skipped_ops"].items()) or "none"
+        verdict = "agrees" if fv["agrees_with_macs"] else "DISAGREES"
+        out.print(f"cross-check fvcore: conv/dense {fv['conv_dense_total']:,} MAC ({verdict} with macs), "
+                  f"total {fv['total']:,} incl. {', '.join(fv['by_op'])}; skipped: {skipped}")
+
+
+@app.command()
+@handle_errors
+def export(
+    model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
+    cr: CrOpt = None,
+    side: Annotated[str, typer.Option("--side", help="ue, bs or all.")] = "ue",
+    fmt: Annotated[str, typer.Option("--format", help="Comma list of onnx, tflite, torch.")] = "onnx,tflite",
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for artifacts and manifests.")] = Path("artifacts"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace artifacts of the same name.")] = False,
+    sets: SetOpt = None,
+    checkpoint: CkptOpt = None,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export one side to each format and validate every artifact against PyTorch (exit 1 if any fails)."""
+    from csibench.errors import ValidationError
+    from csibench.export import export_side, parse_formats
+
+    check_side(side, ("ue", "bs", "all"))
+    formats = parse_formats(fmt)
+    built = build_model(model, cr, sets, seed, checkpoint)
+    with err.status(f"exporting {model} {side}") as status:
+        results = export_side(built, side, formats, out_dir, seed=seed, overwrite=overwrite, on_step=lambda m: status.update(f"{model} {side} {m}"))
+    failed = [(p, m) for p, m in results if m["validation"]["status"] != "passed"]
+    if json_out:
+        emit_json([{"path": str(p), "manifest": m} for p, m in results])
+    else:
+        for path, m in results:
+            v = m["validation"]
+            mark = "[green]✓ valid[/]" if v["status"] == "passed" else f"[red]✗ INVALID[/] ({v['error']})"
+            detail = f"max-abs {v['max_abs_error']:.2e}" if v.get("max_abs_error") is not None else ""
+            nmse = f", NMSE {v['nmse_db']:.1f} dB" if v.get("nmse_db") is not None else (", bit-identical" if v.get("max_abs_error") == 0 else "")
+            out.print(f"{mark} {path} ({m['size_bytes']:,} bytes; {v['runtime']} {detail}{nmse})")
+            if m.get("op_census") and m["format"] == "tflite":
+                out.print("   ops: " + ", ".join(f"{k}×{n}" for k, n in m["op_census"].items()))
+    if failed:
+        raise ValidationError(f"{len(failed)} artifact(s) failed validation and are marked invalid: {', '.join(str(p) for p, _ in failed)}")
+
+
+@app.command()
+@handle_errors
+def bench(
+    artifact: Annotated[Path, typer.Argument(help="A validated .onnx, .tflite or .safetensors artifact.")],
+    runtime: Annotated[str | None, typer.Option("--runtime", help="onnxruntime, litert or torch [default: the format's own].")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Threads set in the runtime.")] = 1,
+    min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of steady-state samples.")] = 1.0,
+    min_samples: Annotated[int, typer.Option("--min-samples", help="Minimum number of timed samples.")] = 64,
+    db: DbOpt = None,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure latency and memory in a fresh process and append the result to the results database."""
+    from csibench.bench.latency import measure
+    from csibench.bench.results import DEFAULT_DB, ResultsDB
+
+    db_path = db or Path(DEFAULT_DB)
+    with ResultsDB(db_path) as results:  # opened first: a bad database fails before minutes of timing
+        with err.status(f"measuring {artifact.name}"):
+            record = measure(artifact, runtime, threads, seed=seed, min_time_s=min_time, min_samples=min_samples)
+        row_id = results.append(record)
+    if json_out:
+        return emit_json({"id": row_id, "db": str(db_path), **record})
+    print_measurement(record, row_id, db_path)
+
+
+def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
+    s = record["summary"]
+    ms = lambda v: f"{1e3 * v:.4f}"  # noqa: E731
+    out.print(f"{record['model']} {record['side']} {record['format']} {record['precision']} on "
+              f"{record['runtime']} {record['runtime_version']}, {record['threads']} thread(s), device {record['device']} "
+              f"({record['host']['cpu_model']})", markup=False)
+    out.print(f"per call [ms]: median {ms(s['median'])} (95% CI {ms(s['ci95_median_low'])}–{ms(s['ci95_median_high'])}), "
+              f"p90 {ms(s['p90'])}, p99 {ms(s['p99'])}, mean {ms(s['mean'])} ± {ms(s['std'])}, min {ms(s['min'])}, max {ms(s['max'])}, "
+              f"CV {100 * s['cv']:.1f}%", markup=False)
+    out.print(f"samples: {s['n']} × {record['loops']} call(s); load {1e3 * record['load_s']:.1f} ms, "
+              f"first inference {1e3 * record['first_inference_s']:.3f} ms; peak RSS {record['peak_rss_bytes'] / 2**20:.1f} MiB", markup=False)
+    for warning in record["warnings"]:
+        err.print(f"[yellow]WARNING:[/] {warning}")
+    out.print(f"recorded as measurement {row_id} in {db_path}", markup=False)
+
+
+@app.command()
+@handle_errors
+def report(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.md and the CSV tables.")] = Path("reports"),
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the seed-004 tables (UE complexity, encoder latency, ratios) as Markdown and CSV."""
+    from csibench.pipeline import make_report
+
+    written, tables = make_report(db, out_dir)
+    if json_out:
+        return emit_json({"files": {k: str(v) for k, v in written.items()}, "tables": [t.to_dict() for t in tables]})
+    out.print(f"report written: {written['markdown']} (+ {len(written) - 1} CSV tables in {out_dir})")
+
+
+@app.command()
+@handle_errors
+def run(
+    out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("reports"),
+    db: DbOpt = None,
+    artifacts: Annotated[Path | None, typer.Option("--artifacts", help="Artifact directory [default: a new one per run under ./csibench-results/artifacts].")] = None,
+    crs: Annotated[str, typer.Option("--crs", help="Comma list of compression ratios.")] = "1/16,1/32",
+    runtimes: Annotated[str, typer.Option("--runtimes", help="Comma list of runtimes.")] = "onnxruntime,litert,torch",
+    threads: Annotated[int, typer.Option("--threads", help="Threads set in each runtime.")] = 1,
+    min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of samples per measurement.")] = 1.0,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """The main job: export, validate and time the seed-004 teacher/student encoders, then write the report."""
+    from csibench.pipeline import run_main_job
+
+    summary = run_main_job(out_dir=out_dir, db=db, artifacts=artifacts, crs=crs, runtimes=runtimes,
+                           threads=threads, min_time=min_time, seed=seed, console=err)
+    if json_out:
+        return emit_json(summary)
+    out.print(f"report: {summary['report']}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Comparison tables in the layouts the seed papers use."""
+
+from csibench.reports.render import write_report
+from csibench.reports.tables import Table, build_tables
+
+__all__ = ["Table", "build_tables", "write_report"]
