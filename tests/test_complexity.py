@@ -41,7 +41,7 @@ def test_decoder_and_whole_system():
 
 def test_skipped_ops_are_listed_and_fvcore_agrees():
     result = profile(create_model("crnet", cr="1/16"), "ue")
-    assert result["counts"]["macs"]["skipped_ops"] == {"_native_batch_norm_legit_no_training": 5, "leaky_relu": 4}
+    assert result["counts"]["macs"]["skipped_ops"] == {"batch_norm": 5, "leaky_relu": 4}
     assert result["counts"]["macs"]["by_op"] == {"convolution": 5_373_952, "addmm": 262_144}
     fv = result["cross_checks"]["fvcore"]
     assert fv["agrees_with_macs"] and fv["conv_dense_total"] == 5_636_096

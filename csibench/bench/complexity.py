@@ -38,12 +38,14 @@ _DATA_MOVEMENT = {
     "zeros_like", "ones_like", "empty_like", "full_like", "scalar_tensor",
 }
 _DENSE_OPS = {"addmm", "mm"}
+# Readable names for ops whose aten names are internal spellings.
+_ALIASES = {"_native_batch_norm_legit_no_training": "batch_norm", "_native_batch_norm_legit": "batch_norm", "native_batch_norm": "batch_norm"}
 
 
 def _op_name(node: torch.fx.Node) -> str:
     target = node.target
-    name = getattr(target, "__name__", str(target))
-    return name.split(".")[0]
+    name = getattr(target, "__name__", str(target)).split(".")[0]
+    return _ALIASES.get(name, name)
 
 
 def _layer_name(node: torch.fx.Node) -> str:

@@ -34,8 +34,9 @@ def interpreter(path: Path, threads: int = 1, delegates: bool = True):
     except ImportError:
         raise RuntimeMissingError("runtime litert is not installed (pip install ai-edge-litert)") from None
     kind = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=kind)
-    interp.allocate_tensors()
+    with captured_output():  # the XNNPACK delegate announces itself on stderr
+        interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=kind)
+        interp.allocate_tensors()
     return interp
 
 
