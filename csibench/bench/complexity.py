@@ -7,6 +7,9 @@ Conventions (each number in the output carries one of these names and its unit):
 - ``flops``: 2·MACs.
 - ``paper-004``: seed 004 eq. 13 (conv = 2·Hout·Wout·(Cin·Kh·Kw+1)·Cout, the +1 always counted) and
   eq. 14 (dense = (2·Lin−1)·Lout per row); BN, activations and everything else ignored.
+- ``thop``: the MACs of thop 0.1.1 (run itself, as the authors of 003 and 001 did), with its own
+  parameter count (only hooked leaf modules that ran; raw parameters and matmuls count 0).
+- ``analytic``: a closed-form count for non-neural parts (SVD, zero-forcing), where a model gives one.
 
 fvcore's ``FlopCountAnalysis`` (1 "flop" = 1 MAC) runs as an independent cross-check. Every counter lists
 the compute ops it did not count.
@@ -28,7 +31,9 @@ CONVENTIONS = {
     "macs": ("MAC", "multiply-accumulates, torch FlopCounterMode over torch.export (decomposed)"),
     "flops": ("FLOP", "2·MACs"),
     "paper-004": ("FLOP", "seed 004 eq. 13 (conv, +1 always) / eq. 14 (dense); BN and activations ignored"),
+    "thop": ("MAC", "thop 0.1.1 rules: Linear/conv ignore bias, norms 2·numel (×2 affine), nn.Softmax rows·(3n−1), LSTM per cell"),
 }
+THOP_RULE = CONVENTIONS["thop"][1]
 
 # Ops that only move or reshape data: never "skipped" by a counter, they have no arithmetic.
 _DATA_MOVEMENT = {
@@ -120,6 +125,22 @@ def _fvcore(module: torch.nn.Module, inputs: tuple) -> dict[str, Any]:
     }
 
 
+def _thop(module: torch.nn.Module, inputs: tuple) -> dict[str, Any]:
+    """Run thop 0.1.1 itself on a copy (it adds and removes buffers on the modules it hooks)."""
+    import copy
+
+    from thop import profile as thop_profile
+    from thop.profile import register_hooks
+
+    clone = copy.deepcopy(module)
+    seen = {type(m).__name__ for m in clone.modules() if not list(m.children())}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs, params = thop_profile(clone, inputs, verbose=False)
+    unhooked = sorted(seen - {t.__name__ for t in register_hooks})
+    return {"value": int(macs), "unit": "MAC", "params": int(params), "skipped_modules": unhooked}
+
+
 def count_params(module: torch.nn.Module) -> dict[str, int]:
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() for b in module.buffers() if b.is_floating_point())
@@ -144,8 +165,14 @@ def profile(model: CsiModel, side: str, *, cross_check: bool = True) -> dict[str
         "flops": {"value": 2 * macs, "unit": "FLOP", "by_op": {k: 2 * v for k, v in macs_by_op.items()}, "skipped_ops": dict(macs_skipped)},
         "paper-004": {"value": p004, "unit": "FLOP", "layers": p004_layers, "skipped_ops": dict(p004_skipped)},
     }
+    thop_counts = _thop(module, inputs)
+    thop_counts["skipped_ops"] = {m: 1 for m in thop_counts.pop("skipped_modules")}  # thop skips by module type
+    counts["thop"] = thop_counts
     for name, (_, rule) in CONVENTIONS.items():
         counts[name]["rule"] = rule
+    analytic = model.analytic_counts(side)
+    if analytic is not None:
+        counts["analytic"] = {**analytic, "skipped_ops": {}}
     result: dict[str, Any] = {
         "model": model.name,
         "side": side,

@@ -29,7 +29,12 @@ class SideSpec:
 
 
 class CsiModel(nn.Module):
-    """A CSI-feedback system split into a UE module and a BS module; forward runs both."""
+    """A CSI-feedback system split into a UE module and a BS module; forward runs both.
+
+    Families override ``side_specs`` (always), and ``example_inputs``/``forward`` when their UE does not
+    take a single 2×32×32 CSI (received pilots, several users) or the BS needs more than the UE's output.
+    ``analytic_counts`` gives formula-based complexity for parts that are not neural (SVD, zero-forcing).
+    """
 
     name: str
     cfg: object
@@ -51,9 +56,13 @@ class CsiModel(nn.Module):
 
     def side_spec(self, side: str) -> SideSpec:
         specs = self.side_specs()
-        if side == "all":
+        if side == "all" and "all" not in specs:
             return SideSpec("all", "autoencoder", specs["ue"].inputs, specs["bs"].outputs)
         return specs[side]
+
+    def analytic_counts(self, side: str) -> dict | None:
+        """Formula-based counts for non-neural parts: {"value", "unit", "rule"}; None when all is neural."""
+        return None
 
     def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Repeatable inputs for ``side``: synthetic CSI for the UE, the UE's codewords for the BS."""

@@ -99,6 +99,16 @@ def cfg_to_dict(cfg: Any) -> dict[str, Any]:
     return out
 
 
+_INFRA = {"base", "registry", "checkpoint"}
+
+
 def _load_builtin() -> None:
-    # Importing the family modules runs their @register_model decorators.
-    import csibench.models.crnet  # noqa: F401
+    """Import every family module of csibench.models once, which runs its @register_model decorators."""
+    import importlib
+    import pkgutil
+
+    import csibench.models as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _INFRA and not info.name.startswith("_"):
+            importlib.import_module(f"csibench.models.{info.name}")
