@@ -29,6 +29,8 @@ out = Console(highlight=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 CrOpt = Annotated[str | None, typer.Option("--cr", help="Compression ratio, e.g. 1/16 (codeword 2048·CR).")]
+UsersOpt = Annotated[int | None, typer.Option("--users", help="Number of UEs (multi-user models).")]
+BitsOpt = Annotated[int | None, typer.Option("--bits", help="Feedback bits B (quantised models).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Other model parameter, KEY=VALUE (repeatable); see `csibench models`.")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite results database [default: ./csibench-results/results.db].")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random weights and inputs.")]
@@ -69,11 +71,12 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
-def build_model(name: str, cr: str | None, sets: list[str] | None, seed: int, checkpoint: Path | None):
+def build_model(name: str, cr: str | None, users: int | None, bits: int | None, sets: list[str] | None, seed: int,
+                checkpoint: Path | None):
     from csibench.models import create_model
     from csibench.models.checkpoint import load_checkpoint
 
-    params = {"cr": cr, **parse_sets(sets)}
+    params = {"cr": cr, "users": users, "bits": bits, **parse_sets(sets)}
     if checkpoint is not None:
         return load_checkpoint(checkpoint, model=name, **params)
     return create_model(name, seed=seed, **params)
@@ -132,7 +135,9 @@ def profile(
     model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
     cr: CrOpt = None,
     side: Annotated[str, typer.Option("--side", help="ue, bs or all.")] = "ue",
-    convention: Annotated[str, typer.Option("--convention", help="Comma list of macs, flops, paper-004 [default: all].")] = "",
+    convention: Annotated[str, typer.Option("--convention", help="Comma list of macs, flops, paper-004, thop, analytic [default: all].")] = "",
+    users: UsersOpt = None,
+    bits: BitsOpt = None,
     sets: SetOpt = None,
     checkpoint: CkptOpt = None,
     seed: SeedOpt = 0,
@@ -144,14 +149,17 @@ def profile(
     from csibench.models.registry import cfg_to_dict
 
     check_side(side, ("ue", "bs", "all"))
-    wanted = [c.strip() for c in convention.split(",") if c.strip()] or list(CONVENTIONS)
+    valid = [*CONVENTIONS, "analytic"]
+    wanted = [c.strip() for c in convention.split(",") if c.strip()]
     for c in wanted:
-        if c not in CONVENTIONS:
-            raise UsageError(f"unknown convention {c!r}; {suggest(c, list(CONVENTIONS))}")
-    built = build_model(model, cr, sets, seed, checkpoint)
+        if c not in valid:
+            raise UsageError(f"unknown convention {c!r}; {suggest(c, valid)}")
+    built = build_model(model, cr, users, bits, sets, seed, checkpoint)
     result = run_profile(built, side)
     result["config"] = cfg_to_dict(built.cfg)
-    result["counts"] = {c: result["counts"][c] for c in wanted}
+    if "analytic" in wanted and "analytic" not in result["counts"]:
+        raise UsageError(f"{model} has no analytic count (only non-neural baselines have one)")
+    result["counts"] = {c: v for c, v in result["counts"].items() if not wanted or c in wanted}
     if json_out:
         return emit_json(result)
     cfg = ", ".join(f"{k}={v}" for k, v in result["config"].items())
@@ -160,7 +168,8 @@ def profile(
     table = RichTable("convention", "value", "unit", "rule", "not counted (ops)")
     for name, c in result["counts"].items():
         skipped = ", ".join(f"{op}×{n}" for op, n in c["skipped_ops"].items()) or "none"
-        table.add_row(name, f"{c['value']:,}", c["unit"], c["rule"], skipped)
+        rule = c["rule"] + (f"; thop params {c['params']:,}" if name == "thop" else "")
+        table.add_row(name, f"{c['value']:,}", c["unit"], rule, skipped)
     out.print(table)
     fv = result.get("cross_checks", {}).get("fvcore", {})
     if fv.get("available"):
@@ -172,6 +181,53 @@ def profile(
 
 @app.command()
 @handle_errors
+def tables(
+    ids: Annotated[list[str] | None, typer.Argument(help="Table ids, e.g. 003-II 004-III [default: list them].")] = None,
+    all_tables: Annotated[bool, typer.Option("--all", help="Reproduce every table.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Published complexity tables csibench reproduces: published vs computed, a match mark per cell.
+
+    Exits 1 when a cell the reconstruction reproduces exactly stops matching; known misses are shown, never forced.
+    """
+    from csibench.tables import all_tables as registry, evaluate, get_table
+
+    known = registry()
+    if not ids and not all_tables:
+        listing = [{"id": t.id, "paper": t.paper, "title": t.title, "convention": t.convention, "cells": len(t.cells),
+                    "exact": sum(c.status == "exact" for c in t.cells)} for t in known.values()]
+        if json_out:
+            return emit_json(listing)
+        table = RichTable("id", "paper", "title", "convention", "cells", "exact")
+        for t in listing:
+            table.add_row(t["id"], t["paper"], t["title"], t["convention"], str(t["cells"]), str(t["exact"]))
+        out.print(table)
+        return
+    chosen = list(known.values()) if all_tables else [get_table(i) for i in ids]
+    report, regressions = [], 0
+    with err.status("counting"):
+        evaluated = [(t, evaluate(t)) for t in chosen]
+    for t, results in evaluated:
+        regressions += sum(r.regression for r in results)
+        report.append({"id": t.id, "title": t.title, "convention": t.convention, "cells": [r.to_dict() for r in results]})
+        if json_out:
+            continue
+        view = RichTable("row", "column", "published", "computed", "", "note", title=f"{t.id}: {t.title} [{t.convention}]")
+        for r in results:
+            style = "green" if r.matches else ("red" if r.regression else "yellow")
+            view.add_row(r.cell.row, r.cell.column, r.cell.published, r.rendered, f"[{style}]{r.mark()}[/]", r.error or r.cell.note)
+        out.print(view)
+        exact = [r for r in results if r.cell.status == "exact"]
+        out.print(f"{t.id}: {sum(r.matches for r in exact)}/{len(exact)} exact cells match; "
+                  f"{len(results) - len(exact)} known near/miss cells shown as such")
+    if json_out:
+        emit_json(report)
+    if regressions:
+        raise CsibenchError(f"{regressions} cell(s) that must reproduce exactly no longer match")
+
+
+@app.command()
+@handle_errors
 def export(
     model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
     cr: CrOpt = None,
@@ -179,6 +235,8 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="Comma list of onnx, tflite, torch.")] = "onnx,tflite",
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for artifacts and manifests.")] = Path("artifacts"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace artifacts of the same name.")] = False,
+    users: UsersOpt = None,
+    bits: BitsOpt = None,
     sets: SetOpt = None,
     checkpoint: CkptOpt = None,
     seed: SeedOpt = 0,
@@ -190,7 +248,7 @@ def export(
 
     check_side(side, ("ue", "bs", "all"))
     formats = parse_formats(fmt)
-    built = build_model(model, cr, sets, seed, checkpoint)
+    built = build_model(model, cr, users, bits, sets, seed, checkpoint)
     with err.status(f"exporting {model} {side}") as status:
         results = export_side(built, side, formats, out_dir, seed=seed, overwrite=overwrite, on_step=lambda m: status.update(f"{model} {side} {m}"))
     failed = [(p, m) for p, m in results if m["validation"]["status"] != "passed"]

@@ -6,8 +6,9 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
-from csibench.errors import ArtifactError, InvalidArtifactError, UsageError
+from csibench.errors import ArtifactError, ExportError, InvalidArtifactError, UsageError
 from csibench.export import FORMATS, export_side, load_artifact, parse_formats
 from csibench.export.manifest import sha256_of
 from csibench.models import create_model
@@ -101,3 +102,17 @@ def test_decoder_side_exports(tmp_path):
     [(path, manifest)] = export_side(create_model("crnet", cr="1/32"), "bs", parse_formats("onnx"), tmp_path)
     assert manifest["validation"]["status"] == "passed"
     assert manifest["inputs"][0]["shape"] == [1, 64] and manifest["outputs"][0]["shape"] == [1, 2, 32, 32]
+
+
+class _CumMax(torch.nn.Module):
+    """cummax has no lowering in either converter: a real conversion failure."""
+
+    def forward(self, csi):
+        return torch.cummax(csi.reshape(1, -1), dim=1)[0]
+
+
+@pytest.mark.parametrize("fmt, route", [("onnx", "torch.onnx"), ("tflite", "litert-torch")])
+def test_conversion_failure_names_route_and_op(tmp_path, fmt, route):
+    path = tmp_path / f"cummax{FORMATS[fmt].suffix}"
+    with pytest.raises(ExportError, match=rf"route {route}.* cannot convert op aten.cummax"):
+        FORMATS[fmt].export(_CumMax(), {"csi": torch.rand(1, 2, 32, 32)}, ["y"], path)

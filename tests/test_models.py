@@ -7,17 +7,21 @@ import math
 import pytest
 import torch
 
+from csibench.bench.complexity import profile
 from csibench.errors import UsageError
+from csibench.export import export_side, parse_formats
 from csibench.models import create_model, get_entry, list_models
 
 # Per model at its default config (CR 1/16): parameters of the UE and BS modules, by hand from the spec.
 # Teacher UE: convs 288+2304+2304+288+64 + BN 2·(16+16+16+16+2) + dense 2048·128+128 = 267,652.
 # Student UE: conv 36 + BN 4 + dense 262,272 = 262,312.
 # Decoder: dense 128·2048+2048 + head 100+4 + 2 CRBlocks × (1,812 conv/BN + 1 ReZero) = 267,922.
+# "formats": the routes its UE module must export through and validate on (default: both).
 CASES = {
     "crnet": {"ue_params": 267_652, "bs_params": 267_922},
     "crnet-se": {"ue_params": 262_312, "bs_params": 267_922},
 }
+DEFAULT_FORMATS = "onnx,tflite"
 
 
 def test_all_models_tested():
@@ -27,29 +31,47 @@ def test_all_models_tested():
 @pytest.mark.parametrize("name", list_models())
 def test_forward_and_specs(name):
     model = create_model(name)
-    for side, spec in model.side_specs().items():
-        (x,) = model.example_inputs(side, batch=3)
+    for side in ("ue", "bs", "all"):
+        spec = model.side_spec(side)
+        inputs = model.example_inputs(side, batch=3)
         with torch.no_grad():
-            y = model.side_module(side)(x)
-        assert tuple(x.shape[1:]) == spec.inputs[0].shape[1:]
-        assert tuple(y.shape) == (3, *spec.outputs[0].shape[1:])
-        assert not torch.isnan(y).any()
+            outputs = model.side_module(side)(*inputs)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        for x, x_spec in zip(inputs, spec.inputs, strict=True):
+            assert tuple(x.shape[1:]) == x_spec.shape[1:], (side, x_spec.name)
+        for y, y_spec in zip(outputs, spec.outputs, strict=True):
+            assert tuple(y.shape) == (3, *y_spec.shape[1:]), (side, y_spec.name)
+            assert not torch.isnan(y).any()
     expected = CASES[name]
     assert sum(p.numel() for p in model.ue.parameters()) == expected["ue_params"]
     assert sum(p.numel() for p in model.bs.parameters()) == expected["bs_params"]
-    (csi,) = model.example_inputs("ue", batch=2)
-    with torch.no_grad():
-        out = model(csi)
-    assert out.shape == csi.shape and out.min() >= 0 and out.max() <= 1  # sigmoid output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
+def test_profile_and_ue_export(name, tmp_path):
+    """Every model profiles in every convention and its UE module exports and validates against PyTorch."""
+    model = create_model(name)
+    counts = profile(model, "ue", cross_check=False)["counts"]
+    assert {"macs", "flops", "thop"} <= set(counts)
+    assert counts["flops"]["value"] == 2 * counts["macs"]["value"]
+    formats = parse_formats(CASES[name].get("formats", DEFAULT_FORMATS))
+    for path, manifest in export_side(model, "ue", formats, tmp_path):
+        v = manifest["validation"]
+        assert v["status"] == "passed", f"{path.name}: {v['error']}"
+        assert v["max_abs_error"] <= 1e-4
+
+
+CR_MODELS = [n for n in list_models() if "cr" in get_entry(n).configurable()]
+
+
+@pytest.mark.parametrize("name", CR_MODELS)
 @pytest.mark.parametrize("cr, codeword", [("1/4", 512), ("1/16", 128), ("1/32", 64), ("1/64", 32)])
 def test_codeword_length_is_2048_cr(name, cr, codeword):
     model = create_model(name, cr=cr)
-    assert model.side_specs()["ue"].outputs[0].shape == (1, codeword)
+    assert model.side_specs()["ue"].outputs[0].shape[-1] == codeword
     with torch.no_grad():
-        assert model.ue(model.example_inputs("ue")[0]).shape == (1, codeword)
+        assert model.ue(*model.example_inputs("ue")).shape[-1] == codeword
 
 
 def test_seeded_weights_repeat_and_differ():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,16 @@ def complexity_summary(model: CsiModel, side: str) -> dict[str, Any]:
     return {"params": full["params"], "param_bytes_fp32": full["param_bytes_fp32"], "batch": 1, "counts": counts}
 
 
+def _convert(fmt: ExportFormat, module, sample: dict, outputs: list[str], path: Path) -> None:
+    """Convert into a hidden temp file first, so a failed conversion never leaves a half-written artifact."""
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        fmt.export(module, sample, outputs, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def export_side(
     model: CsiModel,
     side: str,
@@ -74,7 +85,7 @@ def export_side(
     results = []
     for fmt, path in zip(formats, targets, strict=True):
         on_step(f"{fmt.name}: converting with {fmt.route}")
-        fmt.export(module, sample, [t.name for t in spec.outputs], path)
+        _convert(fmt, module, sample, [t.name for t in spec.outputs], path)
         meta: dict[str, Any] = {
             "csibench_manifest": MANIFEST_VERSION,
             "artifact": path.name,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from csibench.errors import ExportError, RuntimeMissingError
+from csibench.export.failures import conversion_error
 from csibench.export.quiet import captured_output
 
 OPSET = 18
@@ -24,12 +25,12 @@ def export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], outputs: li
                 module, tuple(inputs.values()), str(path), dynamo=True, external_data=False,
                 input_names=list(inputs), output_names=outputs, opset_version=OPSET,
             )
-    except Exception as exc:  # the exporter raises many types; the route and the first line say enough
-        raise ExportError(f"route torch.onnx (dynamo, opset {OPSET}) failed: {_first_line(exc)}") from None
+    except Exception as exc:  # the exporter raises many types; name the route and the op
+        raise conversion_error(f"torch.onnx (dynamo, opset {OPSET})", exc) from None
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected {path.name}: {_first_line(exc)}") from None
+        raise ExportError(f"onnx.checker rejected {path.name}: {str(exc).strip().splitlines()[0]}") from None
 
 
 def session(path: Path, threads: int = 1):
@@ -64,8 +65,3 @@ def inspect(path: Path) -> dict:
     for node in model.graph.node:
         census[node.op_type] = census.get(node.op_type, 0) + 1
     return {"opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "op_census": dict(sorted(census.items()))}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

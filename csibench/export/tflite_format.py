@@ -10,7 +10,7 @@ import torch
 
 from csibench.errors import ExportError, RuntimeMissingError
 from csibench.export.named_io import NamedIO
-from csibench.export.onnx_format import _first_line
+from csibench.export.failures import conversion_error
 from csibench.export.quiet import captured_output
 
 
@@ -25,7 +25,7 @@ def export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], outputs: li
     except ImportError:
         raise ExportError("route litert-torch is not installed (pip install litert-torch)") from None
     except Exception as exc:
-        raise ExportError(f"route litert-torch failed: {_first_line(exc)}") from None
+        raise conversion_error("litert-torch", exc) from None
 
 
 def interpreter(path: Path, threads: int = 1, delegates: bool = True):
