@@ -28,8 +28,9 @@ def copy_artifact(tmp_path):
 
     def _copy(path: Path) -> Path:
         dest = tmp_path / path.name
-        shutil.copy(path, dest)
-        shutil.copy(path.with_name(path.name + ".json"), dest.with_name(dest.name + ".json"))
+        for suffix in ("", ".json", ".validation.npz"):
+            if path.with_name(path.name + suffix).exists():
+                shutil.copy(path.with_name(path.name + suffix), dest.with_name(dest.name + suffix))
         return dest
 
     return _copy

@@ -16,9 +16,8 @@ from csibench.export.manifest import MANIFEST_VERSION, manifest_path, sha256_of,
 
 FAST = {"min_time_s": 0.2, "min_samples": 20, "warmup_s": 0.05}
 HOST_KEYS = {
-    "device", "cpu_model", "logical_cores", "physical_cores", "governor", "cpu_freq_current_mhz",
-    "cpu_freq_max_mhz", "load_avg_1min", "memory_total_bytes", "os", "python", "hostname", "machine",
-    "runtime_versions",
+    "board", "cpu_model", "logical_cores", "governor", "cpu_freq_current_mhz", "cpu_freq_max_mhz", "temperature_c",
+    "throttled", "load_avg_1min", "memory_total_bytes", "os", "python", "hostname", "machine", "runtime_versions",
 }  # fmt: skip
 
 
@@ -70,7 +69,7 @@ def test_stability_warnings():
 
 def test_host_fingerprint_keys():
     fp = host_fingerprint()
-    assert HOST_KEYS <= set(fp) and fp["device"] == "local" and fp["logical_cores"] >= 1
+    assert HOST_KEYS <= set(fp) and fp["device"] == "local" and fp["logical_cores"] >= 1 and fp["physical_cores"] >= 1
 
 
 # ---------------------------------------------------------------- real artifacts
@@ -166,7 +165,7 @@ def _copy(src: Path, dst_dir: Path) -> Path:
 def test_measure_record(artifacts, fmt, runtime, threads):
     rec = measure(artifacts[fmt], runtime, threads, **FAST)
     s = rec["summary"]
-    assert rec["record_version"] == 1 and rec["format"] == fmt and rec["device"] == "local"
+    assert rec["record_version"] == 2 and rec["format"] == fmt and rec["device"] == "local"
     assert rec["runtime"] == (runtime or "onnxruntime") and rec["runtime_version"]
     assert rec["threads"] == threads
     assert rec["artifact_path"] == str(artifacts[fmt].resolve()) and len(rec["artifact_sha256"]) == 64
@@ -184,6 +183,37 @@ def test_measure_record(artifacts, fmt, runtime, threads):
     assert rec["peak_rss_bytes"] >= max(rec["rss_after_load_bytes"], rec["rss_after_sampling_bytes"])
     assert HOST_KEYS <= set(rec["host"])
     assert rec["manifest"]["sha256"] == rec["artifact_sha256"] and isinstance(rec["warnings"], list)
+    v = rec["verdict"]
+    assert v["stable"] == (not v["reasons"]) and v["cv"] == s["cv"] and 0 <= v["outlier_share"] <= 1
+    assert v["min_vs_median"] == pytest.approx(s["min"] / s["median"])
+
+
+def test_interleaved_group_gives_ratio_with_ci(artifacts, tmp_path):
+    from csibench.bench.latency import measure_group
+
+    twin = _copy(artifacts["onnx"], tmp_path)  # the same model twice: the ratio must straddle 1
+    records, comparison = measure_group([artifacts["onnx"], twin], **FAST)
+    assert len(records) == 2 and records[0]["summary"]["n"] == records[1]["summary"]["n"]
+    ratio = comparison["ratios"][0]
+    assert ratio["pairs"] == records[0]["summary"]["n"]
+    assert ratio["ci95_low"] <= ratio["ratio"] <= ratio["ci95_high"]
+    assert 0.5 < ratio["ratio"] < 2.0
+
+
+def test_precision_stopping_rule_certifies(artifacts):
+    rec = measure(artifacts["onnx"], precision=0.2, max_time_s=20, **FAST)
+    assert rec["certified"] is True and rec["protocol"]["precision"] == 0.2
+
+
+def test_ratio_and_verdict_by_hand():
+    from csibench.bench.stats import ratio_ci, verdict
+
+    r = ratio_ci([1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 3.0, 2.0, 2.0, 1.0])
+    assert r["ratio"] == 2.0 and (r["ci95_low"], r["ci95_high"]) == (1.0, 3.0) and r["ratio_of_medians"] == 2.0
+    values = [1.0] * 95 + [10.0] * 5
+    v = verdict(summarize(values), values, 0.01, {"throttled": "0x0"}, {"throttled": "0x50005"})
+    assert not v["stable"] and v["throttling_seen"] and v["outlier_share"] == 0.05
+    assert any("0x50005" in r for r in v["reasons"]) and any("far outliers" in r for r in v["reasons"])
 
 
 def test_invalid_artifact_refused(artifacts, tmp_path):

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from csibench.bench.results import ResultsDB
 from csibench.cli import app
+from csibench.models import list_models
 
 runner = CliRunner()
 
@@ -34,7 +35,7 @@ def test_models_lists_sides_params_and_inputs():
     result = invoke("models", "--json")
     assert result.exit_code == 0
     listing = {m["name"]: m for m in json.loads(result.stdout)}
-    assert set(listing) == {"crnet", "crnet-se"}
+    assert sorted(listing) == list_models()
     teacher = listing["crnet"]
     assert teacher["paper"] == "004"
     assert teacher["parameters"] == {"cr": "1/16", "decoder_width": 8, "negative_slope": 0.3, "encoder_width": 16}
@@ -56,7 +57,7 @@ def test_profile_json_labels_every_count():
     result = invoke("profile", "crnet-se", "--cr", "1/32", "--side", "all", "--json")
     data = json.loads(result.stdout)
     assert data["side"] == "all" and data["config"]["cr"] == "1/32"
-    assert {c: v["unit"] for c, v in data["counts"].items()} == {"macs": "MAC", "flops": "FLOP", "paper-004": "FLOP"}
+    assert {c: v["unit"] for c, v in data["counts"].items()} == {"macs": "MAC", "flops": "FLOP", "paper-004": "FLOP", "thop": "MAC"}
     assert data["counts"]["paper-004"]["value"] == 339_904 + 7_718_912
 
 

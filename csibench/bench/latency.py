@@ -1,68 +1,87 @@
-"""Latency and memory of one artifact on one runtime, measured in a fresh worker process."""
+"""Latency and memory of artifacts on a device, measured in a fresh process with csibench's protocol.
+
+ONNX and TFLite artifacts are measured by the self-contained agent (``csibench/devices/agent.py``),
+locally or on a remote device: the same file, the same protocol. The torch runtime needs csibench itself
+and runs locally in ``csibench.bench._worker`` with the agent's protocol functions.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import csibench
 from csibench.bench import runtimes
-from csibench.bench.stats import stability_warnings, summarize
-from csibench.errors import CsibenchError, RuntimeMissingError, UsageError
-from csibench.export.manifest import load_artifact
+from csibench.bench.stats import ratio_ci, stability_warnings, summarize, verdict
+from csibench.errors import UsageError
+from csibench.export.manifest import Artifact, load_artifact
 
-RECORD_VERSION = 1
-_PACKAGE_ROOT = str(Path(csibench.__file__).resolve().parent.parent)
+RECORD_VERSION = 2
 
 
-def measure(
-    artifact_path: str | Path,
-    runtime: str | None = None,
-    threads: int = 1,
-    *,
-    seed: int = 0,
-    min_time_s: float = 1.0,
-    min_samples: int = 64,
-    warmup_s: float = 0.3,
-    sample_target_s: float = 1e-3,
-    timeout_s: float = 300,
-) -> dict:
-    """Time ``artifact_path`` on ``runtime`` (default: the format's) with ``threads`` threads; return the record.
+def protocol_settings(*, min_time_s: float = 1.0, min_samples: int = 64, warmup_s: float = 0.5, sample_target_s: float = 1e-3,
+                      precision: float | None = None, max_time_s: float = 30.0) -> dict[str, Any]:
+    """The measurement protocol, checked: what `--min-time`, `--precision` … turn into."""
+    if min_samples < 1 or min_time_s < 0 or warmup_s < 0 or sample_target_s <= 0 or max_time_s <= 0:
+        raise UsageError("min_samples must be ≥ 1, min_time_s and warmup_s ≥ 0, sample_target_s and max_time_s > 0")
+    if precision is not None and not 0 < precision < 1:
+        raise UsageError(f"invalid precision {precision}: a relative half-width in (0, 1), e.g. 0.01 for ±1 %")
+    return {"min_time_s": min_time_s, "min_samples": min_samples, "warmup_s": warmup_s, "warmup_calls": 10,
+            "sample_target_s": sample_target_s, "precision": precision, "max_time_s": max_time_s}
 
-    Raises ArtifactError / InvalidArtifactError for corrupt or unvalidated artifacts, UsageError for a bad
-    runtime or setting, RuntimeMissingError when the runtime is not installed, CsibenchError when the
-    worker fails or exceeds ``timeout_s``.
-    """
-    artifact = load_artifact(artifact_path).require_valid()
+
+def _prepare(paths: list[str | Path], runtime: str | None, threads: int) -> tuple[list[Artifact], runtimes.RuntimeInfo]:
+    artifacts = [load_artifact(p).require_valid() for p in paths]
     if threads < 1:
         raise UsageError(f"threads must be ≥ 1, got {threads}")
-    if min_samples < 1 or min_time_s < 0 or warmup_s < 0 or sample_target_s <= 0:
-        raise UsageError("min_samples must be ≥ 1, min_time_s and warmup_s ≥ 0, sample_target_s > 0")
-    info = runtimes.resolve_runtime(artifact.format, runtime)
-    runtimes.require_installed(info)
-    path = artifact.path.resolve()
-    request = {
-        "artifact_path": str(path),
-        "manifest": artifact.manifest,
-        "runtime": info.name,
-        "threads": threads,
-        "seed": seed,
-        "min_time_s": min_time_s,
-        "min_samples": min_samples,
-        "warmup_s": warmup_s,
-        "sample_target_s": sample_target_s,
-    }
-    result = _run_worker(request, timeout_s, path)
-    summary = summarize(result["per_call_s"])
+    formats = {a.format for a in artifacts}
+    if len(formats) > 1:
+        raise UsageError(f"artifacts measured together must share one format, got {', '.join(sorted(formats))}")
+    return artifacts, runtimes.resolve_runtime(formats.pop(), runtime)
+
+
+def measure_group(paths: list[str | Path], runtime: str | None = None, threads: int = 1, *, device=None, seed: int = 0,
+                  timeout_s: float = 600, **protocol: Any) -> tuple[list[dict], dict | None]:
+    """Measure several artifacts interleaved (A B A B …) in one fresh process on ``device``.
+
+    Returns one record per artifact and, for two or more, the ratios of each to the first with a 95 % CI.
+    """
+    from csibench.devices.local import LocalDevice
+
+    device = device or LocalDevice()
+    artifacts, info = _prepare(paths, runtime, threads)
+    settings = protocol_settings(**protocol)
+    if info.name == "torch":
+        if device.name != "local":
+            raise UsageError(f"the torch runtime runs only on this machine, not on device {device.name!r}; use litert or onnxruntime")
+        result = device.run_torch(artifacts, threads, seed, settings, timeout_s)
+    else:
+        device.require_runtime(info)
+        result = device.run_agent(artifacts, info.name, threads, seed, settings, timeout_s)
+    records = [_record(a, item, result, device.name) for a, item in zip(artifacts, result["results"], strict=True)]
+    comparison = None
+    if len(records) > 1:
+        comparison = {"baseline": records[0]["model"], "ratios": [
+            {"model": r["model"], **ratio_ci(records[0]["per_call_s"], r["per_call_s"])} for r in records[1:]]}
+    return records, comparison
+
+
+def measure(artifact_path: str | Path, runtime: str | None = None, threads: int = 1, *, device=None, seed: int = 0,
+            timeout_s: float = 600, **protocol: Any) -> dict:
+    """Measure one artifact; returns its record (see ``measure_group``)."""
+    records, _ = measure_group([artifact_path], runtime, threads, device=device, seed=seed, timeout_s=timeout_s, **protocol)
+    return records[0]
+
+
+def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
     m = artifact.manifest
+    summary = summarize(item["per_call_s"])
+    raw_min_s = min(item["raw_samples_ns"]) / 1e9
     return {
         "record_version": RECORD_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "artifact_path": str(path),
+        "artifact_path": str(artifact.path.resolve()),
         "artifact_sha256": m["sha256"],
         "model": m.get("model"),
         "side": m.get("side"),
@@ -70,61 +89,29 @@ def measure(
         "precision": m.get("precision"),
         "config": m.get("config", {}),
         "runtime": result["runtime"],
+        "runtime_impl": result.get("impl", result["runtime"]),
         "runtime_version": result["runtime_version"],
         "threads": result["threads"],
-        "device": "local",
+        "device": device,
         "host": result["host"],
-        "load_s": result["load_s"],
-        "first_inference_s": result["first_inference_s"],
-        "warmup": result["warmup"],
-        "loops": result["loops"],
+        "protocol": result["protocol"],
+        "thermal_before": result.get("thermal_before"),
+        "thermal_after": result.get("thermal_after"),
+        "load_s": item["load_s"],
+        "first_inference_s": item["first_inference_s"],
+        "warmup": item["warmup"],
+        "loops": item["loops"],
+        "certified": item["certified"],
+        "device_validation": item.get("device_validation"),
         "summary": summary,
-        "raw_samples_ns": result["raw_samples_ns"],
-        "per_call_s": result["per_call_s"],
-        "peak_rss_bytes": result["peak_rss_bytes"],
-        "ru_maxrss_bytes": result["ru_maxrss_bytes"],
-        "rss_after_load_bytes": result["rss_after_load_bytes"],
-        "rss_after_sampling_bytes": result["rss_after_sampling_bytes"],
-        "rss_baseline_bytes": result["rss_baseline_bytes"],
-        "warnings": stability_warnings(summary, min(result["raw_samples_ns"]) / 1e9),
+        "raw_samples_ns": item["raw_samples_ns"],
+        "per_call_s": item["per_call_s"],
+        "peak_rss_bytes": item["peak_rss_bytes"],
+        "rss_after_load_bytes": item["rss_after_load_bytes"],
+        "rss_after_sampling_bytes": item["rss_after_sampling_bytes"],
+        "rss_baseline_bytes": item["rss_baseline_bytes"],
+        "warnings": stability_warnings(summary, raw_min_s),
+        "verdict": verdict(summary, item["per_call_s"], raw_min_s, result.get("thermal_before"), result.get("thermal_after")),
         "manifest": m,
         "csibench_version": csibench.__version__,
     }
-
-
-def _run_worker(request: dict, timeout_s: float, path: Path) -> dict:
-    env = dict(os.environ)
-    # The worker must import this very csibench, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "csibench.bench._worker"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        raise CsibenchError(f"measuring {path.name} took longer than {timeout_s:g} s; raise the timeout or lower min_time_s") from None
-    result = _last_json(proc.stdout)
-    if proc.returncode != 0 or result is None or "error" in result:
-        if result and "error" in result:
-            reason = result["error"]
-            if result.get("kind") == "runtime_missing":
-                raise RuntimeMissingError(reason)
-        else:
-            tail = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            reason = f"exit status {proc.returncode}" + (f": {tail[-1].strip()}" if tail else "")
-        raise CsibenchError(f"measuring {path.name} on {request['runtime']} failed: {reason}")
-    return result
-
-
-def _last_json(stdout: str) -> dict | None:
-    for line in reversed(stdout.splitlines()):
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        return value if isinstance(value, dict) else None
-    return None

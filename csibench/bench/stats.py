@@ -90,3 +90,56 @@ def stability_warnings(summary: dict, raw_min_s: float) -> list[str]:
     if summary["n"] < 20:
         out.append(f"only {summary['n']} samples (< 20): percentiles and the median CI are imprecise")
     return out
+
+
+def outlier_share(values_s: list[float]) -> float:
+    """Share of values above Tukey's far fence, Q3 + 3·IQR (slow outliers: interrupts, other processes)."""
+    arr = np.asarray(values_s, dtype=np.float64)
+    q1, q3 = np.percentile(arr, [25, 75])
+    return float(np.mean(arr > q3 + 3 * (q3 - q1)))
+
+
+def _throttling(before: dict | None, after: dict | None) -> list[str]:
+    seen = []
+    for when, t in (("before", before), ("after", after)):
+        flags = (t or {}).get("throttled")
+        if flags not in (None, "0x0"):
+            seen.append(f"throttling flags {flags} {when} the run (vcgencmd get_throttled)")
+    f0, f1 = (before or {}).get("cpu_freq_current_mhz"), (after or {}).get("cpu_freq_current_mhz")
+    if f0 and f1 and f1 < 0.95 * f0:
+        seen.append(f"CPU frequency fell from {f0:.0f} to {f1:.0f} MHz during the run")
+    return seen
+
+
+def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict | None = None, after: dict | None = None) -> dict:
+    """Whether to trust a result, and why not: spread, outliers, min/max against the median, throttling."""
+    share = outlier_share(values_s)
+    reasons = stability_warnings(summary, raw_min_s) + _throttling(before, after)
+    if share >= 0.05:
+        reasons.append(f"{share:.0%} of samples are far outliers (> Q3 + 3·IQR)")
+    median = summary["median"]
+    return {
+        "stable": not reasons,
+        "reasons": reasons,
+        "cv": summary["cv"],
+        "outlier_share": share,
+        "min_vs_median": summary["min"] / median if median else None,
+        "max_vs_median": summary["max"] / median if median else None,
+        "throttling_seen": bool(_throttling(before, after)),
+    }
+
+
+def ratio_ci(baseline_s: list[float], other_s: list[float]) -> dict:
+    """other/baseline for samples taken interleaved (pair i = round i): the median of the per-round ratios
+    with its distribution-free 95 % CI, and the plain ratio of medians beside it."""
+    n = min(len(baseline_s), len(other_s))
+    ratios = sorted(o / b for b, o in zip(baseline_s[:n], other_s[:n]))
+    j, k, achieved = median_ci_ranks(n)
+    return {
+        "ratio": float(np.median(ratios)),
+        "ci95_low": ratios[j - 1],
+        "ci95_high": ratios[k - 1],
+        "ci95_confidence": achieved,
+        "ratio_of_medians": float(np.median(other_s) / np.median(baseline_s)),
+        "pairs": n,
+    }

@@ -16,7 +16,7 @@ from csibench.config import format_cr
 from csibench.errors import UsageError
 from csibench.export.formats import ExportFormat
 from csibench.export.manifest import MANIFEST_VERSION, manifest_path, sha256_of, write_json_atomic
-from csibench.export.validate import VALIDATION_SAMPLES, validate
+from csibench.export.validate import VALIDATION_SAMPLES, reference, save_reference, validate
 from csibench.models.base import CsiModel
 from csibench.models.registry import cfg_to_dict, get_entry
 
@@ -106,7 +106,11 @@ def export_side(
             "complexity": complexity,
         }
         on_step(f"{fmt.name}: validating against PyTorch on {fmt.runtime}")
-        meta["validation"] = validate(fmt, path, module, batch, meta)
+        feeds, refs = reference(module, batch, meta)
+        meta["validation"] = validate(fmt, path, feeds, refs, meta)
+        data = path.with_name(path.name + ".validation.npz")
+        save_reference(data, feeds, refs)
+        meta["validation_data"] = {"file": data.name, "sha256": sha256_of(data), "atol": fmt.atol}
         meta.update(fmt.impl.inspect(path))
         write_json_atomic(manifest_path(path), meta)
         results.append((path, meta))

@@ -62,6 +62,16 @@ class Artifact:
     def validated(self) -> bool:
         return self.manifest.get("validation", {}).get("status") == "passed"
 
+    def validation_file(self) -> Path | None:
+        """The reference batch beside the artifact (for re-validation on a device), checked against its sha256."""
+        data = self.manifest.get("validation_data")
+        if not data:
+            return None
+        path = self.path.with_name(data["file"])
+        if not path.is_file() or sha256_of(path) != data["sha256"]:
+            raise ArtifactError(f"{path}: validation data is missing or differs from its manifest; re-export the artifact")
+        return path
+
     def require_valid(self) -> Artifact:
         if not self.validated:
             v = self.manifest.get("validation") or {}

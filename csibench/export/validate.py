@@ -7,6 +7,7 @@ pass or fail, is recorded in the manifest; a failure raises one of the distinct 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +28,34 @@ def _nmse_db(ref: np.ndarray, got: np.ndarray) -> float | None:
     return 10 * math.log10(err / power) if power > 0 and math.isfinite(err) else None
 
 
-def validate(fmt: ExportFormat, path: Path, module: torch.nn.Module, batch: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> dict[str, Any]:
-    """Compare ``path`` against ``module`` on ``batch`` (fed one sample at a time, as exported: batch 1)."""
+def reference(module: torch.nn.Module, batch: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    """Per-sample feeds (batch 1, as exported) and PyTorch's outputs for them, keyed by the manifest's names."""
     in_specs, out_specs = meta["inputs"], meta["outputs"]
     feeds = [
         {spec["name"]: t[i : i + 1].numpy() for spec, t in zip(in_specs, batch, strict=True)}
         for i in range(batch[0].shape[0])
     ]
+    refs = []
     with torch.inference_mode():
-        refs = []
         for feed in feeds:
             out = module(*(torch.from_numpy(feed[s["name"]]) for s in in_specs))
             out = out if isinstance(out, tuple) else (out,)
             refs.append({s["name"]: o.numpy() for s, o in zip(out_specs, out, strict=True)})
+    return feeds, refs
 
+
+def save_reference(path: Path, feeds: list[dict], refs: list[dict]) -> None:
+    """The validation batch as ``in:NAME`` / ``out:NAME`` arrays, so a device can re-validate without torch."""
+    arrays = {f"in:{n}": np.concatenate([f[n] for f in feeds]) for n in feeds[0]}
+    arrays |= {f"out:{n}": np.concatenate([r[n] for r in refs]) for n in refs[0]}
+    partial = path.with_name(f".{path.name}.partial.npz")
+    np.savez(partial, **arrays)
+    os.replace(partial, path)
+
+
+def validate(fmt: ExportFormat, path: Path, feeds: list[dict], refs: list[dict], meta: dict[str, Any]) -> dict[str, Any]:
+    """Compare the artifact at ``path`` on its runtime against PyTorch's ``refs`` for ``feeds``."""
+    in_specs, out_specs = meta["inputs"], meta["outputs"]
     report: dict[str, Any] = {"runtime": fmt.runtime, "samples": len(feeds), "atol": fmt.atol, "checks": []}
     try:
         try:

@@ -1,18 +1,13 @@
-"""The runtimes csibench can time, one module each, and the checks that pick one for an artifact.
+"""The runtimes csibench can time and the checks that pick one for an artifact.
 
-Each runtime module exposes ``version() -> str`` and
-``load(path, manifest, inputs, threads) -> Loaded``; it is imported only inside the worker process.
+ONNX and TFLite run in the device agent (csibench/devices/agent.py); torch runs in ``torch_rt`` inside
+csibench's own worker, because rebuilding a module needs csibench.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import importlib.util
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, ContextManager
+from dataclasses import dataclass
 
 from csibench.errors import RuntimeMissingError, UsageError, suggest
 
@@ -20,35 +15,25 @@ from csibench.errors import RuntimeMissingError, UsageError, suggest
 @dataclass(frozen=True)
 class RuntimeInfo:
     name: str
-    module: str  # the csibench module implementing it
-    import_name: str  # top-level package the runtime needs
+    import_name: str  # top-level package the runtime needs on this machine
     pip_package: str  # what `pip install` provides it
     format: str  # artifact format it runs
 
 
 RUNTIMES: dict[str, RuntimeInfo] = {
-    "litert": RuntimeInfo("litert", "csibench.bench.runtimes.litert_rt", "ai_edge_litert", "ai-edge-litert", "tflite"),
-    "onnxruntime": RuntimeInfo("onnxruntime", "csibench.bench.runtimes.onnxruntime_rt", "onnxruntime", "onnxruntime", "onnx"),
-    "torch": RuntimeInfo("torch", "csibench.bench.runtimes.torch_rt", "torch", "torch", "torch"),
+    "litert": RuntimeInfo("litert", "ai_edge_litert", "ai-edge-litert", "tflite"),
+    "onnxruntime": RuntimeInfo("onnxruntime", "onnxruntime", "onnxruntime", "onnx"),
+    "torch": RuntimeInfo("torch", "torch", "torch", "torch"),
 }
-
-
-@dataclass
-class Loaded:
-    """A ready model: ``call()`` runs one inference on fixed inputs; ``context`` wraps all calls."""
-
-    call: Callable[[], Any]
-    context: ContextManager = field(default_factory=contextlib.nullcontext)
 
 
 def format_runtimes(fmt: str) -> tuple[str, ...]:
     """Runtimes able to run artifact format ``fmt``; the first is the default."""
-    # Imported here: csibench.export's package init loads the exporters (torch), which the worker must not.
-    from csibench.export.manifest import FORMAT_RUNTIMES
+    from csibench.export.manifest import FORMAT_RUNTIMES  # lazily: keeps the worker's import light
 
-    for name, runtimes in FORMAT_RUNTIMES.values():
+    for name, able in FORMAT_RUNTIMES.values():
         if name == fmt:
-            return runtimes
+            return able
     return ()
 
 
@@ -74,7 +59,3 @@ def require_installed(info: RuntimeInfo) -> None:
 
 def missing_message(info: RuntimeInfo) -> str:
     return f"runtime {info.name!r} is not installed: `pip install {info.pip_package}` provides it"
-
-
-def backend(info: RuntimeInfo) -> ModuleType:
-    return importlib.import_module(info.module)

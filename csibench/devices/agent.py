@@ -1,0 +1,483 @@
+"""csibench's on-device agent: one self-contained file (Python >= 3.9 standard library + numpy + one runtime).
+
+It is copied, content-addressed, to the device (a Raspberry Pi over SSH) and also runs locally, so both
+measure with the very same protocol. Reads one JSON request on stdin, writes one JSON line on stdout:
+
+    {"op": "probe"}                       fingerprint + the runtimes it can import
+    {"op": "calibrate", "seconds": 1.0}   peak GFLOP/s (numpy matmul) and memory bandwidth (numpy copy)
+    {"op": "bench", "artifacts": [...], "runtime": "litert"|"onnxruntime", "threads": 1, "seed": 0,
+     "protocol": {...}, "lock": "PATH"}   re-validate each artifact, then time them (interleaved)
+
+Failures come back as {"error": "<one line>", "kind": "..."} with exit status 1, never as a traceback.
+Nothing here may import csibench: the device has only this file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+AGENT_VERSION = 1
+MAX_LOOPS = 2**32
+# Module to import for each runtime implementation, in order of preference.
+LITERT_IMPLS = (("ai-edge-litert", "ai_edge_litert.interpreter"), ("tflite-runtime", "tflite_runtime.interpreter"),
+                ("tensorflow", "tensorflow.lite"))
+ONNX_IMPLS = (("onnxruntime", "onnxruntime"),)
+DEFAULT_PROTOCOL = {
+    "warmup_s": 0.5, "warmup_calls": 10, "sample_target_s": 1e-3, "min_samples": 64, "min_time_s": 1.0,
+    "precision": None, "max_time_s": 30.0,
+}
+
+
+class AgentError(Exception):
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+# ---------------------------------------------------------------- fingerprint
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read().strip().strip("\x00") or None
+    except OSError:
+        return None
+
+
+def _cpuinfo() -> dict:
+    info = {}
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    return info
+
+
+def _cpu_model(info: dict) -> str:
+    if "model name" in info:
+        return info["model name"]
+    # Arm kernels give part numbers; name the cores the seeds' boards use.
+    parts = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76", "0xd07": "Cortex-A57"}
+    part = parts.get(info.get("CPU part", ""))
+    return part or info.get("Model") or platform.processor() or platform.machine()
+
+
+def _memory_total() -> int | None:
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _throttled() -> str | None:
+    """``vcgencmd get_throttled`` on Raspberry Pi OS (e.g. "0x0"); None where the tool is absent."""
+    try:
+        out = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().partition("=")[2] or None if out.returncode == 0 else None
+
+
+def thermal() -> dict:
+    """What can change during a run: frequency, temperature, throttling flags."""
+    freq = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    temp = _read("/sys/class/thermal/thermal_zone0/temp")
+    return {
+        "cpu_freq_current_mhz": int(freq) / 1000 if freq and freq.isdigit() else None,
+        "temperature_c": int(temp) / 1000 if temp and temp.lstrip("-").isdigit() else None,
+        "throttled": _throttled(),
+    }
+
+
+def runtime_versions() -> dict:
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("numpy", "torch", *(d for d, _ in LITERT_IMPLS), *(d for d, _ in ONNX_IMPLS)):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _importable(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def fingerprint() -> dict:
+    info = _cpuinfo()
+    freq_max = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    try:
+        load1 = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        load1 = None
+    return {
+        "board": _read("/proc/device-tree/model"),
+        "cpu_model": _cpu_model(info),
+        "logical_cores": os.cpu_count(),
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "cpu_freq_max_mhz": int(freq_max) / 1000 if freq_max and freq_max.isdigit() else None,
+        **thermal(),
+        "load_avg_1min": load1,
+        "memory_total_bytes": _memory_total(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+        "machine": platform.machine(),
+        "runtime_versions": runtime_versions(),
+        "agent_version": AGENT_VERSION,
+    }
+
+
+def available_runtimes() -> dict:
+    """csibench runtime name -> the implementation this device would use (first importable)."""
+    out = {}
+    for name, impls in (("litert", LITERT_IMPLS), ("onnxruntime", ONNX_IMPLS)):
+        for dist, module in impls:
+            if _importable(module.split(".")[0]) and _importable(module):
+                out[name] = dist
+                break
+    return out
+
+
+# ---------------------------------------------------------------- runtimes
+
+
+def _litert_interpreter(impl: str, path: str, threads: int):
+    if impl == "tensorflow":
+        import tensorflow as tf
+
+        return tf.lite.Interpreter(model_path=path, num_threads=threads)
+    module = __import__(dict(LITERT_IMPLS)[impl], fromlist=["Interpreter"])
+    return module.Interpreter(model_path=path, num_threads=threads)
+
+
+class Loaded:
+    """One artifact ready to run: ``call()`` runs an inference on the inputs set by ``feed``."""
+
+    def __init__(self, runtime: str, impl: str, path: str, threads: int, input_names: list):
+        self.names = input_names
+        if runtime == "litert":
+            self.interp = _litert_interpreter(impl, path, threads)
+            self.interp.allocate_tensors()
+            self.inputs, self.outputs = self._litert_indices()
+            self.call = self.interp.invoke
+        elif runtime == "onnxruntime":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1  # one model per session: parallelism is intra-op
+            opts.log_severity_level = 3
+            self.sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+            self.feed_dict = {}
+            self.call = lambda: self.sess.run(None, self.feed_dict)
+        else:
+            raise AgentError(f"unknown runtime {runtime!r}; valid: litert, onnxruntime", "usage")
+        self.runtime = runtime
+
+    def _litert_indices(self):
+        # Signature names are the manifest names; old tflite-runtime builds may lack signatures.
+        sigs = self.interp.get_signature_list() if hasattr(self.interp, "get_signature_list") else {}
+        if sigs:
+            runner = self.interp.get_signature_runner()
+            ins = {n: d["index"] for n, d in runner.get_input_details().items()}
+            outs = {n: d["index"] for n, d in runner.get_output_details().items()}
+            return ins, outs
+        ins = {n: d["index"] for n, d in zip(self.names, self.interp.get_input_details())}
+        outs = {str(i): d["index"] for i, d in enumerate(self.interp.get_output_details())}
+        return ins, outs
+
+    def feed(self, arrays: dict) -> None:
+        if self.runtime == "litert":
+            for name, value in arrays.items():
+                self.interp.set_tensor(self.inputs[name], value)
+        else:
+            self.feed_dict.clear()
+            self.feed_dict.update(arrays)
+
+    def outputs_now(self) -> dict:
+        if self.runtime == "litert":
+            return {n: self.interp.get_tensor(i).copy() for n, i in self.outputs.items()}
+        names = [o.name for o in self.sess.get_outputs()]
+        return dict(zip(names, self.sess.run(None, self.feed_dict)))
+
+
+def make_inputs(specs: list, seed: int) -> dict:
+    """Repeatable CSI-like inputs: 0.5 + 0.1·N(0,1) clipped to [0, 1] (as csibench makes them locally)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {s["name"]: np.clip(0.5 + 0.1 * rng.standard_normal(s["shape"]), 0.0, 1.0).astype(s.get("dtype", "float32"))
+            for s in specs}
+
+
+def validate(loaded: Loaded, data_path: str, atol: float) -> dict:
+    """Re-run csibench's validation batch on this device's runtime: old runtimes can give wrong answers."""
+    import numpy as np
+
+    with np.load(data_path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    inputs = {k[3:]: v for k, v in arrays.items() if k.startswith("in:")}
+    expected = {k[4:]: v for k, v in arrays.items() if k.startswith("out:")}
+    samples = len(next(iter(inputs.values())))
+    max_abs, err, power = 0.0, 0.0, 0.0
+    for i in range(samples):
+        loaded.feed({n: v[i:i + 1] for n, v in inputs.items()})
+        loaded.call()
+        got = loaded.outputs_now()
+        for name, ref in expected.items():
+            out = got.get(name, got.get("0")) if len(expected) == 1 else got[name]
+            diff = out.astype(np.float64) - ref[i:i + 1]
+            max_abs = max(max_abs, float(np.max(np.abs(diff))) if diff.size else 0.0)
+            err += float(np.sum(diff ** 2))
+            power += float(np.sum(ref[i:i + 1].astype(np.float64) ** 2))
+    finite = math.isfinite(max_abs)
+    return {"samples": samples, "atol": atol, "max_abs_error": max_abs if finite else None,
+            "nmse_db": 10 * math.log10(err / power) if err > 0 and power > 0 else None,
+            "status": "passed" if finite and max_abs <= atol else "failed"}
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def timed(call, loops: int) -> int:
+    repeat = itertools.repeat(None, loops)  # the cheapest loop construct, as in pyperf
+    t0 = time.perf_counter_ns()
+    for _ in repeat:
+        call()
+    return time.perf_counter_ns() - t0
+
+
+def warm_up(call, seconds: float, calls: int) -> dict:
+    """Run until both ``calls`` calls and ``seconds`` have passed: caches, allocators, thread pools settle."""
+    n, spent = 0, 0
+    while n < calls or spent < seconds * 1e9:
+        spent += timed(call, 1)
+        n += 1
+    return {"calls": n, "seconds": spent / 1e9}
+
+
+def calibrate_loops(call, target_s: float) -> tuple:
+    """pyperf: double the loops until one raw sample lasts >= 1.25 × target (the margin keeps later,
+    faster samples above the target)."""
+    loops, steps = 1, []
+    while True:
+        raw = timed(call, loops)
+        steps.append([loops, raw])
+        if raw >= 1.25 * target_s * 1e9 or loops >= MAX_LOOPS:
+            return loops, steps
+        loops *= 2
+
+
+def quantile_ci_halfwidth(values: list, q: float, z: float = 1.96) -> float:
+    """Relative half-width of the distribution-free CI of the q-quantile (normal approximation of the
+    binomial ranks), divided by the quantile itself."""
+    n = len(values)
+    ordered = sorted(values)
+    spread = z * math.sqrt(n * q * (1 - q))
+    lo, hi = max(0, math.floor(n * q - spread) - 1), min(n - 1, math.ceil(n * q + spread))
+    point = ordered[min(n - 1, int(n * q))]
+    return (ordered[hi] - ordered[lo]) / 2 / point if point > 0 else math.inf
+
+
+def certified(values: list, precision: float) -> bool:
+    return len(values) >= 20 and all(quantile_ci_halfwidth(values, q) <= precision for q in (0.5, 0.9))
+
+
+def sample(calls: list, loops: list, protocol: dict) -> tuple:
+    """Interleave raw samples A B A B … (machine drift hits every artifact alike) until every artifact has
+    min_samples and min_time_s of samples and, when a precision is asked, p50 and p90 are certified to it;
+    max_time_s caps the whole loop. Returns raw samples per artifact and whether the stop was certified."""
+    raws = [[] for _ in calls]
+    spent = [0] * len(calls)
+    t_end = time.perf_counter() + protocol["max_time_s"]
+    precision = protocol.get("precision")
+    while True:
+        for i, (call, n) in enumerate(zip(calls, loops)):
+            raw = timed(call, n)
+            raws[i].append(raw)
+            spent[i] += raw
+        enough = all(len(r) >= protocol["min_samples"] and s >= protocol["min_time_s"] * 1e9 for r, s in zip(raws, spent))
+        if enough and len(raws[0]) % 16 == 0:
+            done = precision is None or all(certified([v / n for v in r], precision) for r, n in zip(raws, loops))
+            if done:
+                return raws, precision is not None
+        if time.perf_counter() > t_end and all(len(r) >= 2 for r in raws):
+            return raws, False
+
+
+def _rss() -> tuple:
+    """(current RSS, peak RSS of this process image) from /proc; ru_maxrss would include the parent's."""
+    status = {}
+    for line in (_read("/proc/self/status") or "").splitlines():
+        key, _, value = line.partition(":")
+        status[key] = value.split()
+    rss = int(status["VmRSS"][0]) * 1024 if "VmRSS" in status else None
+    hwm = int(status["VmHWM"][0]) * 1024 if "VmHWM" in status else None
+    if hwm is None:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        hwm = peak if sys.platform == "darwin" else peak * 1024
+    return rss, hwm
+
+
+def run_protocol(loaded: list, protocol: dict) -> list:
+    """Load-independent part of a measurement: first call, warm-up, calibration, interleaved samples."""
+    firsts = [timed(item.call, 1) for item in loaded]
+    warmups = [warm_up(item.call, protocol["warmup_s"], protocol["warmup_calls"]) for item in loaded]
+    calibrations = [calibrate_loops(item.call, protocol["sample_target_s"]) for item in loaded]
+    loops = [c[0] for c in calibrations]
+    raws, was_certified = sample([item.call for item in loaded], loops, protocol)
+    return [
+        {"first_inference_s": f / 1e9, "warmup": {**w, "calibration_steps": c[1]}, "loops": n,
+         "raw_samples_ns": r, "per_call_s": [v / n / 1e9 for v in r], "certified": was_certified}
+        for f, w, c, n, r in zip(firsts, warmups, calibrations, loops, raws)
+    ]
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: str | None, timeout_s: float = 3600):
+    """Hold an exclusive lock on this device, so two benchmarks never share it."""
+    if not lock_path:
+        yield None
+        return
+    import fcntl
+
+    os.makedirs(os.path.dirname(lock_path) or ".", exist_ok=True)
+    with open(lock_path, "a") as fh:
+        t0 = time.time()
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() - t0 > timeout_s:
+                    raise AgentError(f"device busy: lock {lock_path} held for over {timeout_s:.0f} s", "busy") from None
+                time.sleep(0.2)
+        try:
+            yield time.time() - t0
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def bench(req: dict) -> dict:
+    runtime = req["runtime"]
+    impl = req.get("impl") or available_runtimes().get(runtime)
+    if impl is None:
+        raise AgentError(f"no usable {runtime} runtime on this device (tried: "
+                         + ", ".join(d for d, _ in (LITERT_IMPLS if runtime == "litert" else ONNX_IMPLS)) + ")", "runtime_missing")
+    protocol = {**DEFAULT_PROTOCOL, **req.get("protocol", {})}
+    threads = int(req.get("threads", 1))
+    with exclusive(req.get("lock")) as waited:
+        before = thermal()
+        rss_baseline, _ = _rss()
+        loaded, loads, validations, rss_after_load = [], [], [], []
+        for art in req["artifacts"]:
+            t0 = time.perf_counter_ns()
+            try:
+                item = Loaded(runtime, impl, art["path"], threads, [s["name"] for s in art["inputs"]])
+            except ImportError as exc:
+                raise AgentError(f"runtime {runtime} is not installed or broken here ({exc}); `pip install {impl}` provides it",
+                                 "runtime_missing") from None
+            loads.append((time.perf_counter_ns() - t0) / 1e9)
+            if art.get("validation"):
+                report = validate(item, art["validation"], art.get("atol", 1e-4))
+                if report["status"] != "passed":
+                    raise AgentError(f"{os.path.basename(art['path'])} fails validation on this device's {impl} "
+                                     f"(max-abs {report['max_abs_error']}, tolerance {report['atol']}): its numbers would be wrong", "invalid")
+                validations.append(report)
+            else:
+                validations.append(None)
+            item.feed(make_inputs(art["inputs"], int(req.get("seed", 0))))
+            rss_after_load.append(_rss()[0])
+            loaded.append(item)
+        results = run_protocol(loaded, protocol)
+        rss_after, peak = _rss()
+        after = thermal()
+    for result, load_s, validation, rss_load in zip(results, loads, validations, rss_after_load):
+        result.update(load_s=load_s, device_validation=validation, rss_baseline_bytes=rss_baseline,
+                      rss_after_load_bytes=rss_load, rss_after_sampling_bytes=rss_after, peak_rss_bytes=peak)
+    versions = runtime_versions()
+    return {"agent_version": AGENT_VERSION, "runtime": runtime, "impl": impl, "runtime_version": versions.get(impl),
+            "threads": threads, "protocol": protocol, "lock_wait_s": waited, "thermal_before": before,
+            "thermal_after": after, "host": fingerprint(), "results": results}
+
+
+def calibrate(req: dict) -> dict:
+    """Peak float32 GFLOP/s (numpy matmul, all cores via its BLAS) and copy bandwidth in GB/s."""
+    import numpy as np
+
+    seconds = float(req.get("seconds", 1.0))
+    n = int(req.get("matmul_n", 512))
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    best_flops = 0.0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        a @ a
+        best_flops = max(best_flops, 2 * n ** 3 / (time.perf_counter() - t0))
+    src = np.ones(int(req.get("copy_mb", 64)) * 2**20 // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    best_bw = 0.0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best_bw = max(best_bw, 2 * src.nbytes / (time.perf_counter() - t0))  # read + write
+    return {"peak_gflops": best_flops / 1e9, "memory_bandwidth_gbs": best_bw / 1e9, "matmul_n": n,
+            "rule": "best of repeated float32 numpy matmul (2·n³ FLOP) and copy (read+write bytes)", "host": fingerprint()}
+
+
+def handle(req: dict) -> dict:
+    op = req.get("op")
+    if op == "probe":
+        return {"agent_version": AGENT_VERSION, "host": fingerprint(), "runtimes": available_runtimes()}
+    if op == "calibrate":
+        return calibrate(req)
+    if op == "bench":
+        return bench(req)
+    raise AgentError(f"unknown op {op!r}; valid: probe, calibrate, bench", "usage")
+
+
+def serve(handler) -> int:
+    """Read one JSON request on stdin, write ``handler(request)`` or a one-line error as one JSON line."""
+    # Runtimes may print from C code to fd 1: keep the real stdout for our one JSON line.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        result, code = handler(json.loads(sys.stdin.read())), 0
+    except AgentError as exc:
+        result, code = {"error": str(exc), "kind": exc.kind}, 1
+    except MemoryError:
+        result, code = {"error": "out of memory on the device", "kind": "error"}, 1
+    except Exception as exc:  # everything becomes one line for csibench on the other side
+        reason = (" ".join(str(exc).split()) or type(exc).__name__)[:300]
+        kind = "disk_full" if isinstance(exc, OSError) and exc.errno == 28 else "error"
+        result, code = {"error": f"{type(exc).__name__}: {reason}", "kind": kind}, 1
+    out.write(json.dumps(result) + "\n")
+    out.flush()
+    return code
+
+
+def main() -> int:
+    return serve(handle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

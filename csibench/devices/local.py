@@ -1,0 +1,82 @@
+"""This machine as a device: the agent and the torch worker run as fresh local processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import csibench
+from csibench.bench import runtimes
+from csibench.errors import CsibenchError, RuntimeMissingError
+
+AGENT = Path(__file__).with_name("agent.py")
+_PACKAGE_ROOT = str(Path(csibench.__file__).resolve().parent.parent)
+
+
+def agent_request(artifacts: list, paths: list[str], validations: list[str | None], runtime: str, threads: int, seed: int,
+                  protocol: dict, lock: str | None = None) -> dict[str, Any]:
+    return {
+        "op": "bench", "runtime": runtime, "threads": threads, "seed": seed, "protocol": protocol, "lock": lock,
+        "artifacts": [
+            {"path": p, "inputs": a.manifest["inputs"], "validation": v, "atol": a.manifest.get("validation_data", {}).get("atol", 1e-4)}
+            for a, p, v in zip(artifacts, paths, validations, strict=True)
+        ],
+    }
+
+
+def parse_reply(stdout: str, returncode: int, stderr: str, what: str) -> dict:
+    """The agent's one JSON line, or a CsibenchError with its one-line reason."""
+    reply = None
+    for line in reversed(stdout.splitlines()):
+        try:
+            reply = json.loads(line)
+            break
+        except json.JSONDecodeError:
+            continue
+    if isinstance(reply, dict) and "error" not in reply and returncode == 0:
+        return reply
+    if isinstance(reply, dict) and "error" in reply:
+        error = RuntimeMissingError if reply.get("kind") == "runtime_missing" else CsibenchError
+        raise error(f"{what} failed: {reply['error']}")
+    tail = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    raise CsibenchError(f"{what} failed: exit status {returncode}" + (f": {tail[-1]}" if tail else ""))
+
+
+class LocalDevice:
+    name = "local"
+
+    def require_runtime(self, info: runtimes.RuntimeInfo) -> None:
+        runtimes.require_installed(info)
+
+    def _run(self, argv: list[str], request: dict, timeout_s: float, what: str) -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.run(argv, input=json.dumps(request), capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            raise CsibenchError(f"{what} took longer than {timeout_s:g} s; raise the timeout or lower --min-time") from None
+        return parse_reply(proc.stdout, proc.returncode, proc.stderr, what)
+
+    def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
+        paths = [str(a.path.resolve()) for a in artifacts]
+        validations = [_validation_file(a) for a in artifacts]
+        request = agent_request(artifacts, paths, validations, runtime, threads, seed, protocol)
+        return self._run([sys.executable, str(AGENT)], request, timeout_s, f"measuring {_names(artifacts)} on {runtime}")
+
+    def run_torch(self, artifacts: list, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
+        request = {"artifacts": [{"path": str(a.path.resolve()), "manifest": a.manifest} for a in artifacts],
+                   "threads": threads, "seed": seed, "protocol": protocol}
+        return self._run([sys.executable, "-m", "csibench.bench._worker"], request, timeout_s, f"measuring {_names(artifacts)} on torch")
+
+
+def _names(artifacts: list) -> str:
+    return ", ".join(a.path.name for a in artifacts)
+
+
+def _validation_file(artifact) -> str | None:
+    path = artifact.validation_file()
+    return str(path.resolve()) if path else None
