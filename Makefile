@@ -5,9 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.csibench-installed
 
-.PHONY: run test install clean-venv
+.PHONY: run test install services clean-venv
 
 install: $(STAMP)
+
+# Device tests run a real OpenSSH server on 127.0.0.1; Debian's package brings sshd (not started by it).
+services:
+	@test -x /usr/sbin/sshd || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null) || echo "install openssh-server for the device tests"; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/csibench run
 
-test: $(STAMP)
+test: $(STAMP) services
 	$(PY) -m pytest
 
 clean-venv:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table as RichTable
 
 import csibench
+from csibench.cli_util import (
+    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, JsonOpt, SeedOpt, SetOpt, UsersOpt, emit_json, err, handle_errors, out,
+)
 from csibench.errors import CsibenchError, UsageError
 
 app = typer.Typer(
@@ -24,40 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console(highlight=False)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-CrOpt = Annotated[str | None, typer.Option("--cr", help="Compression ratio, e.g. 1/16 (codeword 2048·CR).")]
-UsersOpt = Annotated[int | None, typer.Option("--users", help="Number of UEs (multi-user models).")]
-BitsOpt = Annotated[int | None, typer.Option("--bits", help="Feedback bits B (quantised models).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Other model parameter, KEY=VALUE (repeatable); see `csibench models`.")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite results database [default: ./csibench-results/results.db].")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random weights and inputs.")]
-CkptOpt = Annotated[Path | None, typer.Option("--checkpoint", help="Safetensors checkpoint (with its .json config) to load.")]
-
-
-def handle_errors(fn):
-    """One line on stderr and exit 2 (usage) or 1 (failure) for csibench's own errors; never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CsibenchError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("interrupted; every completed record is kept")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for item in items or []:
@@ -275,37 +241,64 @@ def bench(
     threads: Annotated[int, typer.Option("--threads", help="Threads set in the runtime.")] = 1,
     min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of steady-state samples.")] = 1.0,
     min_samples: Annotated[int, typer.Option("--min-samples", help="Minimum number of timed samples.")] = 64,
+    precision: Annotated[float | None, typer.Option("--precision", help="Stop once p50 and p90 are certified to ± this fraction (e.g. 0.01).")] = None,
+    max_time: Annotated[float, typer.Option("--max-time", help="Cap on the sampling time in seconds.")] = 30.0,
+    repeat: Annotated[int, typer.Option("--repeat", help="Independent processes, each recorded.")] = 1,
+    device: DeviceOpt = None,
     db: DbOpt = None,
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure latency and memory in a fresh process and append the result to the results database."""
-    from csibench.bench.latency import measure
+    """Measure latency and memory in a fresh process (here or on --device) and append each result to the database."""
+    from csibench.bench.latency import measure, protocol_settings
     from csibench.bench.results import DEFAULT_DB, ResultsDB
+    from csibench.bench.stats import summarize
+    from csibench.devices.config import get_device
 
+    if repeat < 1:
+        raise UsageError(f"invalid --repeat {repeat}: must be at least 1")
+    protocol = protocol_settings(min_time_s=min_time, min_samples=min_samples, precision=precision, max_time_s=max_time)
+    target = get_device(device)
     db_path = db or Path(DEFAULT_DB)
+    done = []
     with ResultsDB(db_path) as results:  # opened first: a bad database fails before minutes of timing
-        with err.status(f"measuring {artifact.name}"):
-            record = measure(artifact, runtime, threads, seed=seed, min_time_s=min_time, min_samples=min_samples)
-        row_id = results.append(record)
+        for i in range(repeat):
+            with err.status(f"measuring {artifact.name} on {target.name} ({i + 1}/{repeat})"):
+                record = measure(artifact, runtime, threads, device=target, seed=seed, **protocol)
+            done.append((results.append(record), record))  # committed at once: a later failure keeps it
+    medians = [r["summary"]["median"] for _, r in done]
+    across = summarize(medians) if repeat > 1 else None
     if json_out:
-        return emit_json({"id": row_id, "db": str(db_path), **record})
-    print_measurement(record, row_id, db_path)
+        return emit_json({"db": str(db_path), "measurements": [{"id": i, **r} for i, r in done], "across_repeats": across})
+    for row_id, record in done:
+        print_measurement(record, row_id, db_path)
+    if across:
+        out.print(f"across {repeat} processes: median of medians {1e3 * across['median']:.4f} ms, CV of medians "
+                  f"{100 * across['cv']:.2f}%", markup=False)
 
 
 def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
     s = record["summary"]
     ms = lambda v: f"{1e3 * v:.4f}"  # noqa: E731
+    host = record["host"]
+    board = f"{host['board']}, " if host.get("board") else ""
     out.print(f"{record['model']} {record['side']} {record['format']} {record['precision']} on "
-              f"{record['runtime']} {record['runtime_version']}, {record['threads']} thread(s), device {record['device']} "
-              f"({record['host']['cpu_model']})", markup=False)
+              f"{record['runtime_impl']} {record['runtime_version']}, {record['threads']} thread(s), device {record['device']} "
+              f"({board}{host['cpu_model']}, {host['logical_cores']} cores)", markup=False)
     out.print(f"per call [ms]: median {ms(s['median'])} (95% CI {ms(s['ci95_median_low'])}–{ms(s['ci95_median_high'])}), "
               f"p90 {ms(s['p90'])}, p99 {ms(s['p99'])}, mean {ms(s['mean'])} ± {ms(s['std'])}, min {ms(s['min'])}, max {ms(s['max'])}, "
               f"CV {100 * s['cv']:.1f}%", markup=False)
     out.print(f"samples: {s['n']} × {record['loops']} call(s); load {1e3 * record['load_s']:.1f} ms, "
               f"first inference {1e3 * record['first_inference_s']:.3f} ms; peak RSS {record['peak_rss_bytes'] / 2**20:.1f} MiB", markup=False)
-    for warning in record["warnings"]:
-        err.print(f"[yellow]WARNING:[/] {warning}")
+    if record.get("device_validation"):
+        v = record["device_validation"]
+        out.print(f"re-validated on the device's {record['runtime_impl']}: max-abs {v['max_abs_error']:.2e} ({v['status']})", markup=False)
+    if record.get("certified"):
+        out.print(f"p50 and p90 certified to ±{100 * record['protocol']['precision']:g}%", markup=False)
+    elif record.get("protocol", {}).get("precision"):
+        err.print(f"[yellow]WARNING:[/] p50/p90 not certified to ±{100 * record['protocol']['precision']:g}% within {record['protocol']['max_time_s']:g} s")
+    for reason in record["verdict"]["reasons"]:
+        err.print(f"[yellow]WARNING:[/] {reason}")
     out.print(f"recorded as measurement {row_id} in {db_path}", markup=False)
 
 
@@ -346,6 +339,11 @@ def run(
     if json_out:
         return emit_json(summary)
     out.print(f"report: {summary['report']}")
+
+
+from csibench.cli_devices import devices_app  # noqa: E402  (a sub-command group, registered after the shared options)
+
+app.add_typer(devices_app, name="devices")
 
 
 def main() -> None:

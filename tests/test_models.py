@@ -20,6 +20,11 @@ from csibench.models import create_model, get_entry, list_models
 CASES = {
     "crnet": {"ue_params": 267_652, "bs_params": 267_922},
     "crnet-se": {"ue_params": 262_312, "bs_params": 267_922},
+    # 003 baselines (sums of numel; thop sees less, see tests/test_csinet.py and test_transnet.py).
+    "csinet": {"ue_params": 524_324, "bs_params": 527_492},
+    "sm-csinet+": {"ue_params": 1_221_968, "bs_params": 154_976},
+    "pm-csinet+": {"ue_params": 1_049_488, "bs_params": 154_976},
+    "transnet": {"ue_params": 805_696, "bs_params": 824_384},
 }
 DEFAULT_FORMATS = "onnx,tflite"
 

@@ -20,14 +20,14 @@ from csibench.export.manifest import Artifact, load_artifact
 RECORD_VERSION = 2
 
 
-def protocol_settings(*, min_time_s: float = 1.0, min_samples: int = 64, warmup_s: float = 0.5, sample_target_s: float = 1e-3,
-                      precision: float | None = None, max_time_s: float = 30.0) -> dict[str, Any]:
+def protocol_settings(*, min_time_s: float = 1.0, min_samples: int = 64, warmup_s: float = 0.5, warmup_calls: int = 10,
+                      sample_target_s: float = 1e-3, precision: float | None = None, max_time_s: float = 30.0) -> dict[str, Any]:
     """The measurement protocol, checked: what `--min-time`, `--precision` … turn into."""
     if min_samples < 1 or min_time_s < 0 or warmup_s < 0 or sample_target_s <= 0 or max_time_s <= 0:
         raise UsageError("min_samples must be ≥ 1, min_time_s and warmup_s ≥ 0, sample_target_s and max_time_s > 0")
     if precision is not None and not 0 < precision < 1:
         raise UsageError(f"invalid precision {precision}: a relative half-width in (0, 1), e.g. 0.01 for ±1 %")
-    return {"min_time_s": min_time_s, "min_samples": min_samples, "warmup_s": warmup_s, "warmup_calls": 10,
+    return {"min_time_s": min_time_s, "min_samples": min_samples, "warmup_s": warmup_s, "warmup_calls": warmup_calls,
             "sample_target_s": sample_target_s, "precision": precision, "max_time_s": max_time_s}
 
 
@@ -95,6 +95,7 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
         "device": device,
         "host": result["host"],
         "protocol": result["protocol"],
+        "lock_wait_s": result.get("lock_wait_s"),
         "thermal_before": result.get("thermal_before"),
         "thermal_after": result.get("thermal_after"),
         "load_s": item["load_s"],

@@ -32,6 +32,25 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX measurements_model_side_runtime ON measurements (model, side, runtime)",
         ],
     ),
+    (
+        2,
+        [
+            "ALTER TABLE measurements ADD COLUMN runtime_impl TEXT",
+            "ALTER TABLE measurements ADD COLUMN certified INTEGER",
+            "ALTER TABLE measurements ADD COLUMN verdict_json TEXT",
+            "ALTER TABLE measurements ADD COLUMN sweep TEXT",
+            """CREATE TABLE failures (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, sweep TEXT, device TEXT,
+                artifact_path TEXT, artifact_sha256 TEXT, model TEXT, cr TEXT, runtime TEXT, threads INTEGER,
+                kind TEXT, reason TEXT NOT NULL
+            )""",
+            """CREATE TABLE comparisons (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, sweep TEXT, device TEXT, runtime TEXT,
+                threads INTEGER, baseline_id INTEGER REFERENCES measurements(id), other_id INTEGER REFERENCES measurements(id),
+                ratio REAL, ci95_low REAL, ci95_high REAL, ratio_of_medians REAL, pairs INTEGER
+            )""",
+        ],
+    ),
 ]
 
 # measurements column → where it comes from in a record.
@@ -42,7 +61,8 @@ _SUMMARY_COLUMNS = {
 }  # fmt: skip
 _RECORD_COLUMNS = (
     "created_at", "model", "side", "format", "precision", "runtime", "runtime_version", "threads", "device",
-    "artifact_path", "artifact_sha256", "loops", "load_s", "first_inference_s", "peak_rss_bytes",
+    "artifact_path", "artifact_sha256", "loops", "load_s", "first_inference_s", "peak_rss_bytes", "runtime_impl",
+    "certified", "sweep",
 )  # fmt: skip
 
 
@@ -58,7 +78,7 @@ class ResultsDB:
         self._check_header()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path)
+            self._conn = sqlite3.connect(self.path, timeout=60)  # parallel device sweeps share the file
         except sqlite3.Error as exc:
             raise CsibenchError(f"cannot open results database {self.path} ({exc})") from None
         try:
@@ -115,15 +135,47 @@ class ResultsDB:
         values.update(
             cr=None if cr is None else str(cr),
             warnings_json=json.dumps(record.get("warnings", [])),
+            verdict_json=json.dumps(record.get("verdict")),
             host_json=json.dumps(record.get("host", {})),
             manifest_json=json.dumps(record.get("manifest", {})),
             record_json=json.dumps(record),
         )
-        cols = ", ".join(values)
-        marks = ", ".join(f":{c}" for c in values)
+        values["certified"] = None if record.get("certified") is None else int(record["certified"])
+        return self._insert("measurements", values)
+
+    def append_failure(self, *, device: str, reason: str, kind: str = "error", sweep: str | None = None,
+                       artifact: dict | None = None, runtime: str | None = None, threads: int | None = None) -> int:
+        """Record a measurement that could not be made, and why (completed records are untouched)."""
+        m = (artifact or {}).get("manifest", {})
+        values = {"created_at": _now(), "sweep": sweep, "device": device, "artifact_path": (artifact or {}).get("path"),
+                  "artifact_sha256": m.get("sha256"), "model": m.get("model"), "cr": (m.get("config") or {}).get("cr"),
+                  "runtime": runtime, "threads": threads, "kind": kind, "reason": reason}
+        return self._insert("failures", values)
+
+    def append_comparison(self, *, baseline_id: int, other_id: int, ratio: dict, device: str, runtime: str, threads: int,
+                          sweep: str | None = None) -> int:
+        values = {"created_at": _now(), "sweep": sweep, "device": device, "runtime": runtime, "threads": threads,
+                  "baseline_id": baseline_id, "other_id": other_id, "ratio": ratio["ratio"], "ci95_low": ratio["ci95_low"],
+                  "ci95_high": ratio["ci95_high"], "ratio_of_medians": ratio["ratio_of_medians"], "pairs": ratio["pairs"]}
+        return self._insert("comparisons", values)
+
+    def _insert(self, table: str, values: dict[str, Any]) -> int:
+        cols, marks = ", ".join(values), ", ".join(f":{c}" for c in values)
         with self._conn:
-            cur = self._conn.execute(f"INSERT INTO measurements ({cols}) VALUES ({marks})", values)
+            cur = self._conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
         return int(cur.lastrowid)
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """Every row of ``failures`` or ``comparisons``, oldest first."""
+        if name not in ("failures", "comparisons"):
+            raise ValueError(name)
+        return [dict(r) for r in self._conn.execute(f"SELECT * FROM {name} ORDER BY id")]
+
+    def done(self, *, sweep: str, device: str, artifact_sha256: str, runtime: str, threads: int) -> bool:
+        """Whether this sweep already measured this artifact here (re-running a sweep skips it)."""
+        return self._conn.execute(
+            "SELECT 1 FROM measurements WHERE sweep=? AND device=? AND artifact_sha256=? AND runtime=? AND threads=? LIMIT 1",
+            (sweep, device, artifact_sha256, runtime, threads)).fetchone() is not None
 
     def rows(self, model: str | None = None, side: str | None = None, runtime: str | None = None) -> list[dict[str, Any]]:
         """Stored rows as dicts (JSON columns left as text), oldest first, optionally filtered."""

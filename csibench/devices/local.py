@@ -61,6 +61,12 @@ class LocalDevice:
             raise CsibenchError(f"{what} took longer than {timeout_s:g} s; raise the timeout or lower --min-time") from None
         return parse_reply(proc.stdout, proc.returncode, proc.stderr, what)
 
+    def probe(self) -> dict:
+        return self._run([sys.executable, str(AGENT)], {"op": "probe"}, 60, "probing this machine")
+
+    def calibrate(self, seconds: float = 1.0) -> dict:
+        return self._run([sys.executable, str(AGENT)], {"op": "calibrate", "seconds": seconds}, 120, "calibrating this machine")
+
     def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         paths = [str(a.path.resolve()) for a in artifacts]
         validations = [_validation_file(a) for a in artifacts]

@@ -1,0 +1,122 @@
+"""`csibench devices …`: built-in board profiles and the user's SSH devices."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from csibench.cli_util import JsonOpt, emit_json, handle_errors, out
+
+devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
+NameArg = Annotated[str, typer.Argument(help="Device name (see `csibench devices list`).")]
+
+
+@devices_app.command("list")
+@handle_errors
+def list_devices(json_out: JsonOpt = False) -> None:
+    """Built-in board profiles and the configured devices."""
+    from csibench.devices.config import devices_file, load_devices
+    from csibench.devices.profiles import PROFILES
+
+    devices = load_devices()
+    if json_out:
+        return emit_json({"profiles": {n: p.to_dict() for n, p in PROFILES.items()},
+                          "devices": {n: d.to_dict() for n, d in devices.items()}, "config": str(devices_file())})
+    table = RichTable("profile", "board", "CPU", "cores", "GHz", "L2 KiB", "memory", title="built-in profiles")
+    for p in PROFILES.values():
+        table.add_row(p.name, p.board, p.cpu, str(p.cores or "–"), str(p.clock_ghz or "–"), str(p.l2_kib or "–"), p.memory)
+    out.print(table)
+    table = RichTable("device", "profile", "destination", "python", "host keys", title=f"your devices ({devices_file()})")
+    table.add_row("local", "local", "this machine", "–", "–")
+    for d in devices.values():
+        dest = f"{d.user + '@' if d.user else ''}{d.host}:{d.port}"
+        table.add_row(d.name, d.profile, dest, d.python, "trust on first use" if d.trust_on_first_use else "known_hosts")
+    out.print(table)
+
+
+@devices_app.command("add")
+@handle_errors
+def add(
+    name: NameArg,
+    host: Annotated[str, typer.Option("--host", help="Hostname or address of the device.")],
+    profile: Annotated[str, typer.Option("--profile", help="Board profile, e.g. rpi4 (see `devices list`).")] = "rpi4",
+    port: Annotated[int, typer.Option("--port", help="SSH port.")] = 22,
+    user: Annotated[str | None, typer.Option("--user", help="SSH user [default: yours].")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Private key file [default: ssh-agent and ~/.ssh].")] = None,
+    python: Annotated[str, typer.Option("--python", help="The device's Python (e.g. a venv with its runtime).")] = "python3",
+    known_hosts: Annotated[str | None, typer.Option("--known-hosts", help="known_hosts file [default: ~/.ssh/known_hosts].")] = None,
+    trust_on_first_use: Annotated[bool, typer.Option("--trust-on-first-use", help="Accept and remember an unknown host key.")] = False,
+    remote_dir: Annotated[str, typer.Option("--remote-dir", help="Cache directory on the device.")] = ".cache/csibench",
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a device of the same name.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add an SSH device (a board profile + a destination) to your config."""
+    from csibench.devices.config import DeviceConfig, add_device, devices_file
+
+    cfg = DeviceConfig(name=name, profile=profile, host=host, port=port, user=user, key_file=key, python=python,
+                       known_hosts=known_hosts, trust_on_first_use=trust_on_first_use, remote_dir=remote_dir)
+    add_device(cfg, replace=replace)
+    if json_out:
+        return emit_json(cfg.to_dict())
+    out.print(f"added device {name!r} ({profile}, {host}:{port}) to {devices_file()}; next: csibench devices check {name!r}", markup=False)
+
+
+@devices_app.command("show")
+@handle_errors
+def show(name: NameArg, json_out: JsonOpt = False) -> None:
+    """A device's configuration and its board profile."""
+    from csibench.devices.config import get_device
+    from csibench.devices.profiles import get_profile
+
+    device = get_device(name)
+    cfg = device.cfg.to_dict() if hasattr(device, "cfg") else {"name": "local", "profile": "local"}
+    data = {"device": cfg, "profile": get_profile(cfg["profile"]).to_dict()}
+    if json_out:
+        return emit_json(data)
+    for section, values in data.items():
+        out.print(f"{section}:", markup=False)
+        for key, value in values.items():
+            out.print(f"  {key}: {value}", markup=False)
+
+
+@devices_app.command("check")
+@handle_errors
+def check(name: NameArg, json_out: JsonOpt = False) -> None:
+    """Prove a device is reachable and say which runtimes it has (runs the agent there)."""
+    from csibench.devices.config import get_device
+
+    probe = get_device(name).probe()
+    if json_out:
+        return emit_json(probe)
+    host = probe["host"]
+    out.print(f"{name}: reachable; {host.get('board') or host['cpu_model']}, {host['logical_cores']} cores, "
+              f"governor {host.get('governor') or 'unreadable'}, {host['os']}, Python {host['python']}", markup=False)
+    runtimes = probe["runtimes"]
+    out.print("runtimes: " + (", ".join(f"{k} (via {v})" for k, v in runtimes.items()) or "none usable"), markup=False)
+
+
+@devices_app.command("remove")
+@handle_errors
+def remove(name: NameArg) -> None:
+    """Remove a device from your config (its measurements stay in the database)."""
+    from csibench.devices.config import remove_device
+
+    remove_device(name)
+    out.print(f"removed device {name!r}", markup=False)
+
+
+@devices_app.command("calibrate")
+@handle_errors
+def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds", help="Seconds per probe.")] = 1.0,
+              json_out: JsonOpt = False) -> None:
+    """Measure peak GFLOP/s and memory bandwidth on the device, for roofline efficiency in reports."""
+    from csibench.devices.calibration import record_calibration
+    from csibench.devices.config import get_device
+
+    result = record_calibration(get_device(name), seconds)
+    if json_out:
+        return emit_json(result)
+    out.print(f"{name}: peak {result['peak_gflops']:.2f} GFLOP/s (float32 matmul), memory bandwidth "
+              f"{result['memory_bandwidth_gbs']:.2f} GB/s (copy); saved to {result['saved_to']}", markup=False)

@@ -1,0 +1,106 @@
+"""User devices: a board profile plus an SSH destination, kept in ``devices.json`` in the config directory.
+
+The directory is ``$CSIBENCH_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/csibench``, else ``~/.config/csibench``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from csibench.devices.profiles import get_profile
+from csibench.errors import CsibenchError, UsageError, suggest
+
+CONFIG_VERSION = 1
+
+
+def config_dir() -> Path:
+    if os.environ.get("CSIBENCH_CONFIG_DIR"):
+        return Path(os.environ["CSIBENCH_CONFIG_DIR"])
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "csibench"
+
+
+def devices_file() -> Path:
+    return config_dir() / "devices.json"
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    name: str
+    profile: str
+    host: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None  # default: the SSH agent and ~/.ssh keys
+    python: str = "python3"  # the device's interpreter (a venv's python where its runtime lives)
+    known_hosts: str | None = None  # default: ~/.ssh/known_hosts
+    trust_on_first_use: bool = False  # accept and remember an unknown host key (never a changed one)
+    remote_dir: str = ".cache/csibench"  # content-addressed cache, relative to the remote home
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def validate_device(cfg: DeviceConfig) -> DeviceConfig:
+    if not cfg.name.strip() or "\n" in cfg.name or cfg.name == "local":
+        raise UsageError(f"invalid device name {cfg.name!r}: a non-empty single line, other than 'local'")
+    get_profile(cfg.profile)
+    if not cfg.host.strip():
+        raise UsageError("invalid --host: empty; give a hostname or address")
+    if not 0 < cfg.port < 65536:
+        raise UsageError(f"invalid --port {cfg.port}: must be 1–65535")
+    return cfg
+
+
+def load_devices() -> dict[str, DeviceConfig]:
+    path = devices_file()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {name: DeviceConfig(**entry) for name, entry in data["devices"].items()}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CsibenchError(f"{path} is not a valid csibench devices file ({exc}); fix or remove it") from None
+
+
+def _save(devices: dict[str, DeviceConfig]) -> None:
+    from csibench.export.manifest import write_json_atomic
+
+    path = devices_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"version": CONFIG_VERSION, "devices": {n: d.to_dict() for n, d in sorted(devices.items())}})
+
+
+def add_device(cfg: DeviceConfig, *, replace: bool = False) -> None:
+    devices = load_devices()
+    validate_device(cfg)
+    if cfg.name in devices and not replace:
+        raise UsageError(f"device {cfg.name!r} exists; remove it first or pass --replace")
+    devices[cfg.name] = cfg
+    _save(devices)
+
+
+def remove_device(name: str) -> None:
+    devices = load_devices()
+    if name not in devices:
+        raise UsageError(f"unknown device {name!r}; {suggest(name, ['local', *devices])}")
+    del devices[name]
+    _save(devices)
+
+
+def get_device(name: str | None):
+    """The device called ``name``: ``local`` (or None) is this machine, anything else a configured SSH device."""
+    from csibench.devices.local import LocalDevice
+
+    if name in (None, "local"):
+        return LocalDevice()
+    devices = load_devices()
+    if name not in devices:
+        raise UsageError(f"unknown device {name!r}; {suggest(name, ['local', *devices])} (add one with `csibench devices add`)")
+    from csibench.devices.ssh import SSHDevice
+
+    return SSHDevice(devices[name])

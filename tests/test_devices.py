@@ -1,0 +1,199 @@
+"""Devices over a real OpenSSH server on 127.0.0.1: the agent really runs there. Nothing SSH is mocked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from csibench.bench.latency import measure, measure_group
+from csibench.bench.results import ResultsDB
+from csibench.cli import app
+from csibench.devices.config import DeviceConfig, add_device, get_device, load_devices
+from csibench.devices.ssh import SSHDevice
+from csibench.errors import CsibenchError, RuntimeMissingError, UsageError
+from tests.sshd import SSHD, Sshd, keygen
+
+pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="openssh-server missing: `make test` and .ci/run install it")
+FAST = {"min_time_s": 0.1, "min_samples": 10, "warmup_s": 0.02}
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = Sshd(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSIBENCH_CONFIG_DIR", str(tmp_path / "config"))
+
+
+def device(sshd: Sshd, tmp_path: Path, **overrides) -> DeviceConfig:
+    # A remote cache path with a space and quotes: it must travel as data.
+    remote = tmp_path / "remote cache 'q'"
+    fields = dict(name="pi", profile="rpi4", host="127.0.0.1", port=sshd.port, user=sshd.user, key_file=str(sshd.client_key),
+                  python=sys.executable, known_hosts=str(sshd.known_hosts), remote_dir=str(remote))
+    return DeviceConfig(**{**fields, **overrides})
+
+
+def test_check_reports_fingerprint_and_runtimes(sshd, tmp_path):
+    probe = SSHDevice(device(sshd, tmp_path)).probe()
+    assert probe["runtimes"] == {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime"}
+    assert probe["host"]["logical_cores"] >= 1 and "cpu_model" in probe["host"] and "throttled" in probe["host"]
+
+
+@pytest.mark.parametrize("fmt, runtime", [("tflite", "litert"), ("onnx", "onnxruntime")])
+def test_bench_over_ssh_revalidates_and_caches(sshd, tmp_path, exported, fmt, runtime):
+    cfg = device(sshd, tmp_path)
+    artifact = exported[("crnet-se", fmt)]
+    record = measure(artifact, runtime, 1, device=SSHDevice(cfg), **FAST)
+    assert record["device"] == "pi" and record["runtime"] == runtime
+    assert record["device_validation"]["status"] == "passed" and record["device_validation"]["max_abs_error"] <= 1e-4
+    sha = record["artifact_sha256"]
+    cached = Path(cfg.remote_dir) / "cas" / sha / artifact.name
+    assert cached.read_bytes() == artifact.read_bytes()
+    before = cached.stat().st_mtime_ns
+    measure(artifact, runtime, 1, device=SSHDevice(cfg), **FAST)
+    assert cached.stat().st_mtime_ns == before  # content-addressed: not copied twice
+
+
+def test_cli_devices_add_list_show_check_remove_and_bench(sshd, tmp_path, exported):
+    cfg = device(sshd, tmp_path)
+    result = runner.invoke(app, ["devices", "add", "my pi", "--host", cfg.host, "--port", str(cfg.port), "--user", cfg.user,
+                                 "--key", cfg.key_file, "--python", cfg.python, "--known-hosts", cfg.known_hosts,
+                                 "--remote-dir", cfg.remote_dir, "--profile", "rpi4"])
+    assert result.exit_code == 0, result.output
+    assert load_devices()["my pi"].port == sshd.port
+    listing = json.loads(runner.invoke(app, ["devices", "list", "--json"]).stdout)
+    assert {"rpi4", "rpi5", "rpi3b+", "zero2w", "jetson-nano", "local"} <= set(listing["profiles"])
+    assert listing["profiles"]["rpi4"]["cores"] == 4 and listing["profiles"]["rpi4"]["clock_ghz"] == 1.5
+    shown = json.loads(runner.invoke(app, ["devices", "show", "my pi", "--json"]).stdout)
+    assert shown["profile"]["cpu"].startswith("Cortex-A72")
+    check = runner.invoke(app, ["devices", "check", "my pi"])
+    assert check.exit_code == 0 and "reachable" in check.stdout and "litert (via ai-edge-litert)" in check.stdout
+    db = tmp_path / "r.db"
+    bench = runner.invoke(app, ["bench", str(exported[("crnet-se", "tflite")]), "--device", "my pi", "--min-time", "0.1",
+                                "--min-samples", "10", "--db", str(db), "--json"])
+    assert bench.exit_code == 0, bench.output
+    with ResultsDB(db) as results:
+        assert [r["device"] for r in results.rows()] == ["my pi"]
+    assert runner.invoke(app, ["devices", "remove", "my pi"]).exit_code == 0
+    assert "my pi" not in load_devices()
+    unknown = runner.invoke(app, ["bench", str(exported[("crnet-se", "tflite")]), "--device", "my pj"])
+    assert unknown.exit_code == 2 and "unknown device 'my pj'" in unknown.stderr and "local" in unknown.stderr
+
+
+def test_wrong_client_key_is_refused(sshd, tmp_path, exported):
+    other = keygen(tmp_path / "other_key")
+    with pytest.raises(CsibenchError, match="authentication refused"):
+        SSHDevice(device(sshd, tmp_path, key_file=str(other))).probe()
+
+
+def test_changed_host_key_is_refused(sshd, tmp_path):
+    impostor = keygen(tmp_path / "impostor")
+    known = tmp_path / "known_hosts"
+    public = impostor.with_name("impostor.pub").read_text().split()
+    known.write_text(f"[127.0.0.1]:{sshd.port} {public[0]} {public[1]}\n")
+    with pytest.raises(CsibenchError, match="host key CHANGED"):
+        SSHDevice(device(sshd, tmp_path, known_hosts=str(known))).probe()
+    with pytest.raises(CsibenchError, match="host key CHANGED"):  # trust-on-first-use never accepts a changed key
+        SSHDevice(device(sshd, tmp_path, known_hosts=str(known), trust_on_first_use=True)).probe()
+
+
+def test_unknown_host_key_needs_explicit_trust(sshd, tmp_path):
+    known = tmp_path / "empty_known_hosts"
+    with pytest.raises(CsibenchError, match="unknown host key"):
+        SSHDevice(device(sshd, tmp_path, known_hosts=str(known))).probe()
+    assert SSHDevice(device(sshd, tmp_path, known_hosts=str(known), trust_on_first_use=True)).probe()["runtimes"]
+    assert f"[127.0.0.1]:{sshd.port}" in known.read_text()  # remembered
+    assert SSHDevice(device(sshd, tmp_path, known_hosts=str(known))).probe()["runtimes"]
+
+
+def test_unreachable_host_is_retried_then_reported(tmp_path, sshd):
+    from tests.sshd import free_port
+
+    t0 = time.time()
+    with pytest.raises(CsibenchError, match="unreachable"):
+        SSHDevice(device(sshd, tmp_path, port=free_port())).probe()
+    assert time.time() - t0 >= 0.5 + 1.0  # backoff between the three attempts
+
+
+def test_no_usable_runtime(sshd, tmp_path, exported):
+    bare = tmp_path / "bare venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    cfg = device(sshd, tmp_path, python=str(bare / "bin" / "python"))
+    assert SSHDevice(cfg).probe()["runtimes"] == {}
+    with pytest.raises(RuntimeMissingError, match="no usable litert runtime on this device"):
+        measure(exported[("crnet-se", "tflite")], device=SSHDevice(cfg), **FAST)
+
+
+def test_shell_metacharacters_travel_as_data(sshd, tmp_path, exported):
+    marker = tmp_path / "pwned"
+    hostile = f"{sys.executable}; touch {marker}"
+    with pytest.raises(RuntimeMissingError, match="no Python at"):
+        SSHDevice(device(sshd, tmp_path, python=hostile)).probe()
+    assert not marker.exists()
+    name = f'pi "$(touch {marker})" `id` ; rm -rf x'
+    add_device(device(sshd, tmp_path, name=name))
+    record = measure(exported[("crnet-se", "onnx")], device=get_device(name), **FAST)
+    assert record["device"] == name and not marker.exists()
+
+
+def test_timeout_of_a_run(sshd, tmp_path, exported):
+    with pytest.raises(CsibenchError, match="did not finish within 1 s"):
+        measure(exported[("crnet", "tflite")], device=SSHDevice(device(sshd, tmp_path)), timeout_s=1, min_time_s=20, max_time_s=30)
+
+
+def test_connection_dropped_mid_run(tmp_path_factory, tmp_path, exported):
+    server = Sshd(tmp_path_factory.mktemp("dropping")).start()
+    try:
+        cfg = device(server, tmp_path)
+        errors: list[Exception] = []
+
+        def run() -> None:
+            try:
+                measure(exported[("crnet", "onnx")], device=SSHDevice(cfg), min_time_s=20, max_time_s=30)
+            except CsibenchError as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        time.sleep(4)  # connected, copied and timing by now
+        server.stop()
+        worker.join(timeout=60)
+        assert errors and ("connection dropped" in str(errors[0]) or "unreachable" in str(errors[0]))
+    finally:
+        server.stop()
+
+
+def test_device_lock_serialises_parallel_runs(sshd, tmp_path, exported):
+    cfg = device(sshd, tmp_path)
+    results: list[dict] = []
+
+    def run(name: str) -> None:
+        records, _ = measure_group([exported[("crnet-se", "onnx")]], device=SSHDevice(device(sshd, tmp_path, name=name)),
+                                   min_time_s=1.0, min_samples=10, warmup_s=0.02)
+        results.append(records[0])
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cfg.remote_dir and len(results) == 2
+    # Each run locks the device for ≥ 1 s of sampling, so one of them waited for the other.
+    assert max(r["lock_wait_s"] for r in results) >= 0.5
+
+
+def test_torch_runtime_is_local_only(sshd, tmp_path, exported):
+    with pytest.raises(UsageError, match="torch runtime runs only on this machine"):
+        measure(exported[("crnet-se", "torch")], device=SSHDevice(device(sshd, tmp_path)), **FAST)
