@@ -25,6 +25,11 @@ CASES = {
     "sm-csinet+": {"ue_params": 1_221_968, "bs_params": 154_976},
     "pm-csinet+": {"ue_params": 1_049_488, "bs_params": 154_976},
     "transnet": {"ue_params": 805_696, "bs_params": 824_384},
+    # 003 linear-projection systems (W is a buffer at the BS; ISTA/MS4L2O's Gaussian W too): see tests/test_l2o.py.
+    "ista": {"ue_params": 0, "bs_params": 0},
+    "ms4l2o": {"ue_params": 0, "bs_params": 5_805},
+    "tilista": {"ue_params": 262_144, "bs_params": 33_108},
+    "csi-l2o": {"ue_params": 262_144, "bs_params": 116_201},
 }
 DEFAULT_FORMATS = "onnx,tflite"
 
