@@ -328,14 +328,16 @@ def run(
     runtimes: Annotated[str, typer.Option("--runtimes", help="Comma list of runtimes.")] = "onnxruntime,litert,torch",
     threads: Annotated[int, typer.Option("--threads", help="Threads set in each runtime.")] = 1,
     min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of samples per measurement.")] = 1.0,
+    precision: Annotated[float | None, typer.Option("--precision", help="Certify p50/p90 to ± this fraction.")] = None,
+    device: Annotated[str, typer.Option("--device", help="Comma list of devices, measured in parallel.")] = "local",
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """The main job: export, validate and time the seed-004 teacher/student encoders, then write the report."""
     from csibench.pipeline import run_main_job
 
-    summary = run_main_job(out_dir=out_dir, db=db, artifacts=artifacts, crs=crs, runtimes=runtimes,
-                           threads=threads, min_time=min_time, seed=seed, console=err)
+    summary = run_main_job(out_dir=out_dir, db=db, artifacts=artifacts, crs=crs, runtimes=runtimes, threads=threads,
+                           min_time=min_time, seed=seed, console=err, devices=device, precision=precision)
     if json_out:
         return emit_json(summary)
     out.print(f"report: {summary['report']}")

@@ -71,17 +71,21 @@ def complexity_table(rows: list[dict]) -> Table:
     return table
 
 
+def _setup_label(runtime: str, threads: int, device: str) -> str:
+    return f"{runtime}, {threads} thread{'s' if threads > 1 else ''}, {device}"
+
+
 def latency_table(rows: list[dict]) -> Table:
     teacher, student = PAPER_004["teacher"], PAPER_004["student"]
     latest = latest_ue_rows(rows)
     setups = sorted({(rt, th, dev) for (m, _, rt, th, dev) in latest if m in (teacher, student)})
     header = ["CR", "Network"]
     for rt, th, dev in setups:
-        header += [f"{rt}, {th} thread{'s' if th > 1 else ''}, {dev}: median ms/call [95% CI]", "ratio"]
-    header += [f"Published ms [{PAPER_004['latency_device']}]", "Published ratio"]
+        header += [f"{_setup_label(rt, th, dev)}: median ms/call [95% CI]", "verdict"]
+    header += [f"Published ms [{PAPER_004['latency_device']}]"]
     table = Table("Table IV (seed 004): UE encoder inference time per call, measured", header)
     crs = sorted({cr for (m, cr, *_rest) in latest if m in (teacher, student)}, key=_cr_key)
-    unstable = False
+    reasons: dict[str, list[str]] = {}
     for cr in crs:
         for model in (teacher, student):
             cells = [cr, model]
@@ -90,38 +94,80 @@ def latency_table(rows: list[dict]) -> Table:
                 if row is None:
                     cells += ["–", ""]
                     continue
-                mark = " ⚠" if json.loads(row["warnings_json"] or "[]") else ""
-                unstable |= bool(mark)
-                cells.append(f"{1e3 * row['median_s']:.4f} [{1e3 * row['ci95_low_s']:.4f}, {1e3 * row['ci95_high_s']:.4f}]{mark}")
-                other = latest.get((teacher, cr, rt, th, dev))
-                cells.append(_pct(row["median_s"], other["median_s"]) if model == student and other else "")
+                cells.append(f"{1e3 * row['median_s']:.4f} [{1e3 * row['ci95_low_s']:.4f}, {1e3 * row['ci95_high_s']:.4f}]")
+                verdict = json.loads(row.get("verdict_json") or "null")
+                if verdict is None:  # a record from before verdicts were stored
+                    verdict = {"stable": not json.loads(row["warnings_json"] or "[]"), "reasons": json.loads(row["warnings_json"] or "[]")}
+                mark = "stable" if verdict["stable"] else f"⚠ unstable ({len(verdict['reasons'])})"
+                cells.append(mark)
+                if not verdict["stable"]:
+                    reasons[f"{model} CR {cr}, {_setup_label(rt, th, dev)}"] = verdict["reasons"]
             published = PAPER_004["latency_ms"].get((model, cr))
-            cells += [f"{published:.3f}" if published else "–", PAPER_004["latency_ratio"].get(cr, "–") if model == student else ""]
+            cells.append(f"{published:.3f}" if published else "–")
             table.rows.append(cells)
-    if unstable:
-        table.notes.append("⚠ = the measurement printed a stability warning (see `csibench bench --json` for the reasons).")
-    table.notes.append("Ratios are student/teacher medians on the same runtime, thread count and device.")
+    for where, why in reasons.items():
+        table.notes.append(f"⚠ {where}: " + "; ".join(why))
+    table.notes.append("verdict: stable unless spread (CV ≥ 10 %), far outliers (≥ 5 % beyond Q3 + 3·IQR), min/max ≥ 50 % "
+                       "from the median, short raw samples or throttling were seen (pyperf-style checks).")
     return table
 
 
-def ratio_table(complexity: Table, latency: Table) -> Table:
-    """FLOP ratio next to latency ratio: the point of seed 004 (3–5 % of the FLOPs, ~14 % of the time)."""
+def ratio_table(complexity: Table, rows: list[dict], comparisons: list[dict]) -> Table:
+    """FLOP ratio next to measured latency ratios: the point of seed 004 (3–5 % of the FLOPs, ~14 % of the time).
+
+    Latency ratios come from interleaved teacher/student runs (machine drift cancels), with a 95 % CI.
+    """
+    teacher, student = PAPER_004["teacher"], PAPER_004["student"]
+    by_id = {r["id"]: r for r in rows}
+    latest: dict[tuple, dict] = {}
+    for c in comparisons:
+        base, other = by_id.get(c["baseline_id"]), by_id.get(c["other_id"])
+        if base and other and base["model"] == teacher and other["model"] == student:
+            latest[(base["cr"], c["runtime"], c["threads"], c["device"])] = c
+    setups = sorted({k[1:] for k in latest})
     flop_ratio = {r[0]: r[6] for r in complexity.rows if r[6]}
-    lat_cols = [i for i, h in enumerate(latency.header) if h == "ratio"]
-    names = [latency.header[i - 1].split(": ")[0] for i in lat_cols]
     table = Table(
-        "Student/teacher ratios side by side: FLOPs (paper-004) vs measured latency",
-        ["CR", "FLOPs ratio [paper-004]"] + [f"latency ratio [{n}]" for n in names] + ["Published FLOPs ratio", "Published latency ratio"],
+        "Student/teacher ratios side by side: FLOPs (paper-004) vs measured latency [95% CI]",
+        ["CR", "FLOPs ratio [paper-004]"] + [f"latency ratio [{_setup_label(*s)}]" for s in setups]
+        + ["Published FLOPs ratio", f"Published latency ratio [{PAPER_004['latency_device']}]"],
     )
-    for row in latency.rows:
-        if row[1] == PAPER_004["student"]:
-            cr = row[0]
-            table.rows.append([cr, flop_ratio.get(cr, "–")] + [row[i] or "–" for i in lat_cols]
-                              + [PAPER_004["flops_ratio"].get(cr, "–"), PAPER_004["latency_ratio"].get(cr, "–")])
+    for cr in sorted({k[0] for k in latest} | set(flop_ratio), key=_cr_key):
+        cells = [cr, flop_ratio.get(cr, "–")]
+        for setup in setups:
+            c = latest.get((cr, *setup))
+            cells.append(f"{100 * c['ratio']:.2f}% [{100 * c['ci95_low']:.2f}, {100 * c['ci95_high']:.2f}]" if c else "–")
+        cells += [PAPER_004["flops_ratio"].get(cr, "–"), PAPER_004["latency_ratio"].get(cr, "–")]
+        table.rows.append(cells)
+    table.notes.append("Latency ratio: median over interleaved rounds of student/teacher time per call, with its "
+                       "distribution-free 95 % CI.")
     return table
 
 
-def build_tables(rows: list[dict]) -> list[Table]:
+def roofline_table(rows: list[dict]) -> Table | None:
+    """Achieved vs bound FLOP/s per measured UE artifact on devices that were calibrated."""
+    from csibench.devices.calibration import load_calibration, roofline
+
+    table = Table("Roofline efficiency of the measured UE encoders (devices calibrated with `csibench devices calibrate`)",
+                  ["CR", "Network", "runtime, threads, device", "FLOPs [2·MACs]", "achieved GFLOP/s", "bound GFLOP/s",
+                   "efficiency", "limited by"])
+    for (model, cr, rt, th, dev), row in sorted(latest_ue_rows(rows).items(), key=lambda kv: (_cr_key(kv[0][1]), kv[0])):
+        calibration = load_calibration(dev)
+        if calibration is None:
+            continue
+        complexity = json.loads(row["manifest_json"])["complexity"]
+        flops = complexity["counts"]["flops"]["value"]
+        r = roofline(flops, complexity["param_bytes_fp32"], row["median_s"], calibration)
+        table.rows.append([cr, model, _setup_label(rt, th, dev), f"{flops:,}", f"{r['achieved_gflops']:.2f}",
+                           f"{r['bound_gflops']:.2f}", f"{100 * r['efficiency']:.1f}%", r["limited_by"]])
+    if not table.rows:
+        return None
+    table.notes.append("bound = min(peak matmul FLOP/s, copy bandwidth × FLOPs / weight bytes): weights streamed once "
+                       "per call, so the bound is optimistic where weights stay in cache.")
+    return table
+
+
+def build_tables(rows: list[dict], comparisons: list[dict] | None = None) -> list[Table]:
     complexity = complexity_table(rows)
-    latency = latency_table(rows)
-    return [complexity, latency, ratio_table(complexity, latency)]
+    tables = [complexity, latency_table(rows), ratio_table(complexity, rows, comparisons or [])]
+    roof = roofline_table(rows)
+    return tables + ([roof] if roof else [])
