@@ -197,3 +197,29 @@ def test_device_lock_serialises_parallel_runs(sshd, tmp_path, exported):
 def test_torch_runtime_is_local_only(sshd, tmp_path, exported):
     with pytest.raises(UsageError, match="torch runtime runs only on this machine"):
         measure(exported[("crnet-se", "torch")], device=SSHDevice(device(sshd, tmp_path)), **FAST)
+
+
+def test_run_sweeps_devices_in_parallel_and_resumes(sshd, tmp_path):
+    add_device(device(sshd, tmp_path, name="pi"))
+    add_device(device(sshd, tmp_path, name="bad key", key_file=str(keygen(tmp_path / "wrong"))))
+    db, art, reports = tmp_path / "r.db", tmp_path / "art", tmp_path / "reports"
+    args = ["run", "--device", "pi,local,bad key", "--crs", "1/32", "--runtimes", "litert", "--min-time", "0.1",
+            "--db", str(db), "--artifacts", str(art), "--out", str(reports)]
+    result = runner.invoke(app, args)
+    # The unreachable device fails the run, but what the others measured is kept and reported.
+    assert result.exit_code == 1 and "1 measurement(s) failed" in result.stderr and "bad key" in result.stderr
+    with ResultsDB(db) as results:
+        rows, failures, comparisons = results.rows(), results.table("failures"), results.table("comparisons")
+    assert sorted((r["device"], r["model"]) for r in rows) == [("local", "crnet"), ("local", "crnet-se"), ("pi", "crnet"), ("pi", "crnet-se")]
+    # One failed group = the teacher and the student it would have timed, each recorded with the reason.
+    assert [(f["device"], f["model"]) for f in failures] == [("bad key", "crnet"), ("bad key", "crnet-se")]
+    assert "authentication refused" in failures[0]["reason"]
+    assert len(comparisons) == 2 and all(c["ci95_low"] <= c["ratio"] <= c["ci95_high"] for c in comparisons)
+    md = (reports / "report.md").read_text()
+    assert "device **pi**" in md and "litert, 1 thread, pi" in md and "could not be made" in md
+    assert ("stable" in md) and "FLOPs ratio" in md
+    # Re-running the sweep resumes: nothing measured twice, only the failed device is tried again.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1
+    with ResultsDB(db) as results:
+        assert len(results.rows()) == 4 and len(results.table("failures")) == 4

@@ -12,7 +12,7 @@ from csibench.errors import UsageError
 from csibench.export import export_side, parse_formats
 from csibench.models import create_model, get_entry, list_models
 
-# Per model at its default config (CR 1/16): parameters of the UE and BS modules, by hand from the spec.
+# Per model at its default config: parameters of the UE and BS modules, by hand from the spec.
 # Teacher UE: convs 288+2304+2304+288+64 + BN 2·(16+16+16+16+2) + dense 2048·128+128 = 267,652.
 # Student UE: conv 36 + BN 4 + dense 262,272 = 262,312.
 # Decoder: dense 128·2048+2048 + head 100+4 + 2 CRBlocks × (1,812 conv/BN + 1 ReZero) = 267,922.
