@@ -98,7 +98,7 @@ def test_export_then_bench_then_report(tmp_path):
         result = invoke("bench", str(out / f"{model}_cr1-16_ue.onnx"), "--threads", "1", "--min-time", "0.2",
                         "--min-samples", "20", "--db", str(db), "--json")
         assert result.exit_code == 0, result.output
-        record = json.loads(result.stdout)
+        [record] = json.loads(result.stdout)["measurements"]
         s = record["summary"]
         assert s["n"] >= 20 and s["min"] <= s["median"] <= s["max"] and record["threads"] == 1
     with ResultsDB(db) as results:
@@ -111,6 +111,20 @@ def test_export_then_bench_then_report(tmp_path):
     assert "onnxruntime, 1 thread, local" in md
     table4 = (reports / "table-iv-seed-004.csv").read_text().splitlines()
     assert table4[0].startswith("CR,Network,") and len(table4) == 3
+    assert "verdict" in table4[0]
+
+
+def test_bench_repeat_records_each_process(exported, tmp_path):
+    db = tmp_path / "r.db"
+    result = invoke("bench", str(exported[("crnet-se", "onnx")]), "--repeat", "3", "--min-time", "0.1", "--min-samples", "10",
+                    "--db", str(db), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    medians = [m["summary"]["median"] for m in data["measurements"]]
+    assert len(medians) == 3 and data["across_repeats"]["n"] == 3
+    assert data["across_repeats"]["min"] == min(medians) and data["across_repeats"]["max"] == max(medians)
+    with ResultsDB(db) as results:
+        assert [r["id"] for r in results.rows()] == [m["id"] for m in data["measurements"]]
 
 
 class TestBadArtifacts:
