@@ -34,3 +34,14 @@ def copy_artifact(tmp_path):
         return dest
 
     return _copy
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Two cores: intra-op threads in the test process only oversubscribe them (measurements set their own)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -30,6 +30,16 @@ CASES = {
     "ms4l2o": {"ue_params": 0, "bs_params": 5_805},
     "tilista": {"ue_params": 262_144, "bs_params": 33_108},
     "csi-l2o": {"ue_params": 262_144, "bs_params": 116_201},
+    # 000: JEFPNet's joint CE + compression UE vs the separate UE (SEFPNet, SVD-WF); see tests/test_jefpnet.py.
+    "jefpnet": {"ue_params": 19_216, "bs_params": 280_020},
+    "sefpnet": {"ue_params": 409_942, "bs_params": 280_020},
+    "svd-wf": {"ue_params": 409_942, "bs_params": 229_358},
+    # 001 at CR 1/8 (k = 256): Ours lacks BL1's two final LayerNorms (see tests/test_rcamunet.py).
+    "rcamunet-bl1": {"ue_params": 2_329_216, "bs_params": 3_220_736},
+    "rcamunet": {"ue_params": 2_328_832, "bs_params": 3_220_352},
+    # 002: FCN 792,064 + the UE's codebook copy 786,432; EGAT 381,954 + the BS's copy (see tests/test_rvq_egat.py).
+    "rvq-egat": {"ue_params": 1_578_496, "bs_params": 1_168_386},
+    "zf": {"ue_params": 0, "bs_params": 0},
 }
 DEFAULT_FORMATS = "onnx,tflite"
 

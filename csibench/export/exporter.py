@@ -12,7 +12,6 @@ from typing import Any
 
 import csibench
 from csibench.bench.complexity import profile
-from csibench.config import format_cr
 from csibench.errors import UsageError
 from csibench.export.formats import ExportFormat
 from csibench.export.manifest import MANIFEST_VERSION, manifest_path, sha256_of, write_json_atomic
@@ -34,9 +33,14 @@ def tool_versions() -> dict[str, str | None]:
 
 
 def artifact_stem(model: CsiModel, side: str) -> str:
-    cr = getattr(model.cfg, "cr", None)
-    tag = f"_cr{format_cr(cr).replace('/', '-')}" if cr is not None else ""
-    return f"{model.name}{tag}_{side}"
+    """``MODEL[_crN-D][_FIELDVALUE…]_SIDE``: every setting that differs from the default is in the name,
+    so exports of different configurations never collide."""
+    cfg = cfg_to_dict(model.cfg)
+    default = get_entry(model.name).configurable()
+    tags = [f"cr{cfg['cr'].replace('/', '-')}"] if "cr" in cfg else []
+    tags += [f"{k}{v}" for k, v in cfg.items() if k != "cr" and v != default.get(k)]
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in "_".join(tags))
+    return "_".join(filter(None, (model.name, safe, side)))
 
 
 def complexity_summary(model: CsiModel, side: str) -> dict[str, Any]:
@@ -111,7 +115,10 @@ def export_side(
         data = path.with_name(path.name + ".validation.npz")
         save_reference(data, feeds, refs)
         meta["validation_data"] = {"file": data.name, "sha256": sha256_of(data), "atol": fmt.atol}
-        meta.update(fmt.impl.inspect(path))
+        try:
+            meta.update(fmt.impl.inspect(path))
+        except Exception as exc:  # an op census is informative; its failure must not hide the validation result
+            meta["inspect_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         write_json_atomic(manifest_path(path), meta)
         results.append((path, meta))
     return results
