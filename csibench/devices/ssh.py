@@ -108,9 +108,9 @@ class SSHDevice:
                 return remote
         except OSError:
             pass
-        _makedirs(sftp, folder)
         partial = f"{remote}.partial-{uuid.uuid4().hex[:12]}"  # unique: parallel sweeps may copy the same file
         try:
+            _makedirs(sftp, folder)
             sftp.put(str(local), partial)
             sftp.posix_rename(partial, remote)
         except OSError as exc:
@@ -195,4 +195,8 @@ def _makedirs(sftp: paramiko.SFTPClient, folder: str) -> None:
             if not stat.S_ISDIR(sftp.stat(path).st_mode):
                 raise CsibenchError(f"remote path {path} exists and is not a directory")
         except FileNotFoundError:
-            sftp.mkdir(path)
+            try:
+                sftp.mkdir(path)
+            except OSError:  # a parallel sweep may have created it a moment ago
+                if not stat.S_ISDIR(sftp.stat(path).st_mode):
+                    raise
