@@ -101,7 +101,7 @@ def profile(
     model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
     cr: CrOpt = None,
     side: Annotated[str, typer.Option("--side", help="ue, bs or all.")] = "ue",
-    convention: Annotated[str, typer.Option("--convention", help="Comma list of macs, flops, paper-004, thop, analytic [default: all].")] = "",
+    convention: Annotated[str, typer.Option("--convention", help="Comma list of macs, flops, paper-004, thop, analytic \\[default: all].")] = "",
     users: UsersOpt = None,
     bits: BitsOpt = None,
     sets: SetOpt = None,
@@ -148,7 +148,7 @@ def profile(
 @app.command()
 @handle_errors
 def tables(
-    ids: Annotated[list[str] | None, typer.Argument(help="Table ids, e.g. 003-II 004-III [default: list them].")] = None,
+    ids: Annotated[list[str] | None, typer.Argument(help="Table ids, e.g. 003-II 004-III \\[default: list them].")] = None,
     all_tables: Annotated[bool, typer.Option("--all", help="Reproduce every table.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -237,7 +237,7 @@ def export(
 @handle_errors
 def bench(
     artifact: Annotated[Path, typer.Argument(help="A validated .onnx, .tflite or .safetensors artifact.")],
-    runtime: Annotated[str | None, typer.Option("--runtime", help="onnxruntime, litert or torch [default: the format's own].")] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", help="onnxruntime, litert or torch \\[default: the format's own].")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Threads set in the runtime.")] = 1,
     min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of steady-state samples.")] = 1.0,
     min_samples: Annotated[int, typer.Option("--min-samples", help="Minimum number of timed samples.")] = 64,
@@ -323,7 +323,7 @@ def report(
 def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("reports"),
     db: DbOpt = None,
-    artifacts: Annotated[Path | None, typer.Option("--artifacts", help="Artifact directory [default: a new one per run under ./csibench-results/artifacts].")] = None,
+    artifacts: Annotated[Path | None, typer.Option("--artifacts", help="Artifact directory \\[default: a new one per run under ./csibench-results/artifacts].")] = None,
     crs: Annotated[str, typer.Option("--crs", help="Comma list of compression ratios.")] = "1/16,1/32",
     runtimes: Annotated[str, typer.Option("--runtimes", help="Comma list of runtimes.")] = "onnxruntime,litert,torch",
     threads: Annotated[int, typer.Option("--threads", help="Threads set in each runtime.")] = 1,
@@ -346,6 +346,12 @@ def run(
 from csibench.cli_devices import devices_app  # noqa: E402  (a sub-command group, registered after the shared options)
 
 app.add_typer(devices_app, name="devices")
+from csibench.cli_train import data_app, distill_command, eval_command, train_command  # noqa: E402
+
+app.add_typer(data_app, name="data")
+app.command("train")(train_command)
+app.command("distill")(distill_command)
+app.command("eval")(eval_command)
 
 
 def main() -> None:

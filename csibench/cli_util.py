@@ -21,7 +21,7 @@ CrOpt = Annotated[str | None, typer.Option("--cr", help="Compression ratio, e.g.
 UsersOpt = Annotated[int | None, typer.Option("--users", help="Number of UEs (multi-user models).")]
 BitsOpt = Annotated[int | None, typer.Option("--bits", help="Feedback bits B (quantised models).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Other model parameter, KEY=VALUE (repeatable); see `csibench models`.")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite results database [default: ./csibench-results/results.db].")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite results database \\[default: ./csibench-results/results.db].")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random weights and inputs.")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="Where to measure: local or a device from `csibench devices list`.")]
 CkptOpt = Annotated[Path | None, typer.Option("--checkpoint", help="Safetensors checkpoint (with its .json config) to load.")]

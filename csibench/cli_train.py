@@ -1,0 +1,263 @@
+"""`csibench data …`, `csibench train`, `csibench distill`, `csibench eval`: thin commands over csibench.data/.train.
+
+Progress goes to stderr (rich); results to stdout, as JSON with --json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from csibench.cli_util import JsonOpt, emit_json, err, handle_errors, out
+from csibench.errors import UsageError
+
+data_app = typer.Typer(help="Channel datasets: generate with Sionna, import COST2100, inspect.", no_args_is_help=True)
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Dataset (NAME.safetensors beside NAME.json; see `csibench data`).")]
+OutDirOpt = Annotated[Path, typer.Option("--out", help="Run directory: best/last/state checkpoints (OUT/best.safetensors is the result).")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="Maximum epochs (004: until early stopping).")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Adam learning rate before the drop.")]
+LrLowOpt = Annotated[float, typer.Option("--lr-low", help="Learning rate after the drop.")]
+LrDropOpt = Annotated[int, typer.Option("--lr-drop-epoch", help="Epochs at --lr before switching to --lr-low.")]
+PatienceOpt = Annotated[int, typer.Option("--patience", help="Stop after this many epochs without a better validation loss.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Mini-batch size.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last completed epoch.")]
+TrainDeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda:N).")]
+TrainSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the initial weights and of the batch shuffling.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="torch CPU threads \\[default: torch's]; 1 is often fastest on a busy small machine.")]
+
+
+def _train_cfg(epochs: int, lr: float, lr_low: float, lr_drop_epoch: int, patience: int, batch_size: int, seed: int, device: str,
+               threads: int | None):
+    from csibench.train import TrainConfig, resolve_device
+
+    resolve_device(device)
+    return TrainConfig(epochs=epochs, lr=lr, lr_low=lr_low, lr_drop_epoch=lr_drop_epoch, patience=patience,
+                       batch_size=batch_size, seed=seed, device=device, threads=threads)
+
+
+@contextmanager
+def _progress(out_dir: Path):
+    """A rich progress bar on stderr fed by ProgressEvents; one log line per epoch; Ctrl-C says how to resume."""
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  transient=True) as bar:
+
+        def on_event(ev) -> None:
+            key = ev.stage
+            if key not in tasks:
+                tasks[key] = bar.add_task(ev.stage, total=ev.steps)
+            task = tasks[key]
+            bar.update(task, completed=ev.step, total=ev.steps, description=f"{ev.stage} epoch {ev.epoch}/{ev.epochs}")
+            if ev.note and ev.train_loss is None:
+                bar.console.print(f"{ev.stage}: {ev.note}", markup=False)
+            if ev.train_loss is not None:
+                mark = " (best)" if ev.improved else ""
+                note = f"; {ev.note}" if ev.note else ""
+                bar.console.print(f"{ev.stage} epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4e}, "
+                                  f"val loss {ev.val_loss:.4e}{mark}{note}", markup=False)
+
+        try:
+            yield on_event
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted; the last completed epoch is saved in {out_dir} (continue with --resume)", markup=False)
+            raise typer.Exit(130) from None
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    table = RichTable("metric", "value", "convention", title=f"{metrics['split']} split, {metrics['n']} samples")
+    nmse = "exact (NMSE 0, −∞ dB)" if metrics["exact"] else f"{metrics['nmse_db']:.2f} dB"
+    table.add_row("NMSE", nmse, metrics["nmse_label"])
+    if metrics["nmse_db_per_batch_mean"] is not None:
+        table.add_row("NMSE", f"{metrics['nmse_db_per_batch_mean']:.2f} dB", metrics["nmse_db_per_batch_label"])
+    table.add_row("ρ", "–" if metrics["rho"] is None else f"{metrics['rho']:.4f}", metrics["rho_label"])
+    table.add_row("SGCS", f"{metrics['sgcs']:.4f}", f"{metrics['sgcs_label']} (vs {metrics['sgcs_reference']})")
+    table.add_row("MSE", f"{metrics['mse']:.4e}", metrics["mse_label"])
+    out.print(table)
+
+
+def _report(result) -> None:
+    if result.extra.get("exchanged"):
+        for e in result.extra["exchanged"]:
+            out.print(f"exchanged {e['from']} → {e['to']}: {e['what']} ({e['n']} × codeword {e['codeword_length']}, {e['bytes']:,} bytes)", markup=False)
+    for s in result.stages:
+        rate = f", {s.train_samples_per_s:.0f} samples/s" if s.train_samples_per_s else ""
+        stop = " (early stop)" if s.stopped_early else ""
+        out.print(f"stage {s.name}: {s.epochs_run} epochs{stop}, best val {s.val_metric} {s.best_val:.4e} at epoch "
+                  f"{s.best_epoch}, {s.wall_time_s:.1f} s{rate}", markup=False)
+    _print_metrics(result.metrics)
+    out.print(f"checkpoint: {result.checkpoint}", markup=False)
+
+
+@handle_errors
+def train_command(
+    model: Annotated[str, typer.Argument(help="Registered autoencoder, e.g. crnet (teacher) or crnet-se (student).")],
+    data: DataOpt,
+    out_dir: OutDirOpt,
+    cr: Annotated[str | None, typer.Option("--cr", help="Compression ratio, e.g. 1/16 \\[default: the model's].")] = None,
+    epochs: EpochsOpt = 1000,
+    lr: LrOpt = 1e-3,
+    lr_low: LrLowOpt = 1e-4,
+    lr_drop_epoch: LrDropOpt = 100,
+    patience: PatienceOpt = 50,
+    batch_size: BatchOpt = 200,
+    resume: ResumeOpt = False,
+    device: TrainDeviceOpt = "cpu",
+    seed: TrainSeedOpt = 0,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Vanilla training (004 §V-A-2): MSE, Adam 1e-3 → 1e-4, batch 200, early stopping; resumable."""
+    from csibench.train import train
+
+    cfg = _train_cfg(epochs, lr, lr_low, lr_drop_epoch, patience, batch_size, seed, device, threads)
+    with _progress(out_dir) as progress:
+        result = train(model, data, out_dir, cfg, cr=cr, resume=resume, progress=progress)
+    if json_out:
+        return emit_json(result.to_dict())
+    _report(result)
+
+
+@handle_errors
+def distill_command(
+    data: DataOpt,
+    out_dir: OutDirOpt,
+    teacher: Annotated[Path | None, typer.Option("--teacher", help="Trained teacher checkpoint (side all); optional for sequential.")] = None,
+    student: Annotated[str, typer.Option("--student", help="Registered student autoencoder.")] = "crnet-se",
+    method: Annotated[str, typer.Option("--method", help="ae-kd, encoder-kd, variant-encoder-kd or sequential.")] = "encoder-kd",
+    cr: Annotated[str | None, typer.Option("--cr", help="Student CR \\[default: the teacher's]; the codeword lengths must match.")] = None,
+    epochs: EpochsOpt = 1000,
+    finetune_epochs: Annotated[int | None, typer.Option("--finetune-epochs", help="Fine-tuning epochs (encoder-kd, variant) \\[default: epochs/4].")] = None,
+    finetune_lr: Annotated[float, typer.Option("--finetune-lr", help="Constant learning rate of the fine-tuning.")] = 1e-4,
+    temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature T of eq. 9 (ae-kd).")] = 5.0,
+    alpha: Annotated[float, typer.Option("--alpha", help="Weight α of the MSE term in eq. 10 (ae-kd).")] = 0.3,
+    bs_model: Annotated[str | None, typer.Option("--bs-model", help="sequential without --teacher: the BS autoencoder to train \\[default: the student's].")] = None,
+    lr: LrOpt = 1e-3,
+    lr_low: LrLowOpt = 1e-4,
+    lr_drop_epoch: LrDropOpt = 100,
+    patience: PatienceOpt = 50,
+    batch_size: BatchOpt = 200,
+    resume: ResumeOpt = False,
+    device: TrainDeviceOpt = "cpu",
+    seed: TrainSeedOpt = 0,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Knowledge distillation from a trained teacher (004 §III–IV): ae-kd, encoder-kd, variant-encoder-kd, sequential."""
+    from csibench.train import KDConfig, distill
+
+    cfg = _train_cfg(epochs, lr, lr_low, lr_drop_epoch, patience, batch_size, seed, device, threads)
+    kd = KDConfig(temperature=temperature, alpha=alpha, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr)
+    with _progress(out_dir) as progress:
+        result = distill(teacher, student, method, data, out_dir, cfg, kd, cr=cr, resume=resume, progress=progress, bs_model=bs_model)
+    if json_out:
+        return emit_json(result.to_dict())
+    _report(result)
+
+
+@handle_errors
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Autoencoder checkpoint (side all).")],
+    data: DataOpt,
+    split: Annotated[str, typer.Option("--split", help="train, val or test (ρ needs test and a dataset with test_hf).")] = "test",
+    model: Annotated[str | None, typer.Option("--model", help="Fail unless the checkpoint holds this model.")] = None,
+    cr: Annotated[str | None, typer.Option("--cr", help="Fail unless the checkpoint has this CR.")] = None,
+    device: TrainDeviceOpt = "cpu",
+    json_out: JsonOpt = False,
+) -> None:
+    """NMSE (global mean, CsiNet convention), ρ and SGCS of a checkpoint on a dataset split."""
+    from csibench.data import load_dataset
+    from csibench.models.checkpoint import load_checkpoint, read_sidecar
+    from csibench.train import evaluate, resolve_device
+
+    resolve_device(device)
+    built = load_checkpoint(checkpoint, model=model, cr=cr)
+    side = read_sidecar(checkpoint).get("side", "all")
+    if side != "all":
+        raise UsageError(f"{checkpoint.name} holds only the {side} side; eval needs a full autoencoder checkpoint (side all)")
+    metrics = evaluate(built, load_dataset(data), split, device=device)
+    if json_out:
+        return emit_json({"checkpoint": str(checkpoint), "model": built.name, "data": str(data), "metrics": metrics})
+    out.print(f"{built.name} from {checkpoint}", markup=False)
+    _print_metrics(metrics)
+
+
+@data_app.command("generate")
+@handle_errors
+def data_generate(
+    scenario: Annotated[str, typer.Option("--scenario", help="umi, uma, rma, inh or cdl-a … cdl-e (Sionna TR 38.901).")] = "umi",
+    los: Annotated[str | None, typer.Option("--los", help="los, nlos or random (38.901 LOS probability) \\[default: the scenario's].")] = None,
+    n_train: Annotated[int | None, typer.Option("--train", help="Training samples [default 2000].")] = None,
+    n_val: Annotated[int | None, typer.Option("--val", help="Validation samples [default 500].")] = None,
+    n_test: Annotated[int | None, typer.Option("--test", help="Test samples [default 500].")] = None,
+    full: Annotated[bool, typer.Option("--full", help="004's paper-scale split 100 000 / 30 000 / 20 000.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] \\[default: cached under ./csibench-results/data].")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate a CSI dataset with Sionna (004 Table I defaults: UMi LOS, 32 antennas × 32 subcarriers, 70 MHz)."""
+    from csibench.data import GenConfig, generate, generate_cached, save_dataset
+
+    los_map = {"los": True, "nlos": False, "random": None}
+    overrides: dict[str, Any] = {"seed": seed}
+    if los is not None:
+        if los not in los_map:
+            raise UsageError(f"unknown --los {los!r}; valid: los, nlos, random")
+        overrides["los"] = los_map[los]
+    sizes = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
+    if full:
+        overrides.update({"n_train": 100_000, "n_val": 30_000, "n_test": 20_000})
+    overrides.update({k: v for k, v in sizes.items() if v is not None})
+    cfg = GenConfig.preset(scenario, **overrides)
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("generate", total=cfg.total)
+        step = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        if out_path is None:
+            ds = generate_cached(cfg, Path("csibench-results/data"), progress=step)
+        else:
+            ds = generate(cfg, progress=step)
+            ds = dataclasses.replace(ds, path=save_dataset(ds, out_path))
+    _show(ds, json_out)
+
+
+@data_app.command("import-cost2100")
+@handle_errors
+def data_import_cost2100(
+    directory: Annotated[Path, typer.Argument(help="Directory with CsiNet's DATA_H{train,val,test}{in,out}.mat files.")],
+    env: Annotated[str, typer.Option("--env", help="in (indoor 5.3 GHz) or out (outdoor 300 MHz).")] = "in",
+    out_path: Annotated[Path, typer.Option("--out", help="Dataset path NAME[.safetensors].")] = Path("cost2100"),
+    no_test_hf: Annotated[bool, typer.Option("--no-test-hf", help="Skip DATA_HtestF*_all.mat (no ρ).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import the COST2100 .mat files of CsiNet into a csibench dataset."""
+    from csibench.data import import_cost2100, save_dataset
+
+    with Progress(TextColumn("reading .mat files"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        ds = import_cost2100(directory, env, progress=lambda d, t: bar.update(task, completed=d, total=t), include_test_hf=not no_test_hf)
+    ds = dataclasses.replace(ds, path=save_dataset(ds, out_path))
+    _show(ds, json_out)
+
+
+@data_app.command("show")
+@handle_errors
+def data_show(path: Annotated[Path, typer.Argument(help="Dataset path NAME[.safetensors].")], json_out: JsonOpt = False) -> None:
+    """A dataset's source, sizes, shapes, normalisation, ρ convention and content hash (verified on load)."""
+    from csibench.data import load_dataset
+
+    _show(load_dataset(path), json_out)
+
+
+def _show(ds, json_out: bool) -> None:
+    info = {**ds.summary(), "rho_convention": ds.meta.get("rho_convention"), "normalisation": ds.meta.get("normalisation")}
+    if json_out:
+        return emit_json(info)
+    for key, value in info.items():
+        out.print(f"{key}: {value}", markup=False)

@@ -1,0 +1,107 @@
+"""Vanilla training (seed 004's "Vanilla": MSE on the sigmoid output against the [0, 1] CSI) and what every method shares:
+dataset tensors, provenance records, the final checkpoint and :class:`TrainResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from csibench.data import CsiDataset, load_dataset
+from csibench.export.manifest import sha256_of
+from csibench.models import create_model
+from csibench.models.base import CsiModel
+from csibench.train.evaluate import check_autoencoder, check_fits, evaluate
+from csibench.train.state import BEST, save_checkpoint_atomic
+from csibench.train.trainer import ProgressFn, Stage, StageResult, TrainConfig, run_stage, torch_threads
+
+
+@dataclass
+class TrainResult:
+    """What a training method produced: the final checkpoint (``best.safetensors`` in ``out_dir``) and its test metrics."""
+
+    method: str
+    checkpoint: Path
+    metrics: dict[str, Any]
+    stages: list[StageResult]
+    wall_time_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    model: CsiModel | None = field(default=None, repr=False)  # the final model in memory (CPU, eval mode)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "checkpoint": str(self.checkpoint), "metrics": self.metrics,
+                "stages": [s.to_dict() for s in self.stages], "wall_time_s": self.wall_time_s, **self.extra}
+
+
+def resolve_data(data: CsiDataset | str | Path) -> CsiDataset:
+    return data if isinstance(data, CsiDataset) else load_dataset(data)
+
+
+def as_tensor(a: np.ndarray) -> torch.Tensor:
+    """Zero-copy when the array is writable (torch refuses to share read-only numpy memory)."""
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+
+def data_record(ds: CsiDataset) -> dict[str, Any]:
+    return {"path": str(ds.path) if ds.path else None, "content_hash": ds.content_hash}
+
+
+def teacher_record(path: Path | None) -> dict[str, Any] | None:
+    return None if path is None else {"path": str(path), "sha256": sha256_of(Path(path))}
+
+
+def reconstruction_stage(name: str, model: CsiModel, ds: CsiDataset, trainable: torch.nn.Module | None = None,
+                         training: dict[str, Any] | None = None, identity: dict[str, Any] | None = None) -> Stage:
+    """MSE between the model's output and its input CSI (vanilla training; encoder-KD's end-to-end fine-tuning)."""
+    x_train, x_val = as_tensor(ds.train), as_tensor(ds.val)
+    return Stage(
+        name=name, model=model, side="all", trainable=trainable if trainable is not None else model,
+        train=(x_train,), val=(x_val,),
+        loss=lambda x: F.mse_loss(model(x), x), val_loss=lambda x: F.mse_loss(model(x), x),
+        identity={"data": ds.content_hash, **(identity or {})}, training=training or {},
+    )
+
+
+def finalize(model: CsiModel, ds: CsiDataset, out_dir: Path, method: str, stages: list[StageResult], cfg: TrainConfig,
+             *, teacher: Path | None = None, hyperparameters: dict[str, Any] | None = None,
+             extra: dict[str, Any] | None = None) -> TrainResult:
+    """Evaluate the final model on the test split and write ``out_dir/best.safetensors`` with the full record."""
+    device = cfg.device
+    metrics = evaluate(model, ds, "test", device=device)
+    model.cpu()
+    wall = sum(s.wall_time_s for s in stages)
+    record = {
+        "method": method,
+        "teacher": teacher_record(teacher),
+        "data": data_record(ds),
+        "metrics": {"test": metrics, **{f"{s.name}.best_val_{s.val_metric}": s.best_val for s in stages}},
+        "epochs": sum(s.epochs_run for s in stages),
+        "stages": [{"name": s.name, "epochs": s.epochs_run, "best_epoch": s.best_epoch, "stopped_early": s.stopped_early,
+                    "wall_time_s": s.wall_time_s, "train_samples_per_s": s.train_samples_per_s} for s in stages],
+        "wall_time_s": wall,
+        "hyperparameters": {**cfg.to_dict(), **(hyperparameters or {})},
+        **(extra or {}),
+    }
+    path = save_checkpoint_atomic(model, Path(out_dir) / BEST, "all", training=record)
+    return TrainResult(method, path, metrics, stages, wall, extra or {}, model.eval())
+
+
+def train(model_name: str, data: CsiDataset | str | Path, out_dir: str | Path, cfg: TrainConfig | None = None, *,
+          cr: str | None = None, overrides: dict[str, Any] | None = None, resume: bool = False,
+          progress: ProgressFn | None = None) -> TrainResult:
+    """Vanilla training of a registered autoencoder; writes best/last/state files and the final ``best.safetensors``."""
+    cfg = cfg or TrainConfig()
+    ds = resolve_data(data)
+    model = create_model(model_name, seed=cfg.seed, cr=cr, **(overrides or {}))
+    check_autoencoder(model)
+    check_fits(model, ds)
+    training = {"method": "vanilla", "teacher": None, "data": data_record(ds)}
+    stage = reconstruction_stage("vanilla", model, ds, training=training, identity={"method": "vanilla"})
+    with torch_threads(cfg.threads):
+        result = run_stage(stage, cfg, Path(out_dir), resume=resume, progress=progress)
+        return finalize(model, ds, Path(out_dir), "vanilla", [result], cfg)

@@ -1,0 +1,211 @@
+"""Training and seed 004's KD methods on tiny seeded CSI-like data (real torch, one thread, a few epochs each)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import typer
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from csibench.data import delay_to_frequency, make_dataset, save_dataset
+from csibench.errors import UsageError
+from csibench.models import create_model
+from csibench.models.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
+from csibench.train import (
+    METHODS, BsVendor, CodewordPairs, KDConfig, TrainConfig, UeVendor, distill, reconstruction_metrics, train, train_default_pair,
+)
+from csibench.train.trainer import Stage, run_stage
+
+FAST = {"batch_size": 16, "threads": 1, "seed": 0}
+
+
+def _csi(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.clip(0.5 + 0.05 * rng.standard_normal((n, 2, 32, 32)), 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    rng = np.random.default_rng(4)
+    test = _csi(rng, 16)
+    hf = delay_to_frequency(test, 32, 32).astype(np.complex64)
+    made = make_dataset(_csi(rng, 32), _csi(rng, 16), test, {"source": "unit-test", "rho_convention": {"n_fft": 32, "n_sc": 32}}, hf)
+    path = save_dataset(made, tmp_path_factory.mktemp("data") / "tiny")
+    from csibench.data import load_dataset
+
+    return load_dataset(path)
+
+
+@pytest.fixture(scope="module")
+def teacher(ds, tmp_path_factory):
+    return train("crnet", ds, tmp_path_factory.mktemp("teacher"), TrainConfig(epochs=1, **FAST))
+
+
+def test_teacher_checkpoint_round_trip_and_record(ds, teacher):
+    out = teacher.checkpoint.parent
+    assert {p.name for p in out.iterdir()} >= {"best.safetensors", "best.safetensors.json", "last.safetensors",
+                                               "last.safetensors.json", "state.safetensors", "state.safetensors.json"}
+    x = torch.from_numpy(ds.test.copy())
+    loaded = load_checkpoint(teacher.checkpoint, model="crnet", cr="1/16")
+    with torch.no_grad():
+        assert torch.equal(teacher.model.eval()(x), loaded.eval()(x))  # bit-identical through safetensors
+    rec = read_sidecar(teacher.checkpoint)["training"]
+    assert rec["method"] == "vanilla" and rec["teacher"] is None and rec["epochs"] == 1 and rec["wall_time_s"] > 0
+    assert rec["data"] == {"path": str(ds.path), "content_hash": ds.content_hash}
+    assert rec["hyperparameters"]["lr"] == 1e-3 and rec["hyperparameters"]["batch_size"] == 16
+    test = rec["metrics"]["test"]
+    assert test["nmse_label"].startswith("global mean") and np.isfinite(test["nmse_db"]) and 0 < test["rho"] <= 1
+    assert teacher.metrics == test
+
+
+def test_resume_equals_uninterrupted(ds, tmp_path):
+    cfg = dict(FAST, lr_drop_epoch=3, patience=50)
+    straight = train("crnet-se", ds, tmp_path / "a", TrainConfig(epochs=4, **cfg))
+
+    def ctrl_c(ev):  # Ctrl-C in the middle of epoch 3
+        if ev.epoch == 3 and ev.step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train("crnet-se", ds, tmp_path / "b", TrainConfig(epochs=4, **cfg), progress=ctrl_c)
+    assert not [p for p in (tmp_path / "b").iterdir() if ".tmp-" in p.name]
+    assert read_sidecar(tmp_path / "b/last.safetensors")["training"]["epochs"] == 2  # the last complete epoch, loadable
+    load_checkpoint(tmp_path / "b/last.safetensors", model="crnet-se")
+    with pytest.raises(UsageError, match="--resume"):
+        train("crnet-se", ds, tmp_path / "b", TrainConfig(epochs=4, **cfg))
+    resumed = train("crnet-se", ds, tmp_path / "b", TrainConfig(epochs=4, **cfg), resume=True)
+    assert [h["epoch"] for h in resumed.stages[0].history] == [1, 2, 3, 4]
+    assert resumed.stages[0].history == straight.stages[0].history
+    a, b = load_file(str(tmp_path / "a/last.safetensors")), load_file(str(tmp_path / "b/last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=0) for k in a)
+    with pytest.raises(UsageError, match=r"config\.cr is '1/16', this run has '1/32'"):
+        train("crnet-se", ds, tmp_path / "b", TrainConfig(epochs=5, **cfg), cr="1/32", resume=True)
+    with pytest.raises(UsageError, match="model is 'crnet-se', this run has 'crnet'"):
+        train("crnet", ds, tmp_path / "b", TrainConfig(epochs=5, **cfg), resume=True)
+
+
+def test_early_stopping_stops(ds, tmp_path):
+    model = create_model("crnet-se")
+    x = torch.from_numpy(ds.train.copy())
+    stage = Stage("flat", model, "all", model, (x,), (x[:8],), loss=lambda b: torch.nn.functional.mse_loss(model(b), b),
+                  val_loss=lambda b: torch.ones(()))  # never improves after epoch 1
+    result = run_stage(stage, TrainConfig(epochs=10, patience=2, **FAST), tmp_path)
+    assert (result.epochs_run, result.best_epoch, result.stopped_early) == (3, 1, True)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_distillation_losses_decrease(ds, teacher, tmp_path, method):
+    ckpt = None if method == "sequential" else teacher.checkpoint  # sequential also trains its own BS autoencoder
+    result = distill(ckpt, "crnet-se", method, ds, tmp_path, TrainConfig(epochs=3, **FAST), KDConfig(finetune_epochs=2))
+    expected = {"ae-kd": ["ae-kd"], "encoder-kd": ["distill", "finetune"], "variant-encoder-kd": ["ue-encoder", "bs-decoder"],
+                "sequential": ["bs-autoencoder", "ue-encoder"]}[method]
+    assert [s.name for s in result.stages] == expected
+    for s in result.stages:
+        losses = [h["train_loss"] for h in s.history]
+        assert losses[-1] < losses[0], (s.name, losses)
+    rec = read_sidecar(result.checkpoint)["training"]
+    assert rec["method"] == method and np.isfinite(result.metrics["nmse_db"])
+    if ckpt is not None:
+        assert rec["teacher"]["path"] == str(ckpt) and len(rec["teacher"]["sha256"]) == 64
+    student = load_checkpoint(result.checkpoint, model="crnet-se", cr="1/16")
+    assert student.side_specs()["ue"].outputs[0].shape == (1, 128)
+
+
+def test_ae_kd_softmax_runs_over_each_samples_outputs():
+    from csibench.train import ae_kd_loss, soft_cross_entropy
+
+    z = torch.rand(3, 2, 32, 32)
+    ce = soft_cross_entropy(z, z, 5.0)
+    p = torch.softmax(z.flatten(1) / 5.0, 1)
+    assert torch.allclose(ce, -(p * p.log()).sum(1).mean())  # 2048-way softmax per sample, summed, batch-mean
+    assert torch.allclose(ae_kd_loss(z, z, z, 0.3, 5.0), 0.7 * ce)
+
+
+def test_bad_inputs_give_one_line_errors(ds, teacher, tmp_path):
+    with pytest.raises(UsageError, match="codeword length 64, the teacher crnet has 128"):
+        distill(teacher.checkpoint, "crnet-se", "encoder-kd", ds, tmp_path / "a", TrainConfig(epochs=1, **FAST), cr="1/32")
+    with pytest.raises(UsageError, match="holds 'crnet', not 'crnet-se'"):
+        load_checkpoint(teacher.checkpoint, model="crnet-se")
+    with pytest.raises(UsageError, match="has cr=1/16, not 1/32"):
+        load_checkpoint(teacher.checkpoint, model="crnet", cr="1/32")
+    ue_only = tmp_path / "ue.safetensors"
+    save_checkpoint(create_model("crnet"), ue_only, side="ue")
+    with pytest.raises(UsageError, match="only the ue side"):
+        distill(ue_only, "crnet-se", "ae-kd", ds, tmp_path / "b", TrainConfig(epochs=1, **FAST))
+    narrow = make_dataset(ds.train[..., :16].copy(), ds.val[..., :16].copy(), ds.test[..., :16].copy(), {})
+    with pytest.raises(UsageError, match=r"samples of shape \[2, 32, 16\], but crnet-se takes \[2, 32, 32\]"):
+        train("crnet-se", narrow, tmp_path / "c", TrainConfig(epochs=1, **FAST))
+    for err in (UsageError,):
+        with pytest.raises(err, match="unknown --method"):
+            distill(teacher.checkpoint, "crnet-se", "encoder_kd", ds, tmp_path / "d")
+
+
+def test_perfect_reconstruction_metrics_are_finite(ds):
+    conv = ds.meta["rho_convention"]
+    m = reconstruction_metrics(ds.test, ds.test, ds.test_hf, conv)
+    assert m["exact"] and m["nmse_linear"] == 0.0 and m["nmse_db"] is None  # −∞ dB is reported as null, never -inf
+    assert m["rho"] == pytest.approx(1.0, abs=1e-6) and m["sgcs"] == pytest.approx(1.0, abs=1e-6)
+    json.dumps(m, allow_nan=False)
+    noisy = reconstruction_metrics(ds.test, ds.test + 1e-4, ds.test_hf, conv)
+    assert not noisy["exact"] and -60 < noisy["nmse_db"] < -20 and 0.99 < noisy["rho"] <= 1
+
+
+def test_variant_sides_exchange_only_tensors(ds, teacher, tmp_path, monkeypatch):
+    with pytest.raises(TypeError):
+        CodewordPairs(torch.zeros(2, 2, 32, 32), torch.nn.Linear(2, 2))  # a module never crosses the boundary
+    with pytest.raises(TypeError):
+        CodewordPairs(torch.zeros(2, 2, 32, 32), torch.zeros(2, 4, requires_grad=True) * 2)  # nor an autograd link
+    calls = []
+
+    def spy(cls, name):
+        original = getattr(cls, name)
+
+        def wrapper(self, *args, **kwargs):
+            calls.append((cls.__name__, name, args, kwargs))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    for cls in (BsVendor, UeVendor):
+        spy(cls, "codeword_pairs")
+    spy(BsVendor, "finetune_decoder")
+    spy(UeVendor, "train_encoder")
+    result = distill(teacher.checkpoint, "crnet-se", "variant-encoder-kd", ds, tmp_path, TrainConfig(epochs=1, **FAST))
+    assert {(c, n) for c, n, _, _ in calls} == {("BsVendor", "codeword_pairs"), ("UeVendor", "train_encoder"),
+                                                ("UeVendor", "codeword_pairs"), ("BsVendor", "finetune_decoder")}
+    for _, name, args, kwargs in calls:
+        payload = args[:2] if name in ("train_encoder", "finetune_decoder") else args
+        assert all(isinstance(a, (CodewordPairs, torch.Tensor)) for a in payload), name
+        for a in (*args, *kwargs.values()):
+            assert not isinstance(a, torch.nn.Module) and not hasattr(a, "__self__"), (name, type(a))
+    assert [e["from"] for e in result.extra["exchanged"]] == ["bs", "bs", "ue", "ue"]
+    ue = UeVendor("crnet-se", cr="1/16")
+    own = {p.data_ptr() for p in ue.model.parameters()}
+    assert not own & {p.data_ptr() for p in teacher.model.parameters()}
+    assert all(not isinstance(v, torch.nn.Module) or v is ue.model for v in vars(ue).values())
+
+
+def test_default_pair_and_cli(ds, tmp_path):
+    pair = train_default_pair(ds, tmp_path / "pair", 1, threads=1, batch_size=16)
+    assert set(pair["nmse_db"]) == {"teacher", "student", "ae-kd", "encoder-kd"}
+    assert all(np.isfinite(v) for v in pair["nmse_db"].values())
+    from csibench.cli_train import data_app, distill_command, eval_command, train_command
+
+    app = typer.Typer()
+    app.add_typer(data_app, name="data")
+    for name, fn in (("train", train_command), ("distill", distill_command), ("eval", eval_command)):
+        app.command(name)(fn)
+    runner = CliRunner()
+    ckpt = pair["runs"]["teacher"]["checkpoint"]
+    res = runner.invoke(app, ["eval", ckpt, "--data", str(ds.path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["metrics"]["nmse_label"].startswith("global mean")
+    res = runner.invoke(app, ["eval", ckpt, "--data", str(ds.path), "--model", "crnet-se"])
+    assert res.exit_code == 2 and "holds 'crnet', not 'crnet-se'" in res.output
+    res = runner.invoke(app, ["distill", "--teacher", ckpt, "--data", str(ds.path), "--out", str(tmp_path / "d"), "--cr", "1/32"])
+    assert res.exit_code == 2 and "codeword length" in res.output
+    res = runner.invoke(app, ["data", "show", str(ds.path), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["content_hash"] == ds.content_hash
