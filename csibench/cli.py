@@ -330,14 +330,19 @@ def run(
     min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of samples per measurement.")] = 1.0,
     precision: Annotated[float | None, typer.Option("--precision", help="Certify p50/p90 to ± this fraction.")] = None,
     device: Annotated[str, typer.Option("--device", help="Comma list of devices, measured in parallel.")] = "local",
+    train: Annotated[bool, typer.Option("--train/--no-train", help="Train and distil first (else seeded random weights).")] = True,
+    full: Annotated[bool, typer.Option("--full", help="Paper-scale data (100k/30k/20k) and epochs: for a GPU.")] = False,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per training run \\[default: a few-minute budget].")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Train on this dataset \\[default: generate the small UMi LOS set].")] = None,
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """The main job: export, validate and time the seed-004 teacher/student encoders, then write the report."""
+    """The main job: train and distil the seed-004 teacher/student, export, validate and time their encoders, report."""
     from csibench.pipeline import run_main_job
 
     summary = run_main_job(out_dir=out_dir, db=db, artifacts=artifacts, crs=crs, runtimes=runtimes, threads=threads,
-                           min_time=min_time, seed=seed, console=err, devices=device, precision=precision)
+                           min_time=min_time, seed=seed, console=err, devices=device, precision=precision, train=train,
+                           full=full, epochs=epochs, data=data)
     if json_out:
         return emit_json(summary)
     out.print(f"report: {summary['report']}")

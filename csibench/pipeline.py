@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,9 +34,10 @@ def make_report(db: Path | None, out_dir: Path):
         raise UsageError(f"no results database at {db_path}; run `csibench bench` or `csibench run` first, or pass --db")
     with ResultsDB(db_path) as results:
         rows, comparisons, failures = results.rows(), results.table("comparisons"), results.table("failures")
+        trainings = results.table("trainings")
     if not rows:
         raise UsageError(f"results database {db_path} holds no measurements yet; run `csibench bench` first")
-    tables = build_tables(rows, comparisons)
+    tables = build_tables(rows, comparisons, trainings)
     return write_report(tables, out_dir, preamble(rows, failures)), tables
 
 
@@ -49,15 +51,21 @@ def parse_list(text: str, valid: list[str] | None, what: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _artifacts(art_dir: Path, pairs: list[tuple[str, str]], formats: list, seed: int, progress, task) -> dict:
-    """Export + validate each (CR, model) once; artifacts already in ``art_dir`` and valid are reused (resume)."""
+def _artifacts(art_dir: Path, pairs: list[tuple[str, str]], formats: list, seed: int, progress, task,
+               checkpoints: dict[tuple[str, str], Path] | None = None) -> dict:
+    """Export + validate each (CR, model) once; artifacts already in ``art_dir`` and valid are reused (resume).
+
+    Models come from ``checkpoints`` (trained weights) where given, else from seeded random weights.
+    """
     from csibench.export import export_side, load_artifact
     from csibench.export.exporter import artifact_stem
     from csibench.models import create_model
+    from csibench.models.checkpoint import load_checkpoint
 
     paths: dict[tuple[str, str, str], Path] = {}
     for cr, name in pairs:
-        model = create_model(name, seed=seed, cr=cr)
+        ckpt = (checkpoints or {}).get((cr, name))
+        model = load_checkpoint(ckpt, model=name, cr=cr) if ckpt else create_model(name, seed=seed, cr=cr)
         wanted = [f for f in formats if not (art_dir / f"{artifact_stem(model, 'ue')}{f.suffix}").exists()]
         progress.update(task, description=f"export {name} CR {cr}")
         for path, manifest in export_side(model, "ue", wanted, art_dir, seed=seed) if wanted else []:
@@ -109,10 +117,68 @@ def _measure_device(device, plan: list[tuple[str, str, list[Path]]], *, db: Path
     return done
 
 
+# Which trained student is exported and timed: encoder-KD, the method 004 recommends for deployment.
+DEPLOYED_STUDENT = "encoder-kd"
+ROLE_MODEL = {"teacher": ("crnet", "vanilla"), "student": ("crnet-se", "vanilla"), "ae-kd": ("crnet-se", "ae-kd"),
+              "encoder-kd": ("crnet-se", "encoder-kd")}
+
+
+def _train(art_dir: Path, cr_list: list[str], *, seed: int, full: bool, epochs: int | None, db_path: Path, sweep: str,
+           progress, data_path: Path | None = None) -> dict[tuple[str, str], Path]:
+    """The training stage: the default dataset, then 004's teacher and students per CR, recorded in the database.
+
+    A CR whose training finished in an earlier run of this sweep (its ``pair.json`` exists) is not trained again.
+    """
+    from csibench.bench.results import ResultsDB
+    from csibench.data import GenConfig, generate_cached, load_dataset
+    from csibench.export.manifest import sha256_of, write_json_atomic
+    from csibench.train import train_default_pair
+
+    if data_path is not None:
+        data = load_dataset(data_path)
+    else:
+        cfg = GenConfig.full(seed=seed) if full else GenConfig(seed=seed)
+        total = cfg.n_train + cfg.n_val + cfg.n_test
+        task = progress.add_task("generate the default dataset (Sionna UMi LOS)", total=total)
+        data = generate_cached(cfg, Path("csibench-results") / "data", progress=lambda done, _: progress.update(task, completed=done))
+        progress.update(task, completed=total)
+    n_epochs = epochs or (None if full else _default_epochs())
+    checkpoints: dict[tuple[str, str], Path] = {}
+    for cr in cr_list:
+        folder = art_dir / "training" / f"cr{cr.replace('/', '-')}"
+        summary_file = folder / "pair.json"
+        if summary_file.exists():
+            summary = json.loads(summary_file.read_text())
+        else:
+            task = progress.add_task(f"train CR {cr}", total=None)
+            on_event = lambda ev, t=task, c=cr: progress.update(t, description=f"train CR {c}: {ev.stage} epoch {ev.epoch}")  # noqa: E731
+            summary = train_default_pair(data, folder, n_epochs or 1000, on_event, cr=cr, seed=seed)
+            with ResultsDB(db_path) as results:
+                for role, run in summary["runs"].items():
+                    model, method = ROLE_MODEL[role]
+                    results.append_training(model=model, cr=cr, method=method, role=role, checkpoint=run["checkpoint"],
+                                            checkpoint_sha256=sha256_of(Path(run["checkpoint"])), data_hash=summary["data"]["content_hash"],
+                                            metrics=run["metrics"], epochs=run["epochs"], wall_time_s=run["wall_time_s"],
+                                            sweep=sweep, record=run)
+            write_json_atomic(summary_file, summary)  # last: a crash before it retrains this CR, never half-records it
+            progress.update(task, total=1, completed=1)
+        checkpoints[(cr, "crnet")] = Path(summary["runs"]["teacher"]["checkpoint"])
+        checkpoints[(cr, "crnet-se")] = Path(summary["runs"][DEPLOYED_STUDENT]["checkpoint"])
+    return checkpoints
+
+
+def _default_epochs() -> int:
+    import csibench.train as train
+
+    return getattr(train, "DEFAULT_PAIR_EPOCHS", 10)
+
+
 def run_main_job(*, out_dir: Path, db: Path | None, artifacts: Path | None, crs: str, runtimes: str, threads: int,
-                 min_time: float, seed: int, console: Console, devices: str = "local", precision: float | None = None) -> dict[str, Any]:
-    """Export and validate the 004 pair per CR, time teacher and student interleaved on each device and runtime
-    (devices in parallel, one measurement at a time per device), append every result, write the report."""
+                 min_time: float, seed: int, console: Console, devices: str = "local", precision: float | None = None,
+                 train: bool = True, full: bool = False, epochs: int | None = None, data: Path | None = None) -> dict[str, Any]:
+    """Train (unless ``train`` is False), export and validate the 004 pair per CR, time teacher and student
+    interleaved on each device and runtime (devices in parallel, one measurement at a time per device), append
+    every result, write the report."""
     from csibench.bench.latency import protocol_settings
     from csibench.devices.config import get_device
     from csibench.export import FORMATS
@@ -130,8 +196,10 @@ def run_main_job(*, out_dir: Path, db: Path | None, artifacts: Path | None, crs:
     pairs = [(cr, m) for cr in cr_list for m in (teacher, student)]
     db_path = _db_path(db)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        checkpoints = _train(art_dir, cr_list, seed=seed, full=full, epochs=epochs, db_path=db_path, sweep=sweep,
+                             progress=progress, data_path=data) if train else None
         export_task = progress.add_task("export + validate", total=len(pairs))
-        paths = _artifacts(art_dir, pairs, [by_runtime[rt] for rt in rt_list], seed, progress, export_task)
+        paths = _artifacts(art_dir, pairs, [by_runtime[rt] for rt in rt_list], seed, progress, export_task, checkpoints)
         plans = {}
         for device in targets:
             usable = [rt for rt in rt_list if rt != "torch" or device.name == "local"]  # torch needs csibench: local only

@@ -51,6 +51,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        [
+            """CREATE TABLE trainings (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, sweep TEXT, model TEXT, cr TEXT,
+                method TEXT, role TEXT, checkpoint TEXT, checkpoint_sha256 TEXT, data_hash TEXT, nmse_db REAL, rho REAL,
+                epochs INTEGER, wall_time_s REAL, record_json TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 # measurements column → where it comes from in a record.
@@ -159,6 +169,16 @@ class ResultsDB:
                   "ci95_high": ratio["ci95_high"], "ratio_of_medians": ratio["ratio_of_medians"], "pairs": ratio["pairs"]}
         return self._insert("comparisons", values)
 
+    def append_training(self, *, model: str, cr: str, method: str, role: str, checkpoint: str, checkpoint_sha256: str,
+                        data_hash: str | None, metrics: dict, epochs: int | None, wall_time_s: float, sweep: str | None = None,
+                        record: dict | None = None) -> int:
+        """Record one trained model (the training stage's output, read by the NMSE tables of the report)."""
+        values = {"created_at": _now(), "sweep": sweep, "model": model, "cr": cr, "method": method, "role": role,
+                  "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256, "data_hash": data_hash,
+                  "nmse_db": metrics.get("nmse_db"), "rho": metrics.get("rho"), "epochs": epochs, "wall_time_s": wall_time_s,
+                  "record_json": json.dumps(record or {}, default=str)}
+        return self._insert("trainings", values)
+
     def _insert(self, table: str, values: dict[str, Any]) -> int:
         cols, marks = ", ".join(values), ", ".join(f":{c}" for c in values)
         with self._conn:
@@ -166,8 +186,8 @@ class ResultsDB:
         return int(cur.lastrowid)
 
     def table(self, name: str) -> list[dict[str, Any]]:
-        """Every row of ``failures`` or ``comparisons``, oldest first."""
-        if name not in ("failures", "comparisons"):
+        """Every row of ``failures``, ``comparisons`` or ``trainings``, oldest first."""
+        if name not in ("failures", "comparisons", "trainings"):
             raise ValueError(name)
         return [dict(r) for r in self._conn.execute(f"SELECT * FROM {name} ORDER BY id")]
 

@@ -108,6 +108,7 @@ def export_side(
             "tools": tool_versions(),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "complexity": complexity,
+            "provenance": getattr(model, "provenance", None) or {"weights": "seeded random", "seed": seed},
         }
         on_step(f"{fmt.name}: validating against PyTorch on {fmt.runtime}")
         feeds, refs = reference(module, batch, meta)

@@ -70,4 +70,9 @@ def load_checkpoint(path: str | Path, *, model: str | None = None, **overrides: 
             raise UsageError(f"checkpoint {path.name} has {key}={meta['config'].get(key)}, not {value}")
     side = meta.get("side", "all")
     load_weights(built.side_module(side), path, f"{meta['model']} ({side})")
+    from csibench.export.manifest import sha256_of
+
+    # Where the weights came from travels into every artifact exported from this model.
+    built.provenance = {"weights": "checkpoint", "checkpoint": str(path.resolve()), "sha256": sha256_of(path),
+                        "training": meta.get("training")}
     return built

@@ -11,3 +11,12 @@ PAPER_004 = {
     "latency_ratio": {"1/16": "14.76%", "1/32": "13.80%"},
     "latency_device": "Raspberry Pi 4 (Cortex-A72), TensorFlow 2.4.1",
 }
+
+# Seed 004, Tables II/VII (NMSE dB, QuaDRiGa UMi LOS, 100k training samples) and Table VIII (training hours, CR 1/16).
+PAPER_004_NMSE = {
+    ("1/16", "teacher"): -10.39, ("1/16", "student"): -8.50, ("1/16", "ae-kd"): -9.54, ("1/16", "encoder-kd"): -9.75,
+    ("1/16", "variant-encoder-kd"): -9.61,
+    ("1/32", "teacher"): -7.90, ("1/32", "student"): -7.11, ("1/32", "ae-kd"): -7.31, ("1/32", "encoder-kd"): -7.48,
+    ("1/32", "variant-encoder-kd"): -7.45,
+}
+PAPER_004_TRAIN_HOURS = {"teacher": 3.88, "student": 3.64, "ae-kd": 3.71, "encoder-kd": 1.23}

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from csibench.reports.published import PAPER_004
+from csibench.reports.published import PAPER_004, PAPER_004_NMSE, PAPER_004_TRAIN_HOURS
 
 
 @dataclass
@@ -75,6 +75,16 @@ def _setup_label(runtime: str, threads: int, device: str) -> str:
     return f"{runtime}, {threads} thread{'s' if threads > 1 else ''}, {device}"
 
 
+def _weights(latest: dict[tuple, dict], model: str, cr: str) -> str:
+    """" (encoder-kd weights)" for an artifact exported from a trained checkpoint, "" for seeded random weights."""
+    for (m, c, *_rest), row in latest.items():
+        if (m, c) == (model, cr):
+            provenance = json.loads(row["manifest_json"]).get("provenance") or {}
+            method = ((provenance.get("training") or {}).get("method"))
+            return f" ({method} weights)" if method else ""
+    return ""
+
+
 def latency_table(rows: list[dict]) -> Table:
     teacher, student = PAPER_004["teacher"], PAPER_004["student"]
     latest = latest_ue_rows(rows)
@@ -88,7 +98,7 @@ def latency_table(rows: list[dict]) -> Table:
     reasons: dict[str, list[str]] = {}
     for cr in crs:
         for model in (teacher, student):
-            cells = [cr, model]
+            cells = [cr, model + _weights(latest, model, cr)]
             for rt, th, dev in setups:
                 row = latest.get((model, cr, rt, th, dev))
                 if row is None:
@@ -166,8 +176,54 @@ def roofline_table(rows: list[dict]) -> Table | None:
     return table
 
 
-def build_tables(rows: list[dict], comparisons: list[dict] | None = None) -> list[Table]:
+ROLE_LABEL = {"teacher": ("CRNet (Teacher)", "Vanilla"), "student": ("CRNet-SE (Baseline)", "Vanilla"),
+              "ae-kd": ("CRNet-SE (Student)", "Autoencoder KD"), "encoder-kd": ("CRNet-SE (Student)", "Encoder KD"),
+              "variant-encoder-kd": ("CRNet-SE (Student)", "Variant encoder KD"), "sequential": ("CRNet-SE", "Sequential training")}
+
+
+def _latest_trainings(trainings: list[dict]) -> dict[tuple[str, str], dict]:
+    latest: dict[tuple[str, str], dict] = {}
+    for t in trainings:
+        latest[(t["cr"], t["role"])] = t
+    return latest
+
+
+def nmse_table(trainings: list[dict]) -> Table | None:
+    """Seed 004 Tables II/VII layout: NMSE by network and training method, next to the published values."""
+    latest = _latest_trainings(trainings)
+    if not latest:
+        return None
+    table = Table("Table VII (seed 004): NMSE by training method, csibench-trained",
+                  ["CR", "Network", "Method", "NMSE dB [global mean, CsiNet convention]", "rho", "epochs", "data",
+                   "Published NMSE dB [004, 100k QuaDRiGa samples]"])
+    for (cr, role), t in sorted(latest.items(), key=lambda kv: (_cr_key(kv[0][0]), list(ROLE_LABEL).index(kv[0][1]))):
+        network, method = ROLE_LABEL.get(role, (t["model"], t["method"]))
+        published = PAPER_004_NMSE.get((cr, role))
+        table.rows.append([cr, network, method, "–" if t["nmse_db"] is None else f"{t['nmse_db']:.2f}",
+                           "–" if t["rho"] is None else f"{t['rho']:.3f}", str(t["epochs"]), (t["data_hash"] or "")[:12],
+                           f"{published:.2f}" if published is not None else "–"])
+    table.notes.append("Trained by `csibench run` on its default dataset (small: orderings at this scale need not match "
+                       "the paper's; they are reported as they came out). `csibench run --full` uses the paper's split.")
+    return table
+
+
+def training_time_table(trainings: list[dict]) -> Table | None:
+    """Seed 004 Table VIII layout: training wall time per method on this machine."""
+    latest = _latest_trainings(trainings)
+    if not latest:
+        return None
+    table = Table("Table VIII (seed 004): training time per method, this machine",
+                  ["CR", "Network", "Method", "wall time [s, this machine]", "epochs", "Published [h, V100, CR 1/16]"])
+    for (cr, role), t in sorted(latest.items(), key=lambda kv: (_cr_key(kv[0][0]), list(ROLE_LABEL).index(kv[0][1]))):
+        network, method = ROLE_LABEL.get(role, (t["model"], t["method"]))
+        published = PAPER_004_TRAIN_HOURS.get(role)
+        table.rows.append([cr, network, method, f"{t['wall_time_s']:.1f}", str(t["epochs"]),
+                           f"{published:.2f}" if published is not None and cr == "1/16" else "–"])
+    return table
+
+
+def build_tables(rows: list[dict], comparisons: list[dict] | None = None, trainings: list[dict] | None = None) -> list[Table]:
     complexity = complexity_table(rows)
     tables = [complexity, latency_table(rows), ratio_table(complexity, rows, comparisons or [])]
-    roof = roofline_table(rows)
-    return tables + ([roof] if roof else [])
+    extra = [roofline_table(rows), nmse_table(trainings or []), training_time_table(trainings or [])]
+    return tables + [t for t in extra if t]
