@@ -89,17 +89,19 @@ def counted(model: str, side: str, convention: str, key: str = "value", **cfg: A
 
     ``convention`` is a profile convention (``thop``, ``paper-004``, ``macs``, ``flops``, ``analytic``) or
     ``params`` (the real parameter count); ``key`` picks another field, e.g. ``key="params"`` of ``thop``.
-    Profiles are memoised, so tables that share a model count it once.
+    Profiles are memoised and run only the counter asked for, so tables that share a model count it once.
     """
-    return _profile(model, side, tuple(sorted(cfg.items())))[convention][key]
+    return _profile(model, side, tuple(sorted(cfg.items())), convention)[convention][key]
 
 
 @functools.lru_cache(maxsize=None)
-def _profile(model: str, side: str, cfg_items: tuple) -> dict[str, dict]:
-    from csibench.bench.complexity import profile
+def _profile(model: str, side: str, cfg_items: tuple, convention: str) -> dict[str, dict]:
+    from csibench.bench.complexity import GRAPH_CONVENTIONS, profile
     from csibench.models import create_model
 
-    result = profile(create_model(model, **dict(cfg_items)), side, cross_check=False)
+    # The graph-based conventions share one export: ask for all three together so the cache serves them.
+    wanted = GRAPH_CONVENTIONS if convention in GRAPH_CONVENTIONS else (convention,)
+    result = profile(create_model(model, **dict(cfg_items)), side, cross_check=False, conventions=wanted)
     return {**result["counts"], "params": {"value": result["params"]}}
 
 
