@@ -6,7 +6,6 @@ run here, in a fresh process, with the agent's own protocol functions so the sta
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 

@@ -74,3 +74,19 @@ class CsiModel(nn.Module):
             return (csi,)
         with torch.no_grad():
             return (self.ue(csi),)
+
+
+class CodewordAutoencoder(CsiModel):
+    """The common shape of single-user CSI feedback: UE 2×32×32 CSI → codeword; BS codeword → CSI estimate."""
+
+    def __init__(self, ue: nn.Module, bs: nn.Module, codeword: int):
+        super().__init__(ue=ue, bs=bs)
+        self._codeword = codeword
+
+    def side_specs(self) -> dict[str, SideSpec]:
+        csi = TensorSpec("csi", (1, 2, 32, 32))
+        codeword = TensorSpec("codeword", (1, self._codeword))
+        return {
+            "ue": SideSpec("ue", "encoder", (csi,), (codeword,)),
+            "bs": SideSpec("bs", "decoder", (codeword,), (TensorSpec("csi_hat", (1, 2, 32, 32)),)),
+        }

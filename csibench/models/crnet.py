@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from csibench.config import CSI_SIZE
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models.base import CodewordAutoencoder
 from csibench.models.registry import register_model
 
 
@@ -109,18 +109,10 @@ class Decoder(nn.Module):
         return self.out(self.blocks(self.head(x)))
 
 
-class CRNetFamily(CsiModel):
+class CRNetFamily(CodewordAutoencoder):
     def __init__(self, encoder: nn.Module, cfg: CRNetConfig):
-        super().__init__(ue=encoder, bs=Decoder(cfg))
-        self._codeword = cfg.codeword
+        super().__init__(encoder, Decoder(cfg), cfg.codeword)
 
-    def side_specs(self) -> dict[str, SideSpec]:
-        csi = TensorSpec("csi", (1, 2, 32, 32))
-        codeword = TensorSpec("codeword", (1, self._codeword))
-        return {
-            "ue": SideSpec("ue", "encoder", (csi,), (codeword,)),
-            "bs": SideSpec("bs", "decoder", (codeword,), (TensorSpec("csi_hat", (1, 2, 32, 32)),)),
-        }
 
 
 @register_model("crnet", paper="004", summary="CRNet teacher (multi-resolution encoder, width 16)", cfg_cls=CRNetTeacherConfig)

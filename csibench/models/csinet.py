@@ -22,7 +22,7 @@ from torch import nn
 
 from csibench.config import CSI_SIZE, format_cr
 from csibench.errors import UsageError
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models.base import CodewordAutoencoder
 from csibench.models.registry import register_model
 
 
@@ -190,21 +190,6 @@ class CsiNetPlusDecoder(nn.Module):
     def forward(self, codeword: torch.Tensor) -> torch.Tensor:
         return self.out(self.refine(self.head(self.fc(codeword).view(-1, 2, 32, 32))))
 
-
-class CodewordAutoencoder(CsiModel):
-    """UE: 2×32×32 CSI → M-long codeword; BS: codeword → CSI estimate."""
-
-    def __init__(self, ue: nn.Module, bs: nn.Module, codeword: int):
-        super().__init__(ue, bs)
-        self._codeword = codeword
-
-    def side_specs(self) -> dict[str, SideSpec]:
-        csi = TensorSpec("csi", (1, 2, 32, 32))
-        codeword = TensorSpec("codeword", (1, self._codeword))
-        return {
-            "ue": SideSpec("ue", "encoder", (csi,), (codeword,)),
-            "bs": SideSpec("bs", "decoder", (codeword,), (TensorSpec("csi_hat", (1, 2, 32, 32)),)),
-        }
 
 
 @register_model("csinet", paper="003", summary="CsiNet as counted in 003 (bias-free, no BN)", cfg_cls=CsiNetConfig)

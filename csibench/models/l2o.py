@@ -23,7 +23,7 @@ from torch import nn
 
 from csibench.config import CSI_SIZE
 from csibench.models import _vmap_lstm
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models.base import CodewordAutoencoder
 from csibench.models.registry import register_model
 
 ROWS = 32  # delay taps Na of H'' (2×32×32); each row is one angular profile
@@ -195,18 +195,8 @@ class L2ODecoder(nn.Module):
         return x.view(-1, 2, ROWS, ROWS)
 
 
-class ProjectionSystem(CsiModel):
-    def __init__(self, ue: Projection, bs: nn.Module, codeword: int):
-        super().__init__(ue=ue, bs=bs)
-        self._codeword = codeword
-
-    def side_specs(self) -> dict[str, SideSpec]:
-        csi = TensorSpec("csi", (1, 2, ROWS, ROWS))
-        codeword = TensorSpec("codeword", (1, self._codeword))
-        return {
-            "ue": SideSpec("ue", "encoder", (csi,), (codeword,)),
-            "bs": SideSpec("bs", "decoder", (codeword,), (TensorSpec("csi_hat", (1, 2, ROWS, ROWS)),)),
-        }
+class ProjectionSystem(CodewordAutoencoder):
+    """A linear projection at the UE and an unrolled decoder at the BS."""
 
 
 def build(cfg: ProjectionConfig, learnable: bool, decoder: type[nn.Module]) -> ProjectionSystem:

@@ -27,7 +27,7 @@ from torch import nn
 
 from csibench.config import CSI_SIZE
 from csibench.errors import UsageError
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models.base import CodewordAutoencoder
 from csibench.models.registry import create_model, register_model
 
 
@@ -152,22 +152,13 @@ class TransNetDecoder(nn.Module):
         return self.norm(x).reshape(-1, 2, 32, 32)
 
 
-class TransNet(CsiModel):
+class TransNet(CodewordAutoencoder):
     def __init__(self, cfg: TransNetConfig):
         if CSI_SIZE % cfg.d_model or cfg.d_model % cfg.heads:
             raise UsageError(
                 f"transnet needs d_model dividing 2048 and heads dividing d_model; got d_model={cfg.d_model}, heads={cfg.heads}"
             )
-        super().__init__(TransNetEncoder(cfg), TransNetDecoder(cfg))
-        self._codeword = cfg.codeword
-
-    def side_specs(self) -> dict[str, SideSpec]:
-        csi = TensorSpec("csi", (1, 2, 32, 32))
-        codeword = TensorSpec("codeword", (1, self._codeword))
-        return {
-            "ue": SideSpec("ue", "encoder", (csi,), (codeword,)),
-            "bs": SideSpec("bs", "decoder", (codeword,), (TensorSpec("csi_hat", (1, 2, 32, 32)),)),
-        }
+        super().__init__(TransNetEncoder(cfg), TransNetDecoder(cfg), cfg.codeword)
 
 
 @register_model("transnet", paper="003", summary="TransNet (shared layers ×2, d_model 64) as counted in 003", cfg_cls=TransNetConfig)
