@@ -142,7 +142,6 @@ def _train(art_dir: Path, cr_list: list[str], *, seed: int, full: bool, epochs: 
         task = progress.add_task("generate the default dataset (Sionna UMi LOS)", total=total)
         data = generate_cached(cfg, Path("csibench-results") / "data", progress=lambda done, _: progress.update(task, completed=done))
         progress.update(task, completed=total)
-    n_epochs = epochs or (None if full else _default_epochs())
     checkpoints: dict[tuple[str, str], Path] = {}
     for cr in cr_list:
         folder = art_dir / "training" / f"cr{cr.replace('/', '-')}"
@@ -152,7 +151,7 @@ def _train(art_dir: Path, cr_list: list[str], *, seed: int, full: bool, epochs: 
         else:
             task = progress.add_task(f"train CR {cr}", total=None)
             on_event = lambda ev, t=task, c=cr: progress.update(t, description=f"train CR {c}: {ev.stage} epoch {ev.epoch}")  # noqa: E731
-            summary = train_default_pair(data, folder, n_epochs or 1000, on_event, cr=cr, seed=seed)
+            summary = train_default_pair(data, folder, epochs, on_event, cr=cr, seed=seed, full=full)
             with ResultsDB(db_path) as results:
                 for role, run in summary["runs"].items():
                     model, method = ROLE_MODEL[role]
@@ -166,11 +165,6 @@ def _train(art_dir: Path, cr_list: list[str], *, seed: int, full: bool, epochs: 
         checkpoints[(cr, "crnet-se")] = Path(summary["runs"][DEPLOYED_STUDENT]["checkpoint"])
     return checkpoints
 
-
-def _default_epochs() -> int:
-    import csibench.train as train
-
-    return getattr(train, "DEFAULT_PAIR_EPOCHS", 10)
 
 
 def run_main_job(*, out_dir: Path, db: Path | None, artifacts: Path | None, crs: str, runtimes: str, threads: int,

@@ -16,7 +16,8 @@ from csibench.errors import UsageError
 from csibench.models import create_model
 from csibench.models.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
 from csibench.train import (
-    METHODS, BsVendor, CodewordPairs, KDConfig, TrainConfig, UeVendor, distill, reconstruction_metrics, train, train_default_pair,
+    METHODS, SHORT_RUN, BsVendor, CodewordPairs, KDConfig, TrainConfig, UeVendor, distill, match_output_scale, reconstruction_metrics,
+    train, train_default_pair,
 )
 from csibench.train.trainer import Stage, run_stage
 
@@ -56,13 +57,14 @@ def test_teacher_checkpoint_round_trip_and_record(ds, teacher):
     assert rec["method"] == "vanilla" and rec["teacher"] is None and rec["epochs"] == 1 and rec["wall_time_s"] > 0
     assert rec["data"] == {"path": str(ds.path), "content_hash": ds.content_hash}
     assert rec["hyperparameters"]["lr"] == 1e-3 and rec["hyperparameters"]["batch_size"] == 16
+    assert rec["hyperparameters"]["output_init"] == "match-data" and rec["output_init"]["parameter"] == "bs.head.1.weight"
     test = rec["metrics"]["test"]
     assert test["nmse_label"].startswith("global mean") and np.isfinite(test["nmse_db"]) and 0 < test["rho"] <= 1
     assert teacher.metrics == test
 
 
 def test_resume_equals_uninterrupted(ds, tmp_path):
-    cfg = dict(FAST, lr_drop_epoch=3, patience=50)
+    cfg = dict(FAST, lr_drop_epoch=3, patience=50, warmup_epochs=1.5)  # the per-step warm-up resumes exactly too
     straight = train("crnet-se", ds, tmp_path / "a", TrainConfig(epochs=4, **cfg))
 
     def ctrl_c(ev):  # Ctrl-C in the middle of epoch 3
@@ -188,9 +190,69 @@ def test_variant_sides_exchange_only_tensors(ds, teacher, tmp_path, monkeypatch)
     assert all(not isinstance(v, torch.nn.Module) or v is ue.model for v in vars(ue).values())
 
 
+@pytest.mark.parametrize("name", ["crnet", "crnet-se"])
+def test_fresh_decoder_outputs_spread_like_the_data(name):
+    """match-data output init: pre-sigmoid spread 4·std(x) (outputs ≈ 0.5 ± std(x), not ± 0.15), nothing else touched."""
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy((0.5 + 0.011 * rng.standard_normal((64, 2, 32, 32))).astype(np.float32))
+    plain, model = create_model(name, seed=3), create_model(name, seed=3)
+    fresh = {k: v.clone() for k, v in plain.state_dict().items()}
+    rec = match_output_scale(model, x, TrainConfig())
+    assert rec["parameter"] == "bs.head.1.weight" and rec["std_before"] > 0.3  # the framework init spreads far wider
+    assert rec["std_after"] == pytest.approx(4 * float(x.std()), rel=1e-4) and 0.02 < rec["scale"] < 0.2
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, fresh[k])}
+    assert changed == {"bs.head.1.weight"}  # BN running statistics restored; no parameter added or removed
+    assert not model.training
+    with torch.no_grad():
+        out_plain, out = plain.train()(x), model.train()(x)
+    assert float((out_plain - x).pow(2).mean()) > 50 * float((x - 0.5).pow(2).mean())  # what the fix is for
+    assert float((out - x).pow(2).mean()) < 4 * float((x - 0.5).pow(2).mean())
+    assert abs(float(out.mean()) - 0.5) < 0.01 and float(out.std()) == pytest.approx(float(x.std()), rel=0.2)
+    same = create_model(name, seed=3)
+    assert match_output_scale(same, x, TrainConfig(output_init="framework")) is None
+    assert all(torch.equal(v, fresh[k]) for k, v in same.state_dict().items())
+    with pytest.raises(UsageError, match="output_init"):
+        TrainConfig(output_init="zero")
+
+
+def test_default_pair_settings(ds, tmp_path, monkeypatch):
+    import csibench.train as tr
+
+    seen = []
+    monkeypatch.setattr(tr, "train", lambda *a, **k: seen.append(a[3]) or (_ for _ in ()).throw(KeyboardInterrupt))
+    for kwargs, want in (({}, (12, 20, 50, 2.0)), ({"full": True}, (1000, 200, 50, 0.0)),
+                         ({"full": True, "epochs": 3, "batch_size": 8}, (3, 8, 50, 0.0)), ({"epochs": 1}, (1, 20, 50, 2.0))):
+        with pytest.raises(KeyboardInterrupt):
+            train_default_pair(ds, tmp_path, **kwargs)
+        cfg = seen[-1]
+        assert (cfg.epochs, cfg.batch_size, cfg.patience, cfg.warmup_epochs) == want
+        assert (cfg.lr, cfg.lr_low, cfg.lr_drop_epoch, cfg.output_init) == (1e-3, 1e-4, 100, "match-data")
+    assert SHORT_RUN == {"epochs": 12, "batch_size": 20, "warmup_epochs": 2.0} and tr.DEFAULT_PAIR_EPOCHS == 12
+    assert KDConfig().finetune_cfg(TrainConfig(**SHORT_RUN)).warmup_epochs == 0  # fine-tuning stays at a constant 1e-4
+
+
+def test_warmup_schedule():
+    paper = TrainConfig()
+    assert [paper.lr_at(e, 0, 10) for e in (0, 99, 100)] == [1e-3, 1e-3, 1e-4]  # 004: no warm-up, drop after epoch 100
+    cfg = TrainConfig(warmup_epochs=2, lr_drop_epoch=3)
+    lrs = [cfg.lr_at(e, s, 10) for e in range(4) for s in range(10)]
+    assert lrs[:20] == pytest.approx([1e-3 * (k + 1) / 20 for k in range(20)])  # linear, per step, reaching lr at step 20
+    assert lrs[20:30] == [1e-3] * 10 and lrs[30:] == [1e-4] * 10
+    assert TrainConfig(warmup_epochs=0.5).lr_at(0, 4, 10) == pytest.approx(1e-3) and TrainConfig(warmup_epochs=0.5).lr_at(0, 1, 10) == pytest.approx(4e-4)
+    with pytest.raises(UsageError, match="warmup_epochs"):
+        TrainConfig(warmup_epochs=-1)
+
+
+def test_warmup_is_applied(ds, tmp_path):
+    cfg = TrainConfig(epochs=2, warmup_epochs=1.5, **FAST)  # 32 samples, batch 16: 2 steps per epoch, warm-up over 3
+    result = train("crnet-se", ds, tmp_path, cfg)
+    assert [h["lr"] for h in result.stages[0].history] == pytest.approx([2e-3 / 3, 1e-3])  # the epoch's last step
+
+
 def test_default_pair_and_cli(ds, tmp_path):
     pair = train_default_pair(ds, tmp_path / "pair", 1, threads=1, batch_size=16)
     assert set(pair["nmse_db"]) == {"teacher", "student", "ae-kd", "encoder-kd"}
+    assert pair["settings"]["train"]["batch_size"] == 16 and not pair["settings"]["full"]
     assert all(np.isfinite(v) for v in pair["nmse_db"].values())
     from csibench.cli_train import data_app, distill_command, eval_command, train_command
 

@@ -45,7 +45,9 @@ from csibench.models.checkpoint import load_checkpoint, read_sidecar
 from csibench.models.registry import cfg_to_dict, get_entry
 from csibench.train.evaluate import check_autoencoder, check_fits, codeword_length
 from csibench.train.trainer import ProgressFn, Stage, StageResult, TrainConfig, run_stage, torch_threads
-from csibench.train.vanilla import TrainResult, as_tensor, data_record, finalize, reconstruction_stage, resolve_data, teacher_record
+from csibench.train.vanilla import (
+    TrainResult, as_tensor, data_record, finalize, match_output_scale, reconstruction_stage, resolve_data, teacher_record,
+)
 from csibench.train.vendors import BsVendor, CodewordPairs, UeVendor
 
 METHODS = ("ae-kd", "encoder-kd", "variant-encoder-kd", "sequential")
@@ -57,8 +59,8 @@ class KDConfig:
     """KD hyper-parameters: eq. 10's T and α (004 defaults 5 and 0.3) and the fine-tuning of the encoder-KD methods.
 
     ``finetune_epochs`` None means ``ceil(epochs / 4)`` (004 only says fine-tuning takes "a small number of epochs";
-    Table VIII: 0.32 h of fine-tuning against 0.91 h of distillation). ``finetune_lr`` (constant) is 1e-4, 004's lower
-    rate, because the decoder being fine-tuned is already trained.
+    Table VIII: 0.32 h of fine-tuning against 0.91 h of distillation). ``finetune_lr`` (constant, no warm-up) is 1e-4,
+    004's lower rate, because the decoder being fine-tuned is already trained.
     """
 
     temperature: float = 5.0
@@ -78,7 +80,7 @@ class KDConfig:
 
     def finetune_cfg(self, cfg: TrainConfig) -> TrainConfig:
         epochs = self.finetune_epochs or max(1, math.ceil(cfg.epochs / 4))
-        return dataclasses.replace(cfg, epochs=epochs, lr=self.finetune_lr, lr_low=self.finetune_lr)
+        return dataclasses.replace(cfg, epochs=epochs, lr=self.finetune_lr, lr_low=self.finetune_lr, warmup_epochs=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -237,7 +239,9 @@ def _distill(teacher: str | Path | None, student: str, method: str, data: CsiDat
         check_autoencoder(ref)
         check_fits(ref, ds)
         bs_cfg = dataclasses.replace(cfg, seed=cfg.seed + BS_SEED_OFFSET)
-        stage = reconstruction_stage("bs-autoencoder", ref, ds, training={**common, "method": "vanilla (BS side of sequential)"},
+        extra["bs_output_init"] = match_output_scale(ref, as_tensor(ds.train), bs_cfg)
+        stage = reconstruction_stage("bs-autoencoder", ref, ds, training={**common, "method": "vanilla (BS side of sequential)",
+                                                                         "output_init": extra["bs_output_init"]},
                                      identity={"method": "sequential"})
         stages.append(run_stage(stage, bs_cfg, out / "bs-autoencoder", resume=resume, progress=progress))
         ref.cpu().eval()
@@ -248,8 +252,9 @@ def _distill(teacher: str | Path | None, student: str, method: str, data: CsiDat
     check_autoencoder(built)
     check_fits(built, ds)
     check_codewords(ref, built)
-    if method == "ae-kd":
-        stages += _ae_kd(ref, built, ds, out, cfg, kd, common, resume, progress)
+    if method == "ae-kd":  # the only method whose student decoder starts from scratch (the others reuse a trained one)
+        extra["output_init"] = match_output_scale(built, as_tensor(ds.train), cfg)
+        stages += _ae_kd(ref, built, ds, out, cfg, kd, {**common, "output_init": extra["output_init"]}, resume, progress)
     elif method == "encoder-kd":
         stages += _encoder_kd(ref, built, ds, out, cfg, kd, common, resume, progress)
     else:
