@@ -23,12 +23,22 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def save_checkpoint(model: CsiModel, path: Path, side: str = "all", **extra: Any) -> None:
+def save_checkpoint(model: CsiModel, path: Path, side: str = "all", **extra: Any) -> Path:
+    """Weights, then the sidecar, each replaced atomically: a crash leaves the old checkpoint or the new one."""
+    import os
+
     from csibench.export.manifest import write_json_atomic
 
+    path = Path(path)
     module = model.side_module(side)
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    partial = path.with_name(f".{path.name}.tmp-{os.getpid()}.safetensors")
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     write_json_atomic(sidecar(path), {"model": model.name, "config": cfg_to_dict(model.cfg), "side": side, **extra})
+    return path
 
 
 def load_weights(module: torch.nn.Module, path: Path, what: str) -> None:

@@ -181,11 +181,11 @@ ROLE_LABEL = {"teacher": ("CRNet (Teacher)", "Vanilla"), "student": ("CRNet-SE (
               "variant-encoder-kd": ("CRNet-SE (Student)", "Variant encoder KD"), "sequential": ("CRNet-SE", "Sequential training")}
 
 
-def _latest_trainings(trainings: list[dict]) -> dict[tuple[str, str], dict]:
-    latest: dict[tuple[str, str], dict] = {}
-    for t in trainings:
-        latest[(t["cr"], t["role"])] = t
-    return latest
+def _latest_trainings(trainings: list[dict]) -> list[tuple[str, str, dict]]:
+    """(CR, role, row) of the newest training per CR and role, in the paper's row order."""
+    latest = {(t["cr"], t["role"]): t for t in trainings}
+    order = list(ROLE_LABEL)
+    return [(cr, role, t) for (cr, role), t in sorted(latest.items(), key=lambda kv: (_cr_key(kv[0][0]), order.index(kv[0][1])))]
 
 
 def nmse_table(trainings: list[dict]) -> Table | None:
@@ -196,8 +196,8 @@ def nmse_table(trainings: list[dict]) -> Table | None:
     table = Table("Table VII (seed 004): NMSE by training method, csibench-trained",
                   ["CR", "Network", "Method", "NMSE dB [global mean, CsiNet convention]", "rho", "epochs", "data",
                    "Published NMSE dB [004, 100k QuaDRiGa samples]"])
-    for (cr, role), t in sorted(latest.items(), key=lambda kv: (_cr_key(kv[0][0]), list(ROLE_LABEL).index(kv[0][1]))):
-        network, method = ROLE_LABEL.get(role, (t["model"], t["method"]))
+    for cr, role, t in latest:
+        network, method = ROLE_LABEL[role]
         published = PAPER_004_NMSE.get((cr, role))
         table.rows.append([cr, network, method, "–" if t["nmse_db"] is None else f"{t['nmse_db']:.2f}",
                            "–" if t["rho"] is None else f"{t['rho']:.3f}", str(t["epochs"]), (t["data_hash"] or "")[:12],
@@ -214,8 +214,8 @@ def training_time_table(trainings: list[dict]) -> Table | None:
         return None
     table = Table("Table VIII (seed 004): training time per method, this machine",
                   ["CR", "Network", "Method", "wall time [s, this machine]", "epochs", "Published [h, V100, CR 1/16]"])
-    for (cr, role), t in sorted(latest.items(), key=lambda kv: (_cr_key(kv[0][0]), list(ROLE_LABEL).index(kv[0][1]))):
-        network, method = ROLE_LABEL.get(role, (t["model"], t["method"]))
+    for cr, role, t in latest:
+        network, method = ROLE_LABEL[role]
         published = PAPER_004_TRAIN_HOURS.get(role)
         table.rows.append([cr, network, method, f"{t['wall_time_s']:.1f}", str(t["epochs"]),
                            f"{published:.2f}" if published is not None and cr == "1/16" else "–"])

@@ -33,8 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from csibench.errors import ArtifactError, UsageError
 from csibench.export.manifest import write_json_atomic
-from csibench.models.base import CsiModel
-from csibench.models.checkpoint import save_checkpoint, sidecar
+from csibench.models.checkpoint import sidecar
 
 STATE_FORMAT = "1"
 BEST, LAST, STATE = "best.safetensors", "last.safetensors", "state.safetensors"
@@ -48,18 +47,6 @@ def _cleanup(*paths: Path) -> None:
     for p in paths:
         if p.exists():
             p.unlink()
-
-
-def save_checkpoint_atomic(model: CsiModel, path: Path, side: str = "all", **extra: Any) -> Path:
-    """:func:`save_checkpoint` through a temp file: weights replaced first, then the sidecar (both stay loadable)."""
-    tmp = _tmp(path)
-    try:
-        save_checkpoint(model, tmp, side=side, **extra)
-        os.replace(tmp, path)
-        os.replace(sidecar(tmp), sidecar(path))
-    finally:
-        _cleanup(tmp, sidecar(tmp))
-    return path
 
 
 def save_state(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, loader_gen: torch.Generator,

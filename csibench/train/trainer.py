@@ -25,8 +25,8 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 
 from csibench.errors import CsibenchError, UsageError
 from csibench.models.base import CsiModel
-from csibench.models.checkpoint import load_weights
-from csibench.train.state import BEST, LAST, STATE, check_identity, load_state, read_state_info, save_checkpoint_atomic, save_state
+from csibench.models.checkpoint import load_weights, save_checkpoint
+from csibench.train.state import BEST, LAST, STATE, check_identity, load_state, read_state_info, save_state
 
 
 OUTPUT_INITS = ("match-data", "framework")
@@ -269,11 +269,11 @@ def _run_stage(stage: Stage, cfg: TrainConfig, out_dir: Path, resume: bool, prog
         if improved:
             info.update(best_val=val_loss, best_epoch=epoch, wait=0)
             best_state = copy.deepcopy(model.side_module(stage.side).state_dict())
-            save_checkpoint_atomic(model, best_path, stage.side, training=_record(stage, cfg, info, epoch, "best"))
+            save_checkpoint(model, best_path, stage.side, training=_record(stage, cfg, info, epoch, "best"))
         else:
             info["wait"] += 1
         info["epoch"] = epoch
-        save_checkpoint_atomic(model, last_path, stage.side, training=_record(stage, cfg, info, epoch, "last"))
+        save_checkpoint(model, last_path, stage.side, training=_record(stage, cfg, info, epoch, "last"))
         save_state(state_path, model.side_module(stage.side), optimizer, loader_gen, {**info, "identity": identity}, cuda)
         if progress:
             note = "early stop" if info["wait"] >= cfg.patience else None

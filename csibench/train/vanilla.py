@@ -16,8 +16,9 @@ from csibench.data import CsiDataset, load_dataset
 from csibench.export.manifest import sha256_of
 from csibench.models import create_model
 from csibench.models.base import CsiModel
+from csibench.models.checkpoint import save_checkpoint
 from csibench.train.evaluate import check_autoencoder, check_fits, evaluate
-from csibench.train.state import BEST, save_checkpoint_atomic
+from csibench.train.state import BEST
 from csibench.train.trainer import ProgressFn, Stage, StageResult, TrainConfig, run_stage, torch_threads
 
 
@@ -139,7 +140,7 @@ def finalize(model: CsiModel, ds: CsiDataset, out_dir: Path, method: str, stages
         "hyperparameters": {**cfg.to_dict(), **(hyperparameters or {})},
         **(extra or {}),
     }
-    path = save_checkpoint_atomic(model, Path(out_dir) / BEST, "all", training=record)
+    path = save_checkpoint(model, Path(out_dir) / BEST, "all", training=record)
     return TrainResult(method, path, metrics, stages, wall, extra or {}, model.eval())
 
 
