@@ -83,6 +83,25 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     out.print(table)
 
 
+def _print_system_metrics(m: dict[str, Any]) -> None:
+    """Multi-user figures: the sum and every UE's share, with the convention and SNRs."""
+    snr = ", ".join(f"{k} {v:g} dB" for k, v in m["snr_db"].items())
+    table = RichTable("metric", "value", "per UE", "convention", title=f"{m['split']} split, {m['n']} samples × {m['users']} users ({snr})")
+
+    def fmt(values: list[float | None], unit: str) -> str:
+        return ", ".join("–" if v is None else f"{v:.3f}" for v in values) + f" {unit}"
+
+    if "sum_se" in m:
+        table.add_row("sum SE", f"{m['sum_se']:.2f} bit/s/Hz", fmt(m["per_ue_se"], "bit/s/Hz"), m["sum_se_label"])
+        table.add_row("sum SE / Nc", f"{m['sum_se_per_subcarrier']:.3f} bit/s/Hz", fmt(m["per_ue_se_per_subcarrier"], "bit/s/Hz"),
+                      m["sum_se_per_subcarrier_label"])
+    if "sum_rate" in m:
+        table.add_row("sum rate", f"{m['sum_rate']:.3f} bit/s/Hz", fmt(m["per_ue_rate"], "bit/s/Hz"), m["sum_rate_label"])
+    if "per_ue_nmse_db" in m:
+        table.add_row("NMSE", "exact" if m["nmse_db"] is None else f"{m['nmse_db']:.2f} dB", fmt(m["per_ue_nmse_db"], "dB"), m["nmse_label"])
+    out.print(table)
+
+
 def _report(result) -> None:
     if result.extra.get("exchanged"):
         for e in result.extra["exchanged"]:
@@ -92,7 +111,7 @@ def _report(result) -> None:
         stop = " (early stop)" if s.stopped_early else ""
         out.print(f"stage {s.name}: {s.epochs_run} epochs{stop}, best val {s.val_metric} {s.best_val:.4e} at epoch "
                   f"{s.best_epoch}, {s.wall_time_s:.1f} s{rate}", markup=False)
-    _print_metrics(result.metrics)
+    (_print_system_metrics if "users" in result.metrics else _print_metrics)(result.metrics)
     out.print(f"checkpoint: {result.checkpoint}", markup=False)
 
 
@@ -114,12 +133,24 @@ def train_command(
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Vanilla training (004 §V-A-2): MSE, Adam 1e-3 → 1e-4, batch 200, early stopping; resumable."""
+    """Vanilla training (004 §V-A-2): MSE, Adam 1e-3 → 1e-4, batch 200, early stopping; resumable.
+
+    On a multi-user dataset (`data generate --for MODEL`) a multi-user system trains end to end with its paper's
+    objective instead: jefpnet maximises Eq. 16 (000 Eq. 19), rcamunet/rcamunet-bl1 minimise the per-UE NMSE (001).
+    """
+    from csibench.data.mu_dataset import is_multi_user
     from csibench.train import train
+    from csibench.train.system import train_system
 
     cfg = _train_cfg(epochs, lr, lr_low, lr_drop_epoch, patience, batch_size, seed, device, threads)
+    multi_user = is_multi_user(data)
+    if multi_user and cr is not None:
+        raise UsageError("--cr applies to single-user autoencoders; multi-user systems take their sizes from the dataset and model")
     with _progress(out_dir) as progress:
-        result = train(model, data, out_dir, cfg, cr=cr, resume=resume, progress=progress)
+        if multi_user:
+            result = train_system(model, data, out_dir, cfg, resume=resume, progress=progress)
+        else:
+            result = train(model, data, out_dir, cfg, cr=cr, resume=resume, progress=progress)
     if json_out:
         return emit_json(result.to_dict())
     _report(result)
@@ -164,24 +195,31 @@ def distill_command(
 
 @handle_errors
 def eval_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Autoencoder checkpoint (side all).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (side all); with --untrained, a registered model name.")],
     data: DataOpt,
     split: Annotated[str, typer.Option("--split", help="train, val or test (ρ needs test and a dataset with test_hf).")] = "test",
     model: Annotated[str | None, typer.Option("--model", help="Fail unless the checkpoint holds this model.")] = None,
     cr: Annotated[str | None, typer.Option("--cr", help="Fail unless the checkpoint has this CR.")] = None,
+    untrained: Annotated[bool, typer.Option("--untrained", help="Evaluate the model named by the argument with fresh seeded weights (multi-user systems; baselines such as zf have none).")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the pilot/uplink noise (multi-user) and of --untrained weights.")] = 0,
     device: TrainDeviceOpt = "cpu",
     json_out: JsonOpt = False,
 ) -> None:
-    """NMSE (global mean, CsiNet convention), ρ and SGCS of a checkpoint on a dataset split."""
-    from csibench.data import load_dataset
-    from csibench.models.checkpoint import load_checkpoint, read_sidecar
-    from csibench.train import evaluate, resolve_device
+    """Single-user: NMSE (global mean, CsiNet convention), ρ and SGCS. Multi-user data: sum SE (000 Eq. 16),
+    sum rate (002 Eq. 8) or per-UE NMSE (001), each with its per-UE averages."""
+    from csibench.data.mu_dataset import is_multi_user
+
+    from csibench.train import resolve_device
 
     resolve_device(device)
-    built = load_checkpoint(checkpoint, model=model, cr=cr)
-    side = read_sidecar(checkpoint).get("side", "all")
-    if side != "all":
-        raise UsageError(f"{checkpoint.name} holds only the {side} side; eval needs a full autoencoder checkpoint (side all)")
+    if is_multi_user(data):
+        return _eval_system(checkpoint, data, split, model, untrained, seed, device, json_out)
+    if untrained:
+        raise UsageError("--untrained applies to multi-user systems on multi-user data; single-user evaluation needs a trained checkpoint")
+    from csibench.data import load_dataset
+    from csibench.train import evaluate
+
+    built = _load_full(checkpoint, model, cr)
     metrics = evaluate(built, load_dataset(data), split, device=device)
     if json_out:
         return emit_json({"checkpoint": str(checkpoint), "model": built.name, "data": str(data), "metrics": metrics})
@@ -189,10 +227,41 @@ def eval_command(
     _print_metrics(metrics)
 
 
+def _load_full(checkpoint: Path, model: str | None, cr: str | None):
+    from csibench.models.checkpoint import load_checkpoint, read_sidecar
+
+    built = load_checkpoint(checkpoint, model=model, cr=cr)
+    side = read_sidecar(checkpoint).get("side", "all")
+    if side != "all":
+        raise UsageError(f"{checkpoint.name} holds only the {side} side; eval needs a full checkpoint (side all)")
+    return built
+
+
+def _eval_system(target: Path, data: Path, split: str, model: str | None, untrained: bool, seed: int, device: str, json_out: bool) -> None:
+    from csibench.train.system import build_for, evaluate_system, resolve_mu_data
+
+    ds = resolve_mu_data(data)
+    if untrained:
+        name = str(target)
+        if model is not None and model != name:
+            raise UsageError(f"--model {model} contradicts the model argument {name}")
+        built = build_for(name, ds, seed)
+        weights = "untrained (fresh weights, seed %d)" % seed if any(True for _ in built.parameters()) else "none (no parameters)"
+    else:
+        if not target.is_file():
+            raise UsageError(f"{target}: no such checkpoint; to evaluate a registered model without training pass --untrained")
+        built, weights = _load_full(target, model, None), f"checkpoint {target}"
+    metrics = evaluate_system(built, ds, split, seed=seed, device=device)
+    if json_out:
+        return emit_json({"model": built.name, "weights": weights, "data": str(data), "metrics": metrics})
+    out.print(f"{built.name}, weights: {weights}", markup=False)
+    _print_system_metrics(metrics)
+
+
 @data_app.command("generate")
 @handle_errors
 def data_generate(
-    scenario: Annotated[str, typer.Option("--scenario", help="umi, uma, rma, inh or cdl-a … cdl-e (Sionna TR 38.901).")] = "umi",
+    scenario: Annotated[str | None, typer.Option("--scenario", help="umi, uma, rma, inh or cdl-a … cdl-e (Sionna TR 38.901) \\[default: umi; with --for, the paper's].")] = None,
     los: Annotated[str | None, typer.Option("--los", help="los, nlos or random (38.901 LOS probability) \\[default: the scenario's].")] = None,
     n_train: Annotated[int | None, typer.Option("--train", help="Training samples [default 2000].")] = None,
     n_val: Annotated[int | None, typer.Option("--val", help="Validation samples [default 500].")] = None,
@@ -200,9 +269,12 @@ def data_generate(
     full: Annotated[bool, typer.Option("--full", help="004's paper-scale split 100 000 / 30 000 / 20 000.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] \\[default: cached under ./csibench-results/data].")] = None,
+    for_model: Annotated[str | None, typer.Option("--for", help="Multi-user data for this system (jefpnet, sefpnet, svd-wf: 000; rcamunet(-bl1): 001; rvq-egat, zf: 002): K users of one cell, FDD uplink where needed, the paper's scenario.")] = None,
+    users: Annotated[int | None, typer.Option("--users", help="With --for: users per sample \\[default: the model's].")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Generate a CSI dataset with Sionna (004 Table I defaults: UMi LOS, 32 antennas × 32 subcarriers, 70 MHz)."""
+    """Generate a CSI dataset with Sionna (004 Table I defaults: UMi LOS, 32 antennas × 32 subcarriers, 70 MHz);
+    with --for MODEL, a multi-user dataset in the settings of that model's seed paper."""
     from csibench.data import GenConfig, generate, generate_cached, save_dataset
 
     los_map = {"los": True, "nlos": False, "random": None}
@@ -215,15 +287,45 @@ def data_generate(
     if full:
         overrides.update({"n_train": 100_000, "n_val": 30_000, "n_test": 20_000})
     overrides.update({k: v for k, v in sizes.items() if v is not None})
-    cfg = GenConfig.preset(scenario, **overrides)
-    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("generate", total=cfg.total)
-        step = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+    if for_model is not None:
+        return _generate_mu(for_model, scenario, users, overrides, out_path, json_out)
+    if users is not None:
+        raise UsageError("--users needs --for MODEL (multi-user data); single-user datasets have one user per sample")
+    cfg = GenConfig.preset(scenario or "umi", **overrides)
+    with _generation_progress(cfg.total) as step:
         if out_path is None:
             ds = generate_cached(cfg, Path("csibench-results/data"), progress=step)
         else:
             ds = generate(cfg, progress=step)
             ds = dataclasses.replace(ds, path=save_dataset(ds, out_path))
+    _show(ds, json_out)
+
+
+@contextmanager
+def _generation_progress(total: int):
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("generate", total=total)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _generate_mu(model_name: str, scenario: str | None, users: int | None, overrides: dict[str, Any], out_path: Path | None, json_out: bool) -> None:
+    from csibench.data.mu_dataset import save_mu_dataset
+    from csibench.data.sionna_mu import MuGenConfig, generate_mu, generate_mu_cached
+    from csibench.models import create_model
+
+    wanted = create_model(model_name).mu_data()
+    if wanted is None:
+        raise UsageError(f"--for {model_name}: a single-user model; omit --for to generate single-user data")
+    paper, fit = wanted
+    if scenario is not None:
+        overrides["scenario"] = scenario
+    cfg = MuGenConfig.for_paper(paper, **{**fit, **({"users": users} if users is not None else {}), **overrides})
+    with _generation_progress(cfg.total) as step:
+        if out_path is None:
+            ds = generate_mu_cached(cfg, Path("csibench-results/data"), progress=step)
+        else:
+            ds = generate_mu(cfg, progress=step)
+            ds = dataclasses.replace(ds, path=save_mu_dataset(ds, out_path))
     _show(ds, json_out)
 
 
@@ -251,12 +353,14 @@ def data_import_cost2100(
 def data_show(path: Annotated[Path, typer.Argument(help="Dataset path NAME[.safetensors].")], json_out: JsonOpt = False) -> None:
     """A dataset's source, sizes, shapes, normalisation, ρ convention and content hash (verified on load)."""
     from csibench.data import load_dataset
+    from csibench.data.mu_dataset import is_multi_user, load_mu_dataset
 
-    _show(load_dataset(path), json_out)
+    _show(load_mu_dataset(path) if is_multi_user(path) else load_dataset(path), json_out)
 
 
 def _show(ds, json_out: bool) -> None:
-    info = {**ds.summary(), "rho_convention": ds.meta.get("rho_convention"), "normalisation": ds.meta.get("normalisation")}
+    extra = ("uplink", "layout") if ds.meta.get("kind") == "multi-user" else ("rho_convention",)
+    info = {**ds.summary(), **{k: ds.meta.get(k) for k in extra}, "normalisation": ds.meta.get("normalisation")}
     if json_out:
         return emit_json(info)
     for key, value in info.items():

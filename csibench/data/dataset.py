@@ -89,13 +89,13 @@ class CsiDataset:
         }
 
 
-def content_hash(tensors: dict[str, np.ndarray]) -> str:
-    """sha256 over name/dtype/shape headers and raw little-endian bytes of the tensors, in TENSOR_ORDER."""
-    unknown = set(tensors) - set(TENSOR_ORDER)
+def content_hash(tensors: dict[str, np.ndarray], order: tuple[str, ...] = TENSOR_ORDER) -> str:
+    """sha256 over name/dtype/shape headers and raw little-endian bytes of the tensors, in ``order``."""
+    unknown = set(tensors) - set(order)
     if unknown:
-        raise DatasetError(f"unknown dataset tensor(s) {sorted(unknown)}; valid: {', '.join(TENSOR_ORDER)}")
+        raise DatasetError(f"unknown dataset tensor(s) {sorted(unknown)}; valid: {', '.join(order)}")
     digest = hashlib.sha256()
-    for name in TENSOR_ORDER:
+    for name in order:
         if name not in tensors:
             continue
         arr = np.ascontiguousarray(tensors[name])
@@ -138,7 +138,7 @@ def dataset_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
@@ -183,7 +183,7 @@ def save_dataset(ds: CsiDataset, path: str | Path) -> Path:
         raise DatasetError(f"{st_path}: tensors do not match the dataset's recorded content hash (build it with make_dataset)")
     meta = dict(ds.meta, content_hash=digest, csibench_dataset=DATASET_FORMAT_VERSION)
     header = {"csibench_dataset": str(DATASET_FORMAT_VERSION), "content_hash": digest}
-    _write_bytes_atomic(st_path, save(tensors, metadata=header))
+    write_bytes_atomic(st_path, save(tensors, metadata=header))
     write_json_atomic(json_path, meta)
     return st_path
 
@@ -202,6 +202,9 @@ def load_dataset(path: str | Path) -> CsiDataset:
         raise DatasetError(f"{st_path}: its metadata {json_path.name} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{json_path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if isinstance(meta, dict) and meta.get("kind") == "multi-user":
+        raise UsageError(f"{st_path} holds multi-user CSI (for the 000/001/002 systems); single-user autoencoders need a "
+                         "single-user dataset (csibench data generate without --for)")
     if not isinstance(meta, dict) or meta.get("csibench_dataset") != DATASET_FORMAT_VERSION:
         got = meta.get("csibench_dataset") if isinstance(meta, dict) else type(meta).__name__
         raise DatasetError(f"{json_path}: not csibench dataset metadata (format version {got!r}, expected {DATASET_FORMAT_VERSION})")

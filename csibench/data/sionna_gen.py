@@ -200,13 +200,20 @@ def _build_model(cfg: GenConfig):
     return getattr(T, _SIONNA_CLASS[cfg.scenario])(**kw)
 
 
+def sector_drop(rng: np.random.Generator, shape: tuple[int, ...], *, min_distance: float, cell_range: float,
+                bs_height: float, ut_height: float) -> np.ndarray:
+    """UE positions ``shape + (3,)``: uniform by area in the ±60° sector between the minimum 3-D distance and the
+    cell range (horizontal), at ``ut_height``; the BS stands at (0, 0, bs_height) facing +x."""
+    dh = bs_height - ut_height
+    r_min2 = max(min_distance**2 - dh**2, 0.0)
+    r = np.sqrt(rng.uniform(r_min2, cell_range**2, shape))
+    phi = rng.uniform(-np.pi / 3, np.pi / 3, shape)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), np.full(shape, ut_height)], axis=-1)
+
+
 def _drop_ues(cfg: GenConfig, n: int, rng: np.random.Generator) -> np.ndarray:
-    """UE positions [n, 3]: uniform by area in the ±60° sector between the minimum and the cell range."""
-    dh = cfg.bs_height - cfg.ut_height
-    r_min2 = max(cfg.min_distance**2 - dh**2, 0.0)
-    r = np.sqrt(rng.uniform(r_min2, cfg.cell_range**2, n))
-    phi = rng.uniform(-np.pi / 3, np.pi / 3, n)
-    return np.stack([r * np.cos(phi), r * np.sin(phi), np.full(n, cfg.ut_height)], axis=-1)
+    """UE positions [n, 3] (see :func:`sector_drop`)."""
+    return sector_drop(rng, (n,), min_distance=cfg.min_distance, cell_range=cfg.cell_range, bs_height=cfg.bs_height, ut_height=cfg.ut_height)
 
 
 def _paths(model: Any, cfg: GenConfig, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -221,6 +228,7 @@ def _paths(model: Any, cfg: GenConfig, n: int, rng: np.random.Generator) -> tupl
         zeros = torch.zeros(n, 1, 3)
         extra = {"in_car": torch.zeros(n, 1, dtype=torch.bool)} if cfg.scenario == "rma" else {}
         in_state = torch.full((n, 1), cfg.scenario == "inh", dtype=torch.bool)
+        reset_if_resized(model, n)
         model.set_topology(ut, bs, zeros, zeros.clone(), zeros.clone(), in_state, los=cfg.los, **extra)
         a, tau = model(num_time_samples=1, sampling_frequency=1.0)
     # a: [n, rx=1, rx_ant=1, tx=1, tx_ant, P, t=1]; tau: [n, rx=1, tx=1, P]
@@ -228,6 +236,13 @@ def _paths(model: Any, cfg: GenConfig, n: int, rng: np.random.Generator) -> tupl
     tau = tau[:, 0, 0, :].numpy().astype(np.float64)
     active = np.sum(np.abs(a) ** 2, axis=1) > 0  # padded paths: zero power, garbage delay
     return a, np.where(active, tau, 0.0)
+
+
+def reset_if_resized(model: Any, n: int) -> None:
+    """Sionna refuses a topology whose batch size differs from the last one (the final, shorter chunk) without a reset."""
+    if getattr(model, "_csibench_batch", n) != n:
+        model.reset_topology()
+    model._csibench_batch = n
 
 
 def _rms_delay_spread(a: np.ndarray, tau: np.ndarray) -> np.ndarray:

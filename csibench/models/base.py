@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from csibench.errors import UsageError
+
 SIDES = ("ue", "bs")
 
 
@@ -63,6 +65,29 @@ class CsiModel(nn.Module):
     def analytic_counts(self, side: str) -> dict | None:
         """Formula-based counts for non-neural parts: {"value", "unit", "rule"}; None when all is neural."""
         return None
+
+    # ---- multi-user systems (seeds 000/001/002) on a MuDataset; see csibench.train.system -------------------------
+
+    def mu_data(self) -> tuple[str, dict] | None:
+        """``(paper, MuGenConfig overrides)`` of the multi-user data this system takes; None for single-user models."""
+        return None
+
+    def system_inputs(self, dl: torch.Tensor, ul: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        """Inputs of :meth:`system_forward` for a batch of dataset CSI (``dl``/``ul`` as stored, see
+        :mod:`csibench.data.mu_dataset`); noise is drawn from ``generator`` (None: torch's global RNG, for training)."""
+        raise UsageError(f"{self.name} is a single-user model; it trains and evaluates on single-user datasets")
+
+    def system_forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self(*inputs)
+
+    def system_outcome(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample, per-user figures of merit, each (batch, K): ``se`` (000 Eq. 16 terms summed over subcarriers),
+        ``rate`` (002 Eq. 8) or ``nmse`` (001, linear)."""
+        raise NotImplementedError
+
+    def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        """The paper's training objective for one batch; systems csibench cannot train raise a one-line UsageError."""
+        raise UsageError(f"csibench cannot train {self.name}")
 
     def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Repeatable inputs for ``side``: synthetic CSI for the UE, the UE's codewords for the BS."""

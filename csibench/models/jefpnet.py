@@ -143,14 +143,33 @@ def mrc(uplink_rx: torch.Tensor, uplink_csi: torch.Tensor) -> torch.Tensor:
     return torch.stack(((hr * yr + hi * yi).sum(-1) / norm, (hr * yi - hi * yr).sum(-1) / norm), dim=-2)
 
 
-def spectral_efficiency(h_down: torch.Tensor, precoders: torch.Tensor, noise_power: float) -> torch.Tensor:
-    """Eq. 16 sum rate in bit/s/Hz summed over users and subcarriers, per sample; inputs (B, K, 2, Nc, Nt)."""
+def user_spectral_efficiency(h_down: torch.Tensor, precoders: torch.Tensor, noise_power: float | torch.Tensor) -> torch.Tensor:
+    """Eq. 16's terms summed over subcarriers, per sample and user (B, K), bit/s/Hz; inputs (B, K, 2, Nc, Nt)."""
     h = torch.complex(h_down[:, :, 0], h_down[:, :, 1])  # B, K, Nc, Nt
     v = torch.complex(precoders[:, :, 0], precoders[:, :, 1])
     gain = torch.einsum("bknt,bjnt->bnkj", h, v).abs().pow(2)  # |h_k^T v_j|² per subcarrier n
     signal = gain.diagonal(dim1=-2, dim2=-1)
     interference = gain.sum(-1) - signal
-    return torch.log2(1 + signal / (interference + noise_power)).sum((1, 2))
+    if isinstance(noise_power, torch.Tensor):
+        noise_power = noise_power.view(-1, 1, 1)
+    return torch.log2(1 + signal / (interference + noise_power)).sum(1)
+
+
+def spectral_efficiency(h_down: torch.Tensor, precoders: torch.Tensor, noise_power: float | torch.Tensor) -> torch.Tensor:
+    """Eq. 16 sum rate in bit/s/Hz summed over users and subcarriers, per sample; inputs (B, K, 2, Nc, Nt)."""
+    return user_spectral_efficiency(h_down, precoders, noise_power).sum(1)
+
+
+def expect_samples(t: torch.Tensor, want: tuple[int, ...], model: str, what: str = "downlink CSI") -> None:
+    """One-line UsageError when a dataset tensor's samples are not the shape a multi-user system takes."""
+    if tuple(t.shape[1:]) != tuple(want):
+        raise UsageError(f"the dataset's {what} has samples of shape {list(t.shape[1:])}, but {model} takes {list(want)}; "
+                         f"generate matching data with `csibench data generate --for {model}`")
+
+
+def cn_noise(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+    """CN(0, 1) as real/imag pairs: N(0, 1/2) per real component."""
+    return torch.randn(shape, generator=generator) / math.sqrt(2)
 
 
 # ----------------------------------------------------------------------------------------------- BS
@@ -211,9 +230,10 @@ class PilotSystem(CsiModel):
     by σ_ce and σ_u, so a seed fixes everything. The UE module sees one user's received pilots (Eq. 1).
     """
 
-    def __init__(self, ue: nn.Module, bs: nn.Module, cfg: JEFPNetConfig):
+    def __init__(self, ue: nn.Module, bs: nn.Module, cfg: JEFPNetConfig, staged: str | None = None):
         super().__init__(ue=ue, bs=bs)
         self._cfg = cfg
+        self._staged = staged  # why end-to-end training would not be the paper's (separately trained modules)
 
     def received_pilots(self, h_down: torch.Tensor, noise_ce: torch.Tensor) -> torch.Tensor:
         """Y(k) = H_d,M(k)·P + N (Eqs. 1, 17–18): (B, K, 2, M, L) from the CSI on every g-th subcarrier."""
@@ -239,6 +259,36 @@ class PilotSystem(CsiModel):
         y = self.received_pilots(h_down, noise_ce)
         s = self.ue(y.flatten(0, 1)).view(b, c.users, 2, c.z)  # one shared UE network per user
         return self.bs(self.uplink(s, h_up, noise_ul), h_up, self.noise_power(b))
+
+    # ---- on multi-user data (csibench.train.system) ----
+
+    def feedback_subcarriers(self) -> torch.Tensor:
+        """The Z uplink subcarriers that carry the feedback: evenly spaced over the Nc (the paper does not say which)."""
+        c = self._cfg
+        return torch.arange(c.z) * (c.nc // c.z)
+
+    def mu_data(self) -> tuple[str, dict]:
+        c = self._cfg
+        return "000", {"users": c.users, "num_subcarriers": c.nc, **({} if c.nt == 32 else {"bs_rows": 1, "bs_cols": c.nt, "bs_polarization": "single"})}
+
+    def system_inputs(self, dl: torch.Tensor, ul: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        c = self._cfg
+        expect_samples(dl, (c.users, 2, c.nc, c.nt), self.name)
+        if ul is None:
+            raise UsageError(f"{self.name} needs uplink CSI for the feedback channel (Eq. 7); the dataset has none: generate it with `csibench data generate --for {self.name}`")
+        expect_samples(ul, (c.users, 2, c.nc, c.nt), self.name, "uplink CSI")
+        b = dl.shape[0]
+        noise_ce, noise_ul = cn_noise((b, c.users, 2, c.m, c.pilots), generator), cn_noise((b, c.users, 2, c.z, c.nt), generator)
+        return dl, ul[:, :, :, self.feedback_subcarriers()], noise_ce, noise_ul
+
+    def system_outcome(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"se": user_spectral_efficiency(inputs[0], output, self.noise_power(output.shape[0]))}
+
+    def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        """Eq. 19: maximise the downlink spectral efficiency (Eq. 16), end to end."""
+        if self._staged:
+            raise UsageError(f"csibench cannot train {self.name}: {self._staged}")
+        return -spectral_efficiency(inputs[0], output, self.noise_power(output.shape[0])).mean()
 
     def side_specs(self) -> dict[str, SideSpec]:
         c, k = self._cfg, self._cfg.users

@@ -211,15 +211,38 @@ class RCAMUNet(CsiModel):
             "all": SideSpec("all", "encoders + AWGN uplink + decoder", (csis,), (csi_hat,)),
         }
 
-    def uplink(self, symbols: torch.Tensor) -> torch.Tensor:
-        """AWGN channel s̄ = s + z (section III-A), seeded so that the "all" chain repeats."""
-        gen = torch.Generator().manual_seed(self._noise_seed)
-        return symbols + self._noise_std * torch.randn(symbols.shape, generator=gen)
+    def uplink(self, symbols: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """AWGN channel s̄ = s + z (section III-A); ``noise`` is N(0, 1) per real, by default seeded so that the
+        "all" chain repeats."""
+        if noise is None:
+            noise = torch.randn(symbols.shape, generator=torch.Generator().manual_seed(self._noise_seed))
+        return symbols + self._noise_std * noise
 
-    def forward(self, csi: torch.Tensor) -> torch.Tensor:
+    def forward(self, csi: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         batch, users = csi.shape[:2]
         symbols = self.ue(csi.reshape(batch * users, *csi.shape[2:]))
-        return self.bs(self.uplink(symbols).view(batch, users, -1))
+        return self.bs(self.uplink(symbols, None if noise is None else noise.reshape(symbols.shape)).view(batch, users, -1))
+
+    # ---- on multi-user data (csibench.train.system) ----
+
+    def mu_data(self) -> tuple[str, dict]:
+        return "001", {"users": self._users}
+
+    def system_inputs(self, dl: torch.Tensor, ul: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        """Angular-delay CSI, each user power-normalised to ‖H‖_F = 1 (section IV), and fresh uplink noise."""
+        from csibench.models.jefpnet import expect_samples
+
+        expect_samples(dl, (self._users, 2, TOKENS, FEATURES // 2), self.name)
+        csi = dl / dl.flatten(2).norm(dim=2).clamp_min(1e-20)[:, :, None, None, None]
+        return csi, torch.randn((dl.shape[0], self._users, self._codeword), generator=generator)
+
+    def system_outcome(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> dict[str, torch.Tensor]:
+        csi = inputs[0]
+        return {"nmse": (csi - output).flatten(2).pow(2).sum(2) / csi.flatten(2).pow(2).sum(2)}
+
+    def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        """The per-UE NMSE of section IV averaged over users (with ‖H‖_F = 1: 2048 × the MSE)."""
+        return self.system_outcome(inputs, output)["nmse"].mean()
 
     def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed)

@@ -23,6 +23,7 @@ from torch import nn
 from csibench.errors import UsageError
 from csibench.models.base import CsiModel, SideSpec, TensorSpec
 from csibench.models.egat import EGAT
+from csibench.models import mimo
 from csibench.models.mimo import rayleigh_channel
 from csibench.models.registry import register_model
 from csibench.models.rvq import ResidualVQ, dkm
@@ -180,6 +181,31 @@ class RvqEgat(CsiModel):
         batch, users, _ = channel.shape
         bits = self.ue(self.pilot_net(channel).reshape(batch * users, -1))
         return self.bs(bits.reshape(batch, users, -1))
+
+    # ---- on multi-user data (csibench.train.system) ----
+
+    def mu_data(self) -> tuple[str, dict]:
+        return mimo.mu_data(self.cfg.antennas, self.cfg.users)
+
+    def system_inputs(self, dl: torch.Tensor, ul: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        """Channel rows and unit-variance pilot noise (scaled to ``snr_db`` in :meth:`system_forward`)."""
+        channel = mimo.channel_rows(dl, self.cfg.antennas, self.cfg.users, self.name)
+        return channel, torch.randn((*channel.shape[:2], 2 * self.cfg.pilots), generator=generator)
+
+    def system_forward(self, channel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Eq. 1 pilots with CN(0, σ²) noise at ``snr_db`` → every UE's bits → BS → W."""
+        batch, users, _ = channel.shape
+        sigma = math.sqrt(mimo.noise_power(self.cfg.power, self.cfg.snr_db) / 2)  # per real component
+        bits = self.ue((self.pilot_net(channel) + sigma * noise).reshape(batch * users, -1))
+        return self.bs(bits.reshape(batch, users, -1))
+
+    def system_outcome(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. 8 rates with the data-phase σ² at the same ``snr_db`` as the pilots (as in Section VI-D's runs)."""
+        return {"rate": mimo.user_rates(inputs[0], output, mimo.noise_power(self.cfg.power, self.cfg.snr_db))}
+
+    def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        raise UsageError("csibench cannot train rvq-egat: its progressive RVQ training (Algorithm 1, sum rate plus "
+                         "quantisation loss through the codebooks) is not implemented; `csibench eval` runs it")
 
     def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Repeatable inputs from i.i.d. Rayleigh channels; UE pilots are kept only where no tier has a near-tie."""

@@ -20,6 +20,10 @@ from csibench.models.jefpnet import Compressor, JEFPNetConfig, JointBS, PilotSys
 from csibench.models.registry import register_model
 
 
+STAGED = ("000 trains its CE network separately from the feedback and precoding (Section IV-B), a staged recipe "
+          "csibench does not implement; `csibench eval` runs it")
+
+
 @dataclass(frozen=True)
 class SEFPNetConfig(JEFPNetConfig):
     """JEFPNet's configuration plus the separate UE's widths (Fig. 6, not given in the text)."""
@@ -79,4 +83,4 @@ class SeparateUE(nn.Module):
 
 @register_model("sefpnet", paper="000", summary="SEFPNet: separate LMMSE-like CE + compression UE, JEFPNet's joint BS", cfg_cls=SEFPNetConfig)
 def sefpnet(cfg: SEFPNetConfig) -> PilotSystem:
-    return PilotSystem(SeparateUE(cfg), JointBS(cfg), cfg)
+    return PilotSystem(SeparateUE(cfg), JointBS(cfg), cfg, staged=STAGED)

@@ -19,7 +19,7 @@ from torch import nn
 from csibench.errors import UsageError
 from csibench.models.jefpnet import SLOPE, Pilots, PilotSystem, mrc
 from csibench.models.registry import register_model
-from csibench.models.sefpnet import SEFPNetConfig, SeparateUE
+from csibench.models.sefpnet import STAGED, SEFPNetConfig, SeparateUE
 
 # Golub & Van Loan, Matrix Computations (4th ed.), Fig. 8.6.1, R-SVD of an m×n matrix (m ≥ n) for Σ and the
 # thin left factor U1: 6mn² + 11n³ flops. H(n)^H ∈ C^{Nt×K} has U1 = the right singular vectors V of H(n).
@@ -122,4 +122,4 @@ class SvdWfSystem(PilotSystem):
 
 @register_model("svd-wf", paper="000", summary="separate baseline: CE + compression UE, CSI decoder + SVD water-filling BS", cfg_cls=SvdWfConfig)
 def svd_wf(cfg: SvdWfConfig) -> SvdWfSystem:
-    return SvdWfSystem(SeparateUE(cfg), SvdWfBS(cfg), cfg)
+    return SvdWfSystem(SeparateUE(cfg), SvdWfBS(cfg), cfg, staged=STAGED)

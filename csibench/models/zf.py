@@ -14,6 +14,7 @@ from torch import nn
 
 from csibench.errors import UsageError
 from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models import mimo
 from csibench.models.mimo import rayleigh_channel
 from csibench.models.registry import register_model
 
@@ -42,6 +43,7 @@ class ZfConfig:
     antennas: int = 128  # M, BS antennas (seed 002 default)
     users: int = 6  # K, users; ZF needs K ≤ M
     power: float = 1.0  # P, total transmit power (√(P/K) per user)
+    snr_db: float = 20.0  # 10·log10(P/σ²) of the data phase when rates are evaluated (as rvq-egat's default)
 
     def __post_init__(self) -> None:
         for name in ("antennas", "users"):
@@ -120,6 +122,20 @@ class ZfModel(CsiModel):
         if side == "ue":
             return (rayleigh_channel(batch, 1, self.cfg.antennas, gen)[:, 0],)
         return (rayleigh_channel(batch, self.cfg.users, self.cfg.antennas, gen),)
+
+    # ---- on multi-user data (csibench.train.system) ----
+
+    def mu_data(self) -> tuple[str, dict]:
+        return mimo.mu_data(self.cfg.antennas, self.cfg.users)
+
+    def system_inputs(self, dl: torch.Tensor, ul: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        return (mimo.channel_rows(dl, self.cfg.antennas, self.cfg.users, self.name),)
+
+    def system_outcome(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"rate": mimo.user_rates(inputs[0], output, mimo.noise_power(self.cfg.power, self.cfg.snr_db))}
+
+    def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        raise UsageError("zf has no trainable parameters; evaluate it with `csibench eval zf --untrained --data ...`")
 
     def analytic_counts(self, side: str) -> dict:
         if side == "ue":

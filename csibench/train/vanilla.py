@@ -48,7 +48,8 @@ def as_tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a if a.flags.writeable else a.copy())
 
 
-def data_record(ds: CsiDataset) -> dict[str, Any]:
+def data_record(ds: Any) -> dict[str, Any]:
+    """Where a dataset (single- or multi-user) came from, for checkpoints."""
     return {"path": str(ds.path) if ds.path else None, "content_hash": ds.content_hash}
 
 
@@ -120,12 +121,13 @@ def match_output_scale(model: CsiModel, x_train: torch.Tensor, cfg: TrainConfig,
             "std_before": before, "std_after": after, "samples": int(x.shape[0])}
 
 
-def finalize(model: CsiModel, ds: CsiDataset, out_dir: Path, method: str, stages: list[StageResult], cfg: TrainConfig,
+def finalize(model: CsiModel, ds: Any, out_dir: Path, method: str, stages: list[StageResult], cfg: TrainConfig,
              *, teacher: Path | None = None, hyperparameters: dict[str, Any] | None = None,
-             extra: dict[str, Any] | None = None) -> TrainResult:
-    """Evaluate the final model on the test split and write ``out_dir/best.safetensors`` with the full record."""
+             extra: dict[str, Any] | None = None, evaluate_fn: Any = None) -> TrainResult:
+    """Evaluate the final model on the test split (``evaluate_fn(model, ds, split, device=)``, by default the
+    reconstruction metrics) and write ``out_dir/best.safetensors`` with the full record."""
     device = cfg.device
-    metrics = evaluate(model, ds, "test", device=device)
+    metrics = (evaluate_fn or evaluate)(model, ds, "test", device=device)
     model.cpu()
     wall = sum(s.wall_time_s for s in stages)
     record = {
