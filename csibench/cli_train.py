@@ -266,7 +266,7 @@ def data_generate(
     n_train: Annotated[int | None, typer.Option("--train", help="Training samples [default 2000].")] = None,
     n_val: Annotated[int | None, typer.Option("--val", help="Validation samples [default 500].")] = None,
     n_test: Annotated[int | None, typer.Option("--test", help="Test samples [default 500].")] = None,
-    full: Annotated[bool, typer.Option("--full", help="004's paper-scale split 100 000 / 30 000 / 20 000.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Paper-scale split: 004's 100 000 / 30 000 / 20 000; with --for, that paper's (000 100k/30k/20k, 001 80k/20k/10k, 002 100k/18k/10k).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] \\[default: cached under ./csibench-results/data].")] = None,
     for_model: Annotated[str | None, typer.Option("--for", help="Multi-user data for this system (jefpnet, sefpnet, svd-wf: 000; rcamunet(-bl1): 001; rvq-egat, zf: 002): K users of one cell, FDD uplink where needed, the paper's scenario.")] = None,
@@ -284,11 +284,12 @@ def data_generate(
             raise UsageError(f"unknown --los {los!r}; valid: los, nlos, random")
         overrides["los"] = los_map[los]
     sizes = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
+    if for_model is not None:  # --full: that paper's own split
+        overrides.update({k: v for k, v in sizes.items() if v is not None})
+        return _generate_mu(for_model, scenario, users, full, overrides, out_path, json_out)
     if full:
         overrides.update({"n_train": 100_000, "n_val": 30_000, "n_test": 20_000})
     overrides.update({k: v for k, v in sizes.items() if v is not None})
-    if for_model is not None:
-        return _generate_mu(for_model, scenario, users, overrides, out_path, json_out)
     if users is not None:
         raise UsageError("--users needs --for MODEL (multi-user data); single-user datasets have one user per sample")
     cfg = GenConfig.preset(scenario or "umi", **overrides)
@@ -308,7 +309,7 @@ def _generation_progress(total: int):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _generate_mu(model_name: str, scenario: str | None, users: int | None, overrides: dict[str, Any], out_path: Path | None, json_out: bool) -> None:
+def _generate_mu(model_name: str, scenario: str | None, users: int | None, full: bool, overrides: dict[str, Any], out_path: Path | None, json_out: bool) -> None:
     from csibench.data.mu_dataset import save_mu_dataset
     from csibench.data.sionna_mu import MuGenConfig, generate_mu, generate_mu_cached
     from csibench.models import create_model
@@ -319,7 +320,7 @@ def _generate_mu(model_name: str, scenario: str | None, users: int | None, overr
     paper, fit = wanted
     if scenario is not None:
         overrides["scenario"] = scenario
-    cfg = MuGenConfig.for_paper(paper, **{**fit, **({"users": users} if users is not None else {}), **overrides})
+    cfg = MuGenConfig.for_paper(paper, full=full, **{**fit, **({"users": users} if users is not None else {}), **overrides})
     with _generation_progress(cfg.total) as step:
         if out_path is None:
             ds = generate_mu_cached(cfg, Path("csibench-results/data"), progress=step)

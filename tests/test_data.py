@@ -84,6 +84,13 @@ def test_cdl_and_progress():
     assert ds.train.shape == (12, 2, 32, 32) and ds.meta["los"] is False and ds.meta["generator"]["model"] == "tr38901.CDL-C"
 
 
+def test_last_chunk_may_be_shorter():
+    """A total that is not a multiple of batch_size: Sionna's topology must be reset for the short final chunk."""
+    calls = []
+    ds = generate(GenConfig(n_train=21, n_val=3, n_test=3, batch_size=20), progress=lambda d, t: calls.append(d))
+    assert calls == [20, 27] and ds.train.shape == (21, 2, 32, 32) and ds.test.shape == (3, 2, 32, 32)
+
+
 def test_config_errors():
     with pytest.raises(UsageError, match="unknown scenario 'umx'.*umi"):
         GenConfig(scenario="umx")

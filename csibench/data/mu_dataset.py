@@ -21,13 +21,14 @@ input layout from these tensors (:meth:`csibench.models.base.CsiModel.system_inp
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from csibench.data.dataset import DatasetError, content_hash, dataset_paths, write_bytes_atomic
+from csibench.data.dataset import DatasetError, content_hash, dataset_paths
 from csibench.errors import UsageError
 from csibench.export.manifest import write_json_atomic
 
@@ -109,7 +110,7 @@ def make_mu_dataset(dl: dict[str, np.ndarray], ul: dict[str, np.ndarray] | None,
 
 def save_mu_dataset(ds: MuDataset, path: str | Path) -> Path:
     """Write NAME.safetensors, then NAME.json, each atomically; returns the .safetensors path."""
-    from safetensors.numpy import save
+    from safetensors.numpy import save_file
 
     st_path, json_path = dataset_paths(path)
     if not st_path.parent.is_dir():
@@ -119,7 +120,13 @@ def save_mu_dataset(ds: MuDataset, path: str | Path) -> Path:
     digest = content_hash(tensors, MU_TENSORS)
     if ds.meta.get("content_hash") != digest:
         raise DatasetError(f"{st_path}: tensors do not match the dataset's recorded content hash (build it with make_mu_dataset)")
-    write_bytes_atomic(st_path, save(tensors, metadata={"csibench_dataset": "multi-user", "content_hash": digest}))
+    # save_file streams the arrays to disk (no second in-memory copy: paper-scale sets are many GB); then rename.
+    tmp = st_path.with_name(f".{st_path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata={"csibench_dataset": "multi-user", "content_hash": digest})
+        os.replace(tmp, st_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     write_json_atomic(json_path, ds.meta)
     return st_path
 
@@ -137,7 +144,7 @@ def is_multi_user(path: str | Path) -> bool:
 def load_mu_dataset(path: str | Path) -> MuDataset:
     """Open a dataset written by :func:`save_mu_dataset`, checking its layout and content hash."""
     from safetensors import SafetensorError
-    from safetensors.numpy import load
+    from safetensors.numpy import load_file
 
     st_path, json_path = dataset_paths(path)
     if not st_path.is_file():
@@ -154,7 +161,7 @@ def load_mu_dataset(path: str | Path) -> MuDataset:
     if meta.get("csibench_dataset") != MU_FORMAT_VERSION:
         raise DatasetError(f"{json_path}: multi-user format version {meta.get('csibench_dataset')!r}, expected {MU_FORMAT_VERSION}")
     try:
-        tensors = load(st_path.read_bytes())
+        tensors = load_file(str(st_path))
     except (SafetensorError, ValueError, OSError) as exc:
         raise DatasetError(f"{st_path}: not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     unknown = sorted(set(tensors) - set(MU_TENSORS))

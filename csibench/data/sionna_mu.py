@@ -2,7 +2,9 @@
 
 **Correlated users.** All K users of a sample are dropped into the *same* Sionna topology (one BS, K UTs), so the
 38.901 large-scale parameters are drawn with their inter-UT spatial correlation (TR 38.901 §7.5 step 4; Sionna's
-``LSPGenerator``), and LOS states and angles follow each user's position. ``cluster_radius`` drops the K users within
+``LSPGenerator``), and with ``spatial_consistency`` (default) the LOS states and small-scale parameters (cluster
+delays, angles, initial phases) come from spatially correlated fields too (§7.6.3 procedure A), so nearby users see
+similar channels. ``cluster_radius`` drops the K users within
 that distance of a common point (001: "inter-user distance < 10 m", so radius 5 m), otherwise independently over the
 sector (uniform by area within ±60°, as for single-user data).
 
@@ -27,6 +29,7 @@ Sionna's TR 38.901 model of the same scenario stands in, so these are not the pa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -63,6 +66,10 @@ _PAPER_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The papers' own splits (train / validation / test), for --full.
+PAPER_SPLITS = {"000": (100_000, 30_000, 20_000), "001": (80_000, 20_000, 10_000), "002": (100_000, 18_000, 10_000)}
+
+
 @dataclass(frozen=True)
 class MuGenConfig:
     """What to generate; defaults are UMa geometry (38.901: ISD 500 m, BS 25 m, UT 1.5 m, 35 m minimum distance)."""
@@ -86,6 +93,7 @@ class MuGenConfig:
     ut_height: float = 1.5
     min_distance: float = 35.0  # m, minimum 3-D BS-UE distance
     cluster_radius: float | None = None  # m: drop the K users within this radius of a common point; None: independently
+    spatial_consistency: bool = True  # 38.901 §7.6.3: LOS states and small-scale parameters correlated between nearby users
     n_train: int = 1000
     n_val: int = 200
     n_test: int = 200
@@ -136,11 +144,13 @@ class MuGenConfig:
         return self.n_train + self.n_val + self.n_test
 
     @classmethod
-    def for_paper(cls, paper: str, **overrides: Any) -> MuGenConfig:
-        """Seed ``paper``'s settings (``"000"``, ``"001"``, ``"002"``; see the module docstring), then ``overrides``."""
+    def for_paper(cls, paper: str, *, full: bool = False, **overrides: Any) -> MuGenConfig:
+        """Seed ``paper``'s settings (``"000"``, ``"001"``, ``"002"``; see the module docstring), with its own
+        train/val/test split when ``full`` (:data:`PAPER_SPLITS`; 000 at full size is ≈ 15 GB), then ``overrides``."""
         if paper not in _PAPER_PRESETS:
             raise UsageError(f"no multi-user preset for paper {paper!r}; valid: {', '.join(_PAPER_PRESETS)}")
-        return cls(**{"preset": paper, **_PAPER_PRESETS[paper], **overrides})
+        sizes = dict(zip(("n_train", "n_val", "n_test"), PAPER_SPLITS[paper], strict=True)) if full else {}
+        return cls(**{"preset": paper, **_PAPER_PRESETS[paper], **sizes, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,7 +174,8 @@ class _Links:
         ut = T.PanelArray(num_rows_per_panel=1, num_cols_per_panel=1, polarization="single", polarization_type="V",
                           antenna_pattern="omni", carrier_frequency=fc, device="cpu")
         kw: dict[str, Any] = {"carrier_frequency": fc, "ut_array": ut, "bs_array": bs, "direction": "downlink",
-                              "enable_pathloss": False, "enable_shadow_fading": False, "device": "cpu"}
+                              "enable_pathloss": False, "enable_shadow_fading": False, "device": "cpu",
+                              "enable_spatial_consistency": bool(cfg.spatial_consistency)}
         if cfg.scenario in ("umi", "uma"):
             kw["o2i_model"] = "low"
         if cfg.scenario == "inh":
@@ -206,7 +217,11 @@ class _Links:
             return h.numpy().astype(np.complex128), tau.permute(0, 2, 1, 3)[:, :, 0, :].numpy().astype(np.float64)
 
         a_dl, tau = link(m._cir_sampler)
-        a_ul = link(self.uplink)[0] if self.uplink is not None else None
+        a_ul = None
+        if self.uplink is not None:
+            rays = copy.copy(rays)
+            rays.phases = None  # FDD: fresh initial phases on the uplink (spatial consistency would reuse the downlink's)
+            a_ul = link(self.uplink)[0]
         active = np.sum(np.abs(a_dl) ** 2, axis=2) > 0  # padded paths: zero power, garbage delay
         return a_dl, a_ul, np.where(active, tau, 0.0)
 
@@ -244,6 +259,14 @@ def _real_imag(c: np.ndarray) -> np.ndarray:
     return np.stack([c.real, c.imag], axis=2).astype(np.float32)
 
 
+def _place(splits: dict[str, np.ndarray], bounds: np.ndarray, start: int, chunk: np.ndarray) -> None:
+    """Copy rows ``start …`` of the sample stream into the split arrays they fall in (train → val → test)."""
+    for i, name in enumerate(SPLITS):
+        lo, hi = max(start, bounds[i]), min(start + len(chunk), bounds[i + 1])
+        if lo < hi:
+            splits[name][lo - bounds[i] : hi - bounds[i]] = chunk[lo - start : hi - start]
+
+
 def generate_mu(cfg: MuGenConfig, progress: Callable[[int, int], None] | None = None) -> MuDataset:
     """Generate a multi-user dataset (module docstring); ``progress(done, total)`` after every chunk. Sets
     ``sionna.phy.config.seed`` (process-wide) to ``cfg.seed``."""
@@ -253,28 +276,26 @@ def generate_mu(cfg: MuGenConfig, progress: Callable[[int, int], None] | None = 
     rng = np.random.default_rng([cfg.seed, 38901, cfg.users])
     k = np.arange(-(cfg.num_subcarriers // 2), cfg.num_subcarriers - cfg.num_subcarriers // 2)
     freqs = k * (cfg.bandwidth / cfg.num_subcarriers)
-    dl_parts, ul_parts, kept, los = [], [], [], []
+    bounds = np.cumsum([0, cfg.n_train, cfg.n_val, cfg.n_test])
+    sample = (cfg.users, 2, cfg.antennas, cfg.taps) if cfg.domain == "angular-delay" else (cfg.users, 2, cfg.num_subcarriers, cfg.antennas)
+    # One array per split and link, filled chunk by chunk: the dataset is held once, not once more to concatenate.
+    dl = {s: np.empty((int(bounds[i + 1] - bounds[i]), *sample), np.float32) for i, s in enumerate(SPLITS)}
+    ul = {s: np.empty_like(a) for s, a in dl.items()} if cfg.uplink_frequency is not None else None
+    kept, los = np.empty((cfg.total, cfg.users)), np.empty((cfg.total, cfg.users))
     for start in range(0, cfg.total, cfg.batch_size):
         n = min(cfg.batch_size, cfg.total - start)
         a_dl, a_ul, tau = links.paths(_drop(cfg, n, rng))
-        los.append(links.model._scenario.los[:, 0, :].numpy())
+        los[start : start + n] = links.model._scenario.los[:, 0, :].numpy()
         h = _normalise(_response(a_dl, tau, freqs), cfg)
         if cfg.domain == "angular-delay":
             d = np.fft.ifft(h, axis=2)  # subcarriers → delay taps
-            kept.append(np.sum(np.abs(d[:, :, : cfg.taps]) ** 2, axis=(2, 3)) / np.sum(np.abs(d) ** 2, axis=(2, 3)))
+            kept[start : start + n] = np.sum(np.abs(d[:, :, : cfg.taps]) ** 2, axis=(2, 3)) / np.sum(np.abs(d) ** 2, axis=(2, 3))
             h = np.fft.fft(d[:, :, : cfg.taps].transpose(0, 1, 3, 2), axis=2, norm="ortho")  # n, K, Nt(angle), taps
-        dl_parts.append(_real_imag(h))
-        if a_ul is not None:
-            ul_parts.append(_real_imag(_normalise(_response(a_ul, tau, freqs), cfg)))
+        _place(dl, bounds, start, _real_imag(h))
+        if ul is not None:
+            _place(ul, bounds, start, _real_imag(_normalise(_response(a_ul, tau, freqs), cfg)))
         if progress:
             progress(start + n, cfg.total)
-    bounds = np.cumsum([0, cfg.n_train, cfg.n_val, cfg.n_test])
-
-    def splits(parts: list[np.ndarray]) -> dict[str, np.ndarray]:
-        full = np.concatenate(parts)
-        return {s: np.ascontiguousarray(full[bounds[i] : bounds[i + 1]]) for i, s in enumerate(SPLITS)}
-
-    los_all = np.concatenate(los)
     meta = {
         "source": "sionna", "preset": cfg.preset, "scenario": cfg.scenario, "seed": cfg.seed, "users": cfg.users,
         "domain": cfg.domain, "config": cfg.to_dict(), "cache_key": mu_config_key(cfg), "antennas": cfg.antennas,
@@ -287,13 +308,13 @@ def generate_mu(cfg: MuGenConfig, progress: Callable[[int, int], None] | None = 
         "uplink": None if cfg.uplink_frequency is None else {
             "carrier_frequency": cfg.uplink_frequency,
             "model": "same LSPs, clusters, delays and angles as the downlink; fresh ray phases; uplink wavelength"},
-        "stats": {"los_fraction": float(los_all.mean()),
-                  **({"energy_in_kept_taps_mean": float(np.concatenate(kept).mean())} if kept else {})},
+        "stats": {"los_fraction": float(los.mean()),
+                  **({"energy_in_kept_taps_mean": float(kept.mean())} if cfg.domain == "angular-delay" else {})},
         "generator": {"name": "sionna", "package": "sionna-no-rt", "version": sionna_version(),
                       "model": f"tr38901.{_SIONNA_CLASS[cfg.scenario]}", "csibench_generator": MU_GENERATOR_VERSION},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return make_mu_dataset(splits(dl_parts), splits(ul_parts) if ul_parts else None, meta)
+    return make_mu_dataset(dl, ul, meta)
 
 
 def generate_mu_cached(cfg: MuGenConfig, cache_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> MuDataset:
