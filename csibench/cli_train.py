@@ -213,6 +213,8 @@ def eval_command(
 
     resolve_device(device)
     if is_multi_user(data):
+        if cr is not None:
+            raise UsageError("--cr applies to single-user autoencoders; a multi-user system's sizes come from its checkpoint")
         return _eval_system(checkpoint, data, split, model, untrained, seed, device, json_out)
     if untrained:
         raise UsageError("--untrained applies to multi-user systems on multi-user data; single-user evaluation needs a trained checkpoint")

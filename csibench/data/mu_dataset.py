@@ -124,11 +124,18 @@ def save_mu_dataset(ds: MuDataset, path: str | Path) -> Path:
     tmp = st_path.with_name(f".{st_path.name}.tmp-{os.getpid()}")
     try:
         save_file(tensors, str(tmp), metadata={"csibench_dataset": "multi-user", "content_hash": digest})
+        os.chmod(tmp, 0o666 & ~_umask())  # save_file creates 0600; a dataset is shared like any other file
         os.replace(tmp, st_path)
     finally:
         tmp.unlink(missing_ok=True)
     write_json_atomic(json_path, ds.meta)
     return st_path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def is_multi_user(path: str | Path) -> bool:

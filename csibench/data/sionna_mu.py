@@ -62,7 +62,7 @@ _PAPER_PRESETS: dict[str, dict[str, Any]] = {
     "001": {"users": 4, "carrier_frequency": 6.7e9, "num_subcarriers": 1024, "bandwidth": 30.72e6, "taps": 32,
             "bs_rows": 1, "bs_cols": 32, "cell_range": 150.0, "cluster_radius": 5.0, "domain": "angular-delay", "batch_size": 32},
     "002": {"users": 6, "carrier_frequency": 3.5e9, "num_subcarriers": 1, "bandwidth": 1e6, "bs_rows": 8, "bs_cols": 8,
-            "bs_polarization": "dual", "cell_range": 90.0, "domain": "spatial-frequency"},
+            "bs_polarization": "dual", "cell_range": 90.0, "domain": "spatial-frequency", "batch_size": 25},
 }
 
 
