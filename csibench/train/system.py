@@ -134,8 +134,12 @@ def train_system(model_name: str, data: MuDataset | str | Path, out_dir: str | P
     model = build_for(model_name, ds, cfg.seed, overrides)
     dl, ul = _split(ds, "train")
     val = model.system_inputs(*_split(ds, "val"), torch.Generator().manual_seed(cfg.seed))
-    model.system_loss(tuple(t[:2] for t in val), model.system_forward(*(t[:2] for t in val)))  # untrainable: one-line error now
-    key = next(iter(model.system_outcome(tuple(t[:1] for t in val), model.system_forward(*(t[:1] for t in val)))))
+    with torch.no_grad():  # eval mode: the probe must not touch BatchNorm statistics
+        model.eval()
+        probe = tuple(t[:2] for t in val)
+        output = model.system_forward(*probe)
+        model.system_loss(probe, output)  # a system csibench cannot train says so now, before any file is written
+        key = next(iter(model.system_outcome(probe, output)))
     metric = {"se": "neg_sum_se", "rate": "neg_sum_rate"}.get(key, key)
 
     def loss(*batch: torch.Tensor) -> torch.Tensor:
