@@ -16,6 +16,7 @@ from csibench.data.mu_dataset import load_mu_dataset, make_mu_dataset, save_mu_d
 from csibench.data.sionna_mu import MuGenConfig, _drop, generate_mu, generate_mu_cached
 from csibench.errors import UsageError
 from csibench.models import create_model, list_models
+from csibench.models.checkpoint import load_checkpoint
 from csibench.models.jefpnet import spectral_efficiency, user_spectral_efficiency
 from csibench.models.zf import ZeroForcing
 from csibench.train import TrainConfig
@@ -237,7 +238,23 @@ def test_resumed_system_training_draws_the_same_noise(mu_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize(("name", "fragment"), [("rvq-egat", "progressive RVQ training"), ("sefpnet", "trains its CE network separately"),
+def test_rvq_egat_trains_progressively(mu_data, tmp_path):
+    """002's Algorithm 1: one stage per RVQ tier; a tier is frozen once its stage is over; the BS holds the UE's
+    codebook; the trained link beats the untrained one on the test split."""
+    ds = mu_data["002"]
+    untrained = evaluate_system(create_model("rvq-egat"), ds)["sum_rate"]
+    result = train_system("rvq-egat", ds, tmp_path / "rvq", TrainConfig(epochs=3, batch_size=4, seed=0))
+    assert [s.name for s in result.stages] == ["rvq-tier-1", "rvq-tier-2", "rvq-tier-3"]
+    final = result.model
+    for tier, stage in enumerate(result.stages[:2]):
+        after_stage = load_checkpoint(stage.best_path)
+        assert torch.equal(after_stage.ue.rvq.codebooks[tier], final.ue.rvq.codebooks[tier])  # frozen from then on
+    assert all(torch.equal(a, b) for a, b in zip(final.ue.rvq.codebooks, final.bs.rvq.codebooks, strict=True))
+    assert result.metrics["sum_rate"] > 1.2 * untrained  # measured: 1.30 → 1.60–1.86 bit/s/Hz over seeds 0–2
+    assert load_checkpoint(result.checkpoint).name == "rvq-egat"
+
+
+@pytest.mark.parametrize(("name", "fragment"), [("sefpnet", "trains its CE network separately"),
                                                  ("zf", "no trainable parameters")])
 def test_untrainable_systems_say_why(mu_data, tmp_path, name, fragment):
     paper = create_model(name).mu_data()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,18 @@ class SideSpec:
     role: str  # e.g. "encoder", "decoder"
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+
+
+@dataclass
+class SystemStage:
+    """One stage of a multi-user system's training: ``loss``/``val_loss`` map :meth:`CsiModel.system_inputs` to a
+    scalar (val_loss in eval mode, no gradients); ``prepare`` runs first (e.g. freezes earlier codebook tiers)."""
+
+    name: str
+    loss: Callable[..., torch.Tensor]
+    val_loss: Callable[..., torch.Tensor]
+    prepare: Callable[[], None] | None = None
+    metric: str | None = None  # what val_loss measures, for the record (None: named after the system's figure)
 
 
 class CsiModel(nn.Module):
@@ -88,6 +101,14 @@ class CsiModel(nn.Module):
     def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
         """The paper's training objective for one batch; systems csibench cannot train raise a one-line UsageError."""
         raise UsageError(f"csibench cannot train {self.name}")
+
+    def system_training(self) -> list[SystemStage]:
+        """The paper's training recipe as stages run in order; by default one end-to-end stage on :meth:`system_loss`."""
+
+        def loss(*inputs: torch.Tensor) -> torch.Tensor:
+            return self.system_loss(inputs, self.system_forward(*inputs))
+
+        return [SystemStage("end-to-end", loss, loss)]
 
     def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Repeatable inputs for ``side``: synthetic CSI for the UE, the UE's codewords for the BS."""

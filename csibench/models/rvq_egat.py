@@ -16,19 +16,21 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
 from csibench.errors import UsageError
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
-from csibench.models.egat import EGAT
 from csibench.models import mimo
+from csibench.models.base import CsiModel, SideSpec, SystemStage, TensorSpec
+from csibench.models.egat import EGAT
 from csibench.models.mimo import rayleigh_channel
 from csibench.models.registry import register_model
 from csibench.models.rvq import ResidualVQ, dkm
 
 MAX_TIER_BITS = 16  # 2^16 codewords per tier: beyond this a tier's matmul dwarfs the network (and 2^24 float limit)
+QUANT_WEIGHT = 1.0  # λ of Eq. 22 (Section VI-C: λ = 1)
 TIE_MARGIN = 1e-4  # smallest best-vs-second squared-distance gap accepted in example inputs (fp32 error ≲ 1e-6)
 
 
@@ -203,9 +205,43 @@ class RvqEgat(CsiModel):
         """Eq. 8 rates with the data-phase σ² at the same ``snr_db`` as the pilots (as in Section VI-D's runs)."""
         return {"rate": mimo.user_rates(inputs[0], output, mimo.noise_power(self.cfg.power, self.cfg.snr_db))}
 
-    def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
-        raise UsageError("csibench cannot train rvq-egat: its progressive RVQ training (Algorithm 1, sum rate plus "
-                         "quantisation loss through the codebooks) is not implemented; `csibench eval` runs it")
+    def system_training(self) -> list[SystemStage]:
+        """Algorithm 1, progressive training: stage n trains tier n's codebook with the pilots, feature extractor and
+        EGAT (fine-tuned), tiers < n frozen, tiers > n unused; loss Eq. 22, L = −Σ_k R_k + λ·Σ_k ‖v_k − v̂_k‖², with
+        NSVQ (Eq. 17) carrying gradients through the quantiser. Validation scores the hard-quantised link."""
+        if self.cfg.deploy_bits is not None:
+            raise UsageError("rvq-egat: train at the full B (no deploy_bits); shrink the trained codebook afterwards")
+        tiers = len(self.ue.rvq.codebooks)
+        return [SystemStage(f"rvq-tier-{n}", partial(self._stage_loss, n, True), partial(self._stage_loss, n, False),
+                            partial(self._prepare_tier, n), metric="neg_sum_rate+lambda*quant") for n in range(1, tiers + 1)]
+
+    def _prepare_tier(self, tier: int) -> None:
+        for n, codebook in enumerate(self.ue.rvq.codebooks, 1):
+            codebook.requires_grad_(n == tier)
+        for codebook in self.bs.rvq.codebooks:  # the BS copy follows the UE's (synced before every checkpoint)
+            codebook.requires_grad_(False)
+
+    def _stage_loss(self, tiers: int, nsvq: bool, channel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        batch, users, _ = channel.shape
+        if not nsvq:  # validation runs after every epoch, just before the checkpoints are written: sync the BS copy
+            with torch.no_grad():
+                for bs_cb, ue_cb in zip(self.bs.rvq.codebooks, self.ue.rvq.codebooks, strict=True):
+                    bs_cb.copy_(ue_cb)
+        sigma = math.sqrt(mimo.noise_power(self.cfg.power, self.cfg.snr_db) / 2)
+        v = self.ue.extractor((self.pilot_net(channel) + sigma * noise).reshape(batch * users, -1))
+        hard, residual = torch.zeros_like(v), v
+        for codebook in self.ue.rvq.codebooks[:tiers]:
+            q = torch.index_select(codebook, 0, ResidualVQ._scores(residual.detach(), codebook).argmin(dim=1))
+            hard, residual = hard + q, residual - q
+        error = v - hard
+        if nsvq:  # Eq. 17: v̂ = v + ‖v − v̂_hard‖/‖u‖ · u
+            u = torch.randn_like(v)
+            v_hat = v + error.norm(dim=1, keepdim=True) / u.norm(dim=1, keepdim=True).clamp_min(1e-12) * u
+        else:
+            v_hat = hard
+        w = self.bs.egat(v_hat.view(batch, users, -1))
+        rates = mimo.user_rates(channel, w, mimo.noise_power(self.cfg.power, self.cfg.snr_db))
+        return (-rates.sum(1) + QUANT_WEIGHT * error.pow(2).sum(1).view(batch, users).sum(1)).mean()
 
     def example_inputs(self, side: str, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Repeatable inputs from i.i.d. Rayleigh channels; UE pilots are kept only where no tier has a near-tie."""

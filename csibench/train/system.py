@@ -124,39 +124,41 @@ def evaluate_system(model: CsiModel, ds: MuDataset, split: str = "test", *, seed
 
 def train_system(model_name: str, data: MuDataset | str | Path, out_dir: str | Path, cfg: TrainConfig | None = None, *,
                  overrides: dict[str, Any] | None = None, resume: bool = False, progress: ProgressFn | None = None) -> TrainResult:
-    """Train a multi-user system end to end with its paper's objective (000: −Eq. 16, Eq. 19; 001: per-UE NMSE).
+    """Train a multi-user system with its paper's recipe (``CsiModel.system_training``): 000's JEFPNet end to end on
+    −Eq. 16 (Eq. 19), 001's RCA-MUNet on the per-UE NMSE, 002's RVQ-EGAT progressively, one stage per RVQ tier.
 
-    Training noise comes from torch's global RNG (saved and restored by ``--resume``); validation noise is drawn once
-    from ``cfg.seed``, so every epoch is scored on the same realisation.
+    One stage writes its best/last/state files to ``out_dir``, several to ``out_dir/<stage>``; the final checkpoint is
+    ``out_dir/best.safetensors``. Training noise comes from torch's global RNG (saved and restored by ``--resume``);
+    validation noise is drawn once from ``cfg.seed``, so every epoch is scored on the same realisation.
     """
     cfg = cfg or TrainConfig()
     ds = resolve_mu_data(data)
     model = build_for(model_name, ds, cfg.seed, overrides)
     dl, ul = _split(ds, "train")
     val = model.system_inputs(*_split(ds, "val"), torch.Generator().manual_seed(cfg.seed))
+    stages = model.system_training()
     with torch.no_grad():  # eval mode: the probe must not touch BatchNorm statistics
         model.eval()
         probe = tuple(t[:2] for t in val)
-        output = model.system_forward(*probe)
-        model.system_loss(probe, output)  # a system csibench cannot train says so now, before any file is written
-        key = next(iter(model.system_outcome(probe, output)))
-    metric = {"se": "neg_sum_se", "rate": "neg_sum_rate"}.get(key, key)
-
-    def loss(*batch: torch.Tensor) -> torch.Tensor:
-        inputs = model.system_inputs(batch[0], batch[1] if len(batch) > 1 else None, None)
-        return model.system_loss(inputs, model.system_forward(*inputs))
-
-    def val_loss(*inputs: torch.Tensor) -> torch.Tensor:
-        return model.system_loss(inputs, model.system_forward(*inputs))
-
-    method = "end-to-end"
-    training = {"method": method, "teacher": None, "data": data_record(ds), "objective": metric}
-    stage = Stage(name=method, model=model, side="all", trainable=model, train=(dl,) if ul is None else (dl, ul), val=val,
-                  loss=loss, val_loss=val_loss, val_metric=metric, identity={"method": method, "data": ds.content_hash},
-                  training=training)
+        stages[0].val_loss(*probe)  # a system csibench cannot train says so now, before any file is written
+        key = next(iter(model.system_outcome(probe, model.system_forward(*probe))))
+    figure = {"se": "neg_sum_se", "rate": "neg_sum_rate"}.get(key, key)
+    method = "end-to-end" if len(stages) == 1 else "staged"
+    training = {"method": method, "teacher": None, "data": data_record(ds), "stages": [st.name for st in stages]}
+    out, results = Path(out_dir), []
     with torch_threads(cfg.threads):
-        result = run_stage(stage, cfg, Path(out_dir), resume=resume, progress=progress)
-        return finalize(model, ds, Path(out_dir), method, [result], cfg, evaluate_fn=_evaluate_for_finalize)
+        for st in stages:
+            if st.prepare:
+                st.prepare()
+
+            def loss(*batch: torch.Tensor, st=st) -> torch.Tensor:
+                return st.loss(*model.system_inputs(batch[0], batch[1] if len(batch) > 1 else None, None))
+
+            stage = Stage(name=st.name, model=model, side="all", trainable=model, train=(dl,) if ul is None else (dl, ul),
+                          val=val, loss=loss, val_loss=st.val_loss, val_metric=st.metric or figure,
+                          identity={"method": method, "data": ds.content_hash}, training=training)
+            results.append(run_stage(stage, cfg, out if len(stages) == 1 else out / st.name, resume=resume, progress=progress))
+        return finalize(model, ds, out, method, results, cfg, evaluate_fn=_evaluate_for_finalize)
 
 
 def _evaluate_for_finalize(model: CsiModel, ds: MuDataset, split: str, device: str | torch.device = "cpu") -> dict[str, Any]:
