@@ -136,8 +136,9 @@ def train_command(
     """Vanilla training (004 §V-A-2): MSE, Adam 1e-3 → 1e-4, batch 200, early stopping; resumable.
 
     On a multi-user dataset (`data generate --for MODEL`) a multi-user system trains with its paper's recipe instead:
-    jefpnet end to end on Eq. 16 (000 Eq. 19), rcamunet/rcamunet-bl1 on the per-UE NMSE (001), rvq-egat
-    progressively, one stage per RVQ tier (002 Algorithm 1, Eq. 22 with NSVQ).
+    jefpnet end to end on Eq. 16 (000 Eq. 19); sefpnet and svd-wf in 000's separate stages (CE on Eq. 20, then the
+    feedback on ideal CSI); rcamunet/rcamunet-bl1 on the per-UE NMSE (001); rvq-egat progressively, one stage per
+    RVQ tier (002 Algorithm 1, Eq. 22 with NSVQ).
     """
     from csibench.data.mu_dataset import is_multi_user
     from csibench.train import train

@@ -20,7 +20,7 @@ from csibench.models.checkpoint import load_checkpoint
 from csibench.models.jefpnet import spectral_efficiency, user_spectral_efficiency
 from csibench.models.zf import ZeroForcing
 from csibench.train import TrainConfig
-from csibench.train.system import evaluate_system, outcomes, summarise, train_system
+from csibench.train.system import build_for, evaluate_system, outcomes, summarise, train_system
 from tests.test_cli import assert_one_line_error, invoke
 
 TINY = {"n_train": 24, "n_val": 8, "n_test": 8, "batch_size": 10}  # 40 samples: the last chunk is shorter
@@ -254,13 +254,29 @@ def test_rvq_egat_trains_progressively(mu_data, tmp_path):
     assert load_checkpoint(result.checkpoint).name == "rvq-egat"
 
 
-@pytest.mark.parametrize(("name", "fragment"), [("sefpnet", "trains its CE network separately"),
-                                                 ("zf", "no trainable parameters")])
-def test_untrainable_systems_say_why(mu_data, tmp_path, name, fragment):
-    paper = create_model(name).mu_data()[0]
-    with pytest.raises(UsageError, match=fragment):
-        train_system(name, mu_data[paper], tmp_path / name, TrainConfig(epochs=1))
-    assert not (tmp_path / name).exists() or not any((tmp_path / name).iterdir())
+@pytest.mark.parametrize(("name", "second", "moved"), [("sefpnet", "jfpnet", "bs.fc.weight"), ("svd-wf", "feedback", "bs.decoder.fc.weight")])
+def test_separate_systems_train_in_stages(mu_data, tmp_path, name, second, moved):
+    """000's separate architectures: the CE network (with the pilots) trains first on Eq. 20's MSE, everything after
+    it untouched; then the feedback part trains on ideal CSI with the CE network and pilots frozen."""
+    ds = mu_data["000"]
+    init = build_for(name, ds, 0).state_dict()
+    result = train_system(name, ds, tmp_path / name, TrainConfig(epochs=1, batch_size=8, seed=0))
+    assert [s.name for s in result.stages] == ["ce", second]
+    assert result.stages[0].val_metric == "ce_mse"
+    after_ce, final = load_checkpoint(result.stages[0].best_path).state_dict(), result.model.state_dict()
+    assert not torch.equal(after_ce["ue.estimator.o"], init["ue.estimator.o"])
+    assert not torch.equal(after_ce["bs.pilots.raw"], init["bs.pilots.raw"])
+    assert torch.equal(after_ce["ue.compress.fc.weight"], init["ue.compress.fc.weight"]) and torch.equal(after_ce[moved], init[moved])
+    for key in ("ue.estimator.o", "ue.refine.0.weight", "bs.pilots.raw"):
+        assert torch.equal(final[key], after_ce[key])
+    assert not torch.equal(final[moved], after_ce[moved]) and not torch.equal(final["ue.compress.fc.weight"], after_ce["ue.compress.fc.weight"])
+    assert math.isfinite(result.metrics["sum_se"])
+
+
+def test_parameter_free_baseline_is_not_trained(mu_data, tmp_path):
+    with pytest.raises(UsageError, match="zf has no trainable parameters"):
+        train_system("zf", mu_data["002"], tmp_path / "zf", TrainConfig(epochs=1))
+    assert not (tmp_path / "zf").exists()
 
 
 # ---------------------------------------------------------------------------------------------------- CLI

@@ -230,10 +230,9 @@ class PilotSystem(CsiModel):
     by σ_ce and σ_u, so a seed fixes everything. The UE module sees one user's received pilots (Eq. 1).
     """
 
-    def __init__(self, ue: nn.Module, bs: nn.Module, cfg: JEFPNetConfig, staged: str | None = None):
+    def __init__(self, ue: nn.Module, bs: nn.Module, cfg: JEFPNetConfig):
         super().__init__(ue=ue, bs=bs)
         self._cfg = cfg
-        self._staged = staged  # why end-to-end training would not be the paper's (separately trained modules)
 
     def received_pilots(self, h_down: torch.Tensor, noise_ce: torch.Tensor) -> torch.Tensor:
         """Y(k) = H_d,M(k)·P + N (Eqs. 1, 17–18): (B, K, 2, M, L) from the CSI on every g-th subcarrier."""
@@ -286,8 +285,6 @@ class PilotSystem(CsiModel):
 
     def system_loss(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
         """Eq. 19: maximise the downlink spectral efficiency (Eq. 16), end to end."""
-        if self._staged:
-            raise UsageError(f"csibench cannot train {self.name}: {self._staged}")
         return -spectral_efficiency(inputs[0], output, self.noise_power(output.shape[0])).mean()
 
     def side_specs(self) -> dict[str, SideSpec]:

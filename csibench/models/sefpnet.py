@@ -11,17 +11,16 @@ and precoder. Widths of the CE refinement and feature extraction are in Fig. 6 o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from csibench.errors import UsageError
-from csibench.models.jefpnet import Compressor, JEFPNetConfig, JointBS, PilotSystem, conv_bn, up_bn
+from csibench.models.base import SystemStage
+from csibench.models.jefpnet import Compressor, JEFPNetConfig, JointBS, PilotSystem, conv_bn, spectral_efficiency, up_bn
 from csibench.models.registry import register_model
-
-
-STAGED = ("000 trains its CE network separately from the feedback and precoding (Section IV-B), a staged recipe "
-          "csibench does not implement; `csibench eval` runs it")
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,42 @@ class SeparateUE(nn.Module):
         return self.compress(self.features(self.estimate(received_pilots)))
 
 
+class SeparateSystem(PilotSystem):
+    """The separate architecture of 000: its modules train apart (Section IV-B) and are concatenated for testing.
+
+    Stage ``ce``: the pilots and the CE network (estimator, up-sampling, refinement) on the MSE between the estimate
+    H̃_d and H_d (Eq. 20). Stage ``jfpnet`` (SEFPNet, "the CE module is separately trained with JFPNet"): the feature
+    extraction, compressor and the joint BS on −Eq. 16 with the *ideal* CSI as the UE's input, CE frozen.
+    """
+
+    def system_training(self) -> list[SystemStage]:
+        ce = partial(self._train_only, ("bs.pilots.", "ue.estimator.", "ue.refine."))
+        return [SystemStage("ce", self._ce_loss, self._ce_loss, ce, "ce_mse"), self._feedback_stage()]
+
+    def _feedback_stage(self) -> SystemStage:
+        return SystemStage("jfpnet", self._jfp_loss, self._jfp_loss,
+                           partial(self._train_only, ("ue.features.", "ue.compress.", "bs."), ("bs.pilots.",)), "neg_sum_se")
+
+    def _train_only(self, prefixes: tuple[str, ...], frozen: tuple[str, ...] = ()) -> None:
+        """Parameters under ``prefixes`` train, except those under ``frozen``; all others stay fixed."""
+        for name, p in self.named_parameters():
+            p.requires_grad_(name.startswith(prefixes) and not name.startswith(frozen))
+
+    def _ce_loss(self, h_down: torch.Tensor, h_up: torch.Tensor, noise_ce: torch.Tensor, noise_ul: torch.Tensor) -> torch.Tensor:
+        estimate = self.ue.estimate(self.received_pilots(h_down, noise_ce).flatten(0, 1))
+        return F.mse_loss(estimate, h_down.flatten(0, 1))
+
+    def ideal_feedback(self, h_down: torch.Tensor, h_up: torch.Tensor, noise_ul: torch.Tensor) -> torch.Tensor:
+        """The BS's uplink receive signal when the UE compresses the ideal CSI (no CE): (B, K, 2, Z, Nt)."""
+        b, c = h_down.shape[0], self._cfg
+        s = self.ue.compress(self.ue.features(h_down.flatten(0, 1))).view(b, c.users, 2, c.z)
+        return self.uplink(s, h_up, noise_ul)
+
+    def _jfp_loss(self, h_down: torch.Tensor, h_up: torch.Tensor, noise_ce: torch.Tensor, noise_ul: torch.Tensor) -> torch.Tensor:
+        v = self.bs(self.ideal_feedback(h_down, h_up, noise_ul), h_up, self.noise_power(h_down.shape[0]))
+        return -spectral_efficiency(h_down, v, self.noise_power(h_down.shape[0])).mean()
+
+
 @register_model("sefpnet", paper="000", summary="SEFPNet: separate LMMSE-like CE + compression UE, JEFPNet's joint BS", cfg_cls=SEFPNetConfig)
-def sefpnet(cfg: SEFPNetConfig) -> PilotSystem:
-    return PilotSystem(SeparateUE(cfg), JointBS(cfg), cfg, staged=STAGED)
+def sefpnet(cfg: SEFPNetConfig) -> SeparateSystem:
+    return SeparateSystem(SeparateUE(cfg), JointBS(cfg), cfg)

@@ -12,14 +12,17 @@ Perfect CSI (Table I, "Ideal CE & FB"): call ``model.bs.precode(csi_down, noise_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from csibench.errors import UsageError
-from csibench.models.jefpnet import SLOPE, Pilots, PilotSystem, mrc
+from csibench.models.base import SystemStage
+from csibench.models.jefpnet import SLOPE, Pilots, mrc
 from csibench.models.registry import register_model
-from csibench.models.sefpnet import STAGED, SEFPNetConfig, SeparateUE
+from csibench.models.sefpnet import SEFPNetConfig, SeparateSystem, SeparateUE
 
 # Golub & Van Loan, Matrix Computations (4th ed.), Fig. 8.6.1, R-SVD of an m×n matrix (m ≥ n) for Σ and the
 # thin left factor U1: 6mn² + 11n³ flops. H(n)^H ∈ C^{Nt×K} has U1 = the right singular vectors V of H(n).
@@ -111,7 +114,18 @@ class SvdWfBS(nn.Module):
         return self.precode(csi, noise_power)
 
 
-class SvdWfSystem(PilotSystem):
+class SvdWfSystem(SeparateSystem):
+    """Stages: ``ce`` as SEFPNet, then ``feedback``: feature extraction, compressor and the reconstruction decoder
+    on the MSE between the BS's reconstructed CSI and H_d, ideal CSI in, CE frozen; SVD + WF has no parameters."""
+
+    def _feedback_stage(self) -> SystemStage:
+        return SystemStage("feedback", self._feedback_loss, self._feedback_loss,
+                           partial(self._train_only, ("ue.features.", "ue.compress.", "bs.decoder.")), "feedback_mse")
+
+    def _feedback_loss(self, h_down: torch.Tensor, h_up: torch.Tensor, noise_ce: torch.Tensor, noise_ul: torch.Tensor) -> torch.Tensor:
+        s_hat = mrc(self.ideal_feedback(h_down, h_up, noise_ul), h_up).flatten(2)  # B, K, 2Z
+        return F.mse_loss(self.bs.decoder(s_hat.flatten(0, 1)), h_down.flatten(0, 1))
+
     def analytic_counts(self, side: str) -> dict | None:
         if side == "ue":
             return None
@@ -122,4 +136,4 @@ class SvdWfSystem(PilotSystem):
 
 @register_model("svd-wf", paper="000", summary="separate baseline: CE + compression UE, CSI decoder + SVD water-filling BS", cfg_cls=SvdWfConfig)
 def svd_wf(cfg: SvdWfConfig) -> SvdWfSystem:
-    return SvdWfSystem(SeparateUE(cfg), SvdWfBS(cfg), cfg, staged=STAGED)
+    return SvdWfSystem(SeparateUE(cfg), SvdWfBS(cfg), cfg)

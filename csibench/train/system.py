@@ -125,7 +125,8 @@ def evaluate_system(model: CsiModel, ds: MuDataset, split: str = "test", *, seed
 def train_system(model_name: str, data: MuDataset | str | Path, out_dir: str | Path, cfg: TrainConfig | None = None, *,
                  overrides: dict[str, Any] | None = None, resume: bool = False, progress: ProgressFn | None = None) -> TrainResult:
     """Train a multi-user system with its paper's recipe (``CsiModel.system_training``): 000's JEFPNet end to end on
-    −Eq. 16 (Eq. 19), 001's RCA-MUNet on the per-UE NMSE, 002's RVQ-EGAT progressively, one stage per RVQ tier.
+    −Eq. 16 (Eq. 19) and its separate baselines in stages (CE first, then feedback), 001's RCA-MUNet on the per-UE
+    NMSE, 002's RVQ-EGAT progressively, one stage per RVQ tier.
 
     One stage writes its best/last/state files to ``out_dir``, several to ``out_dir/<stage>``; the final checkpoint is
     ``out_dir/best.safetensors``. Training noise comes from torch's global RNG (saved and restored by ``--resume``);
@@ -158,6 +159,8 @@ def train_system(model_name: str, data: MuDataset | str | Path, out_dir: str | P
                           val=val, loss=loss, val_loss=st.val_loss, val_metric=st.metric or figure,
                           identity={"method": method, "data": ds.content_hash}, training=training)
             results.append(run_stage(stage, cfg, out if len(stages) == 1 else out / st.name, resume=resume, progress=progress))
+        for p in model.parameters():  # stages freeze parts; the trained model is whole again
+            p.requires_grad_(True)
         return finalize(model, ds, out, method, results, cfg, evaluate_fn=_evaluate_for_finalize)
 
 
