@@ -31,6 +31,13 @@ class SideSpec:
     outputs: tuple[TensorSpec, ...]
 
 
+def expect_samples(t: torch.Tensor, want: tuple[int, ...], model: str, what: str = "downlink CSI") -> None:
+    """One-line UsageError when a dataset tensor's samples are not the shape a multi-user system takes."""
+    if tuple(t.shape[1:]) != tuple(want):
+        raise UsageError(f"the dataset's {what} has samples of shape {list(t.shape[1:])}, but {model} takes {list(want)}; "
+                         f"generate matching data with `csibench data generate --for {model}`")
+
+
 @dataclass
 class SystemStage:
     """One stage of a multi-user system's training: ``loss``/``val_loss`` map :meth:`CsiModel.system_inputs` to a

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from csibench.errors import UsageError
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models.base import CsiModel, SideSpec, TensorSpec, expect_samples
 from csibench.models.registry import register_model
 
 SLOPE = 0.3  # LeakyReLU slope: not given in the text; chosen as in CsiNet/ADJSCC ([13])
@@ -158,13 +158,6 @@ def user_spectral_efficiency(h_down: torch.Tensor, precoders: torch.Tensor, nois
 def spectral_efficiency(h_down: torch.Tensor, precoders: torch.Tensor, noise_power: float | torch.Tensor) -> torch.Tensor:
     """Eq. 16 sum rate in bit/s/Hz summed over users and subcarriers, per sample; inputs (B, K, 2, Nc, Nt)."""
     return user_spectral_efficiency(h_down, precoders, noise_power).sum(1)
-
-
-def expect_samples(t: torch.Tensor, want: tuple[int, ...], model: str, what: str = "downlink CSI") -> None:
-    """One-line UsageError when a dataset tensor's samples are not the shape a multi-user system takes."""
-    if tuple(t.shape[1:]) != tuple(want):
-        raise UsageError(f"the dataset's {what} has samples of shape {list(t.shape[1:])}, but {model} takes {list(want)}; "
-                         f"generate matching data with `csibench data generate --for {model}`")
 
 
 def cn_noise(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:

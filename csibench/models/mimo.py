@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from csibench.models.base import expect_samples
+
 
 def rayleigh_channel(batch: int, users: int, antennas: int, generator: torch.Generator) -> torch.Tensor:
     """i.i.d. CN(0, 1) entries: a stand-in for the ray-traced dataset of Section VI-A, which is not public."""
@@ -44,7 +46,5 @@ def mu_data(antennas: int, users: int) -> tuple[str, dict]:
 
 def channel_rows(dl: torch.Tensor, antennas: int, users: int, model: str) -> torch.Tensor:
     """Narrowband dataset CSI (B, K, 2, 1, M) → rows [Re h; Im h] (B, K, 2M): with y = hᵀx, h is the h^H of Eq. 7."""
-    from csibench.models.jefpnet import expect_samples
-
     expect_samples(dl, (users, 2, 1, antennas), model)
     return torch.cat((dl[:, :, 0, 0], dl[:, :, 1, 0]), dim=-1)

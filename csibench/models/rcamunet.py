@@ -19,7 +19,7 @@ from torch import nn
 
 from csibench.config import CSI_SIZE
 from csibench.errors import UsageError
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
+from csibench.models.base import CsiModel, SideSpec, TensorSpec, expect_samples
 from csibench.models.registry import register_model
 
 TOKENS, FEATURES = 32, 64  # Nt antennas, 2·Na (Re and Im of Na = 32 delay taps), section III-A
@@ -230,8 +230,6 @@ class RCAMUNet(CsiModel):
 
     def system_inputs(self, dl: torch.Tensor, ul: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
         """Angular-delay CSI, each user power-normalised to ‖H‖_F = 1 (section IV), and fresh uplink noise."""
-        from csibench.models.jefpnet import expect_samples
-
         expect_samples(dl, (self._users, 2, TOKENS, FEATURES // 2), self.name)
         csi = dl / dl.flatten(2).norm(dim=2).clamp_min(1e-20)[:, :, None, None, None]
         return csi, torch.randn((dl.shape[0], self._users, self._codeword), generator=generator)
