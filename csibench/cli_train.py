@@ -267,9 +267,9 @@ def _eval_system(target: Path, data: Path, split: str, model: str | None, untrai
 def data_generate(
     scenario: Annotated[str | None, typer.Option("--scenario", help="umi, uma, rma, inh or cdl-a … cdl-e (Sionna TR 38.901) \\[default: umi; with --for, the paper's].")] = None,
     los: Annotated[str | None, typer.Option("--los", help="los, nlos or random (38.901 LOS probability) \\[default: the scenario's].")] = None,
-    n_train: Annotated[int | None, typer.Option("--train", help="Training samples [default 2000].")] = None,
-    n_val: Annotated[int | None, typer.Option("--val", help="Validation samples [default 500].")] = None,
-    n_test: Annotated[int | None, typer.Option("--test", help="Test samples [default 500].")] = None,
+    n_train: Annotated[int | None, typer.Option("--train", help="Training samples \\[default: 2000; with --for, 1000].")] = None,
+    n_val: Annotated[int | None, typer.Option("--val", help="Validation samples \\[default: 500; with --for, 200].")] = None,
+    n_test: Annotated[int | None, typer.Option("--test", help="Test samples \\[default: 500; with --for, 200].")] = None,
     full: Annotated[bool, typer.Option("--full", help="Paper-scale split: 004's 100 000 / 30 000 / 20 000; with --for, that paper's (000 100k/30k/20k, 001 80k/20k/10k, 002 100k/18k/10k).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] \\[default: cached under ./csibench-results/data].")] = None,
