@@ -224,6 +224,8 @@ def eval_command(
     from csibench.train import evaluate
 
     built = _load_full(checkpoint, model, cr)
+    if built.mu_data() is not None:
+        raise UsageError(f"{built.name} is a multi-user system; evaluate it on multi-user data (csibench data generate --for {built.name})")
     metrics = evaluate(built, load_dataset(data), split, device=device)
     if json_out:
         return emit_json({"checkpoint": str(checkpoint), "model": built.name, "data": str(data), "metrics": metrics})

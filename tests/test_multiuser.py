@@ -304,6 +304,10 @@ def test_cli_generate_train_eval(tmp_path):
     assert res.exit_code == 0 and json.loads(res.stdout)["uplink"]["carrier_frequency"] == 2.1e9
     res = invoke("eval", "jefpnet", "--untrained", "--data", str(data))
     assert res.exit_code == 0 and "untrained (fresh weights, seed 0)" in res.stdout and "sum SE / Nc" in res.stdout
+    single = tmp_path / "single"
+    assert invoke("data", "generate", "--train", "4", "--val", "2", "--test", "2", "--out", str(single)).exit_code == 0
+    res = invoke("eval", ckpt, "--data", str(single))
+    assert_one_line_error(res, 2, "jefpnet is a multi-user system", "--for jefpnet")
     res = invoke("train", "crnet", "--data", str(data), "--out", str(tmp_path / "c"))
     assert_one_line_error(res, 2, "crnet is a single-user model")
     res = invoke("data", "generate", "--users", "3")
