@@ -37,6 +37,20 @@ def copy_artifact(tmp_path):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def private_count_cache(tmp_path_factory):
+    """Tests never read or write the user's count cache (~/.cache/csibench); each session starts cold."""
+    import os
+
+    previous = os.environ.get("CSIBENCH_CACHE_DIR")
+    os.environ["CSIBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("CSIBENCH_CACHE_DIR", None)
+    else:
+        os.environ["CSIBENCH_CACHE_DIR"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Two cores: intra-op threads in the test process only oversubscribe them (measurements set their own)."""
     import torch

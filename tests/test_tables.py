@@ -51,3 +51,35 @@ def test_tables_command_lists_and_checks():
     assert ok.exit_code == 0 and "6/6 exact cells match" in ok.stdout
     unknown = runner.invoke(app, ["tables", "004-IV"])
     assert unknown.exit_code == 2 and "unknown table '004-IV'" in unknown.stderr and "did you mean 004-III" in unknown.stderr
+
+
+def test_counts_are_cached_on_disk_per_code_version(tmp_path, monkeypatch):
+    """A second process (here: a cleared in-memory memo) reads counts from the cache file instead of recounting;
+    a different code fingerprint is a different key, so edited code never sees old counts."""
+    from csibench.tables import base, count_cache
+
+    monkeypatch.setenv("CSIBENCH_CACHE_DIR", str(tmp_path))
+    base._profile.cache_clear()
+    first = base.counted("crnet", "ue", "paper-004", cr="1/16")
+    assert first == 11_407_232 and (tmp_path / count_cache.CACHE_FILE).is_file()
+    base._profile.cache_clear()
+    monkeypatch.setattr("csibench.bench.complexity.profile", lambda *a, **k: pytest.fail("recounted a cached count"))
+    assert base.counted("crnet", "ue", "paper-004", cr="1/16") == first
+    monkeypatch.setattr(count_cache, "code_fingerprint", lambda: "edited")
+    base._profile.cache_clear()
+    with pytest.raises(pytest.fail.Exception, match="recounted"):
+        base.counted("crnet", "ue", "paper-004", cr="1/16")
+    base._profile.cache_clear()
+
+
+def test_count_cache_can_be_turned_off_and_survives_garbage(tmp_path, monkeypatch):
+    from csibench.tables import count_cache
+
+    monkeypatch.setenv("CSIBENCH_CACHE_DIR", "")
+    assert count_cache.cache_path() is None and count_cache.lookup("k") is None
+    count_cache.store("k", {"v": 1})  # a no-op, not an error
+    monkeypatch.setenv("CSIBENCH_CACHE_DIR", str(tmp_path))
+    (tmp_path / count_cache.CACHE_FILE).write_text("{not json")
+    assert count_cache.lookup("k") is None
+    count_cache.store("k", {"v": 1})
+    assert count_cache.lookup("k") == {"v": 1}

@@ -99,10 +99,18 @@ def _profile(model: str, side: str, cfg_items: tuple, convention: str) -> dict[s
     from csibench.bench.complexity import GRAPH_CONVENTIONS, profile
     from csibench.models import create_model
 
+    from csibench.tables import count_cache
+
+    key = count_cache.entry_key(model, side, cfg_items, convention)
+    cached = count_cache.lookup(key)
+    if cached is not None:
+        return cached
     # The graph-based conventions share one export: ask for all three together so the cache serves them.
     wanted = GRAPH_CONVENTIONS if convention in GRAPH_CONVENTIONS else (convention,)
     result = profile(create_model(model, **dict(cfg_items)), side, cross_check=False, conventions=wanted)
-    return {**result["counts"], "params": {"value": result["params"]}}
+    counts = {**result["counts"], "params": {"value": result["params"]}}
+    count_cache.store(key, counts)
+    return counts
 
 
 def mega(value: float) -> float:
