@@ -252,7 +252,7 @@ def _eval_system(target: Path, data: Path, split: str, model: str | None, untrai
         if model is not None and model != name:
             raise UsageError(f"--model {model} contradicts the model argument {name}")
         built = build_for(name, ds, seed)
-        weights = "untrained (fresh weights, seed %d)" % seed if any(True for _ in built.parameters()) else "none (no parameters)"
+        weights = f"untrained (fresh weights, seed {seed})" if any(True for _ in built.parameters()) else "none (no parameters)"
     else:
         if not target.is_file():
             raise UsageError(f"{target}: no such checkpoint; to evaluate a registered model without training pass --untrained")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from csibench.cli import app
 from csibench.data import load_dataset
 from csibench.data.dataset import DatasetError
 from csibench.data.mu_dataset import load_mu_dataset, make_mu_dataset, save_mu_dataset
