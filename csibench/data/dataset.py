@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -188,11 +189,8 @@ def save_dataset(ds: CsiDataset, path: str | Path) -> Path:
     return st_path
 
 
-def load_dataset(path: str | Path) -> CsiDataset:
-    """Open a dataset written by :func:`save_dataset`, checking metadata, layout, dtype and the content hash."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
+def read_meta(path: str | Path) -> tuple[Path, Path, Any]:
+    """``(NAME.safetensors, NAME.json, parsed metadata)``; one-line errors for a missing file or unreadable JSON."""
     st_path, json_path = dataset_paths(path)
     if not st_path.is_file():
         raise UsageError(f"{st_path}: no such dataset file (a dataset is NAME.safetensors beside NAME.json)")
@@ -202,19 +200,54 @@ def load_dataset(path: str | Path) -> CsiDataset:
         raise DatasetError(f"{st_path}: its metadata {json_path.name} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{json_path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    return st_path, json_path, meta
+
+
+def read_tensors(st_path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The tensors of a dataset file, refusing an unreadable file or tensors outside ``names``."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(str(st_path))
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise DatasetError(f"{st_path}: not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    unknown = sorted(set(tensors) - set(names))
+    if unknown:
+        raise DatasetError(f"{st_path}: unexpected tensor(s) {unknown}; valid: {', '.join(names)}")
+    return tensors
+
+
+def cached_dataset(cache_dir: str | Path, stem: str, key: str, load: Callable[[Path], Any], make: Callable[[], Any],
+                   save: Callable[[Any, Path], Path]) -> Any:
+    """The dataset ``cache_dir/stem`` when it loads and its ``meta["cache_key"]`` is ``key``; otherwise ``make()``,
+    saved there (an invalid entry is overwritten). The result has ``path`` set."""
+    cache_dir = Path(cache_dir)
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise UsageError(f"cache directory {cache_dir} exists but is not a directory")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    st_path, _ = dataset_paths(cache_dir / stem)
+    if st_path.is_file():
+        try:
+            ds = load(st_path)
+            if ds.meta.get("cache_key") == key:
+                return ds
+        except (DatasetError, UsageError):
+            pass  # invalid cache entry: regenerate and overwrite it
+    ds = make()
+    return replace(ds, path=save(ds, st_path))
+
+
+def load_dataset(path: str | Path) -> CsiDataset:
+    """Open a dataset written by :func:`save_dataset`, checking metadata, layout, dtype and the content hash."""
+    st_path, json_path, meta = read_meta(path)
     if isinstance(meta, dict) and meta.get("kind") == "multi-user":
         raise UsageError(f"{st_path} holds multi-user CSI (for the 000/001/002 systems); single-user autoencoders need a "
                          "single-user dataset (csibench data generate without --for)")
     if not isinstance(meta, dict) or meta.get("csibench_dataset") != DATASET_FORMAT_VERSION:
         got = meta.get("csibench_dataset") if isinstance(meta, dict) else type(meta).__name__
         raise DatasetError(f"{json_path}: not csibench dataset metadata (format version {got!r}, expected {DATASET_FORMAT_VERSION})")
-    try:
-        tensors = load(st_path.read_bytes())
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise DatasetError(f"{st_path}: not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    unknown = sorted(set(tensors) - set(TENSOR_ORDER))
-    if unknown:
-        raise DatasetError(f"{st_path}: unexpected tensor(s) {unknown}; valid: {', '.join(TENSOR_ORDER)}")
+    tensors = read_tensors(st_path, TENSOR_ORDER)
     check_tensors(tensors, str(st_path))
     for split in SPLITS:
         want = meta.get("shapes", {}).get(split)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from csibench.data.dataset import DatasetError, content_hash, dataset_paths
+from csibench.data.dataset import DatasetError, content_hash, dataset_paths, read_meta, read_tensors
 from csibench.errors import UsageError
 from csibench.export.manifest import write_json_atomic
 
@@ -150,30 +150,13 @@ def is_multi_user(path: str | Path) -> bool:
 
 def load_mu_dataset(path: str | Path) -> MuDataset:
     """Open a dataset written by :func:`save_mu_dataset`, checking its layout and content hash."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    st_path, json_path = dataset_paths(path)
-    if not st_path.is_file():
-        raise UsageError(f"{st_path}: no such dataset file (a dataset is NAME.safetensors beside NAME.json)")
-    try:
-        meta = json.loads(json_path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"{st_path}: its metadata {json_path.name} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{json_path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    st_path, json_path, meta = read_meta(path)
     if not isinstance(meta, dict) or meta.get("kind") != "multi-user":
         raise UsageError(f"{st_path} is not a multi-user dataset; multi-user systems need one from "
                          "`csibench data generate --for MODEL` (e.g. --for jefpnet)")
     if meta.get("csibench_dataset") != MU_FORMAT_VERSION:
         raise DatasetError(f"{json_path}: multi-user format version {meta.get('csibench_dataset')!r}, expected {MU_FORMAT_VERSION}")
-    try:
-        tensors = load_file(str(st_path))
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise DatasetError(f"{st_path}: not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    unknown = sorted(set(tensors) - set(MU_TENSORS))
-    if unknown:
-        raise DatasetError(f"{st_path}: unexpected tensor(s) {unknown}; valid: {', '.join(MU_TENSORS)}")
+    tensors = read_tensors(st_path, MU_TENSORS)
     _check(tensors, str(st_path))
     if content_hash(tensors, MU_TENSORS) != meta.get("content_hash"):
         raise DatasetError(f"{st_path}: content hash differs from {json_path.name}; the file is corrupt or was modified")

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from csibench.data.dataset import DATASET_FORMAT_VERSION, CsiDataset, DatasetError, dataset_paths, load_dataset, make_dataset, save_dataset
+from csibench.data.dataset import DATASET_FORMAT_VERSION, CsiDataset, cached_dataset, load_dataset, make_dataset, save_dataset
 from csibench.errors import CsibenchError, UsageError, suggest
 
 GENERATOR_VERSION = 1  # bump when the generation algorithm changes: it is part of the cache key
@@ -344,19 +344,5 @@ def generate_cached(cfg: GenConfig | None, cache_dir: str | Path, progress: Call
     """Return the dataset for ``cfg`` from ``cache_dir`` (``sionna-<scenario>-<config key>.safetensors``) when it is
     present and passes its checks; otherwise generate it, save it there and return it (``ds.path`` is set)."""
     cfg = cfg or GenConfig()
-    cache_dir = Path(cache_dir)
-    if cache_dir.exists() and not cache_dir.is_dir():
-        raise UsageError(f"cache directory {cache_dir} exists but is not a directory")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     key = config_key(cfg)
-    st_path, _ = dataset_paths(cache_dir / f"sionna-{cfg.scenario}-{key}")
-    if st_path.is_file():
-        try:
-            ds = load_dataset(st_path)
-            if ds.meta.get("cache_key") == key:
-                return ds
-        except (DatasetError, UsageError):
-            pass  # invalid cache entry: regenerate and overwrite it
-    ds = generate(cfg, progress=progress)
-    path = save_dataset(ds, st_path)
-    return dataclasses.replace(ds, path=path)
+    return cached_dataset(cache_dir, f"sionna-{cfg.scenario}-{key}", key, load_dataset, lambda: generate(cfg, progress=progress), save_dataset)

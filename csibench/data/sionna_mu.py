@@ -42,10 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from csibench.data.dataset import dataset_paths
+from csibench.data.dataset import cached_dataset
 from csibench.data.mu_dataset import DOMAINS, MU_FORMAT_VERSION, SPLITS, MuDataset, load_mu_dataset, make_mu_dataset, save_mu_dataset
 from csibench.data.sionna_gen import SYSTEM_LEVEL, _import_sionna, _SIONNA_CLASS, reset_if_resized, sector_drop, sionna_version
-from csibench.data.dataset import DatasetError
 from csibench.errors import CsibenchError, UsageError, suggest
 
 MU_GENERATOR_VERSION = 1  # bump when the algorithm changes: part of the cache key
@@ -319,18 +318,6 @@ def generate_mu(cfg: MuGenConfig, progress: Callable[[int, int], None] | None = 
 
 def generate_mu_cached(cfg: MuGenConfig, cache_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> MuDataset:
     """The dataset for ``cfg`` from ``cache_dir`` (``sionna-mu-<preset>-<key>``) if it is there and intact, else generated and saved."""
-    cache_dir = Path(cache_dir)
-    if cache_dir.exists() and not cache_dir.is_dir():
-        raise UsageError(f"cache directory {cache_dir} exists but is not a directory")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     key = mu_config_key(cfg)
-    st_path, _ = dataset_paths(cache_dir / f"sionna-mu-{cfg.preset or cfg.scenario}-{key}")
-    if st_path.is_file():
-        try:
-            ds = load_mu_dataset(st_path)
-            if ds.meta.get("cache_key") == key:
-                return ds
-        except (DatasetError, UsageError):
-            pass  # invalid cache entry: regenerate and overwrite it
-    ds = generate_mu(cfg, progress=progress)
-    return dataclasses.replace(ds, path=save_mu_dataset(ds, st_path))
+    return cached_dataset(cache_dir, f"sionna-mu-{cfg.preset or cfg.scenario}-{key}", key, load_mu_dataset,
+                          lambda: generate_mu(cfg, progress=progress), save_mu_dataset)

@@ -22,14 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from csibench.data.mu_dataset import MuDataset, load_mu_dataset
+from csibench.data.mu_dataset import SPLITS, MuDataset, load_mu_dataset
 from csibench.errors import UsageError
 from csibench.models import create_model
 from csibench.models.base import CsiModel
 from csibench.train.trainer import ProgressFn, Stage, TrainConfig, run_stage, torch_threads
 from csibench.train.vanilla import TrainResult, as_tensor, data_record, finalize
 
-SPLITS = ("train", "val", "test")
 LABELS = {
     "se": "Eq. 16 of 000: log2(1 + SINR) summed over users and subcarriers, bit/s/Hz, mean over samples",
     "se_per_subcarrier": "Eq. 16 of 000 divided by Nc (per-subcarrier spectral efficiency), bit/s/Hz",
@@ -161,8 +160,5 @@ def train_system(model_name: str, data: MuDataset | str | Path, out_dir: str | P
             results.append(run_stage(stage, cfg, out if len(stages) == 1 else out / st.name, resume=resume, progress=progress))
         for p in model.parameters():  # stages freeze parts; the trained model is whole again
             p.requires_grad_(True)
-        return finalize(model, ds, out, method, results, cfg, evaluate_fn=_evaluate_for_finalize)
+        return finalize(model, ds, out, method, results, cfg, evaluate_fn=evaluate_system)
 
-
-def _evaluate_for_finalize(model: CsiModel, ds: MuDataset, split: str, device: str | torch.device = "cpu") -> dict[str, Any]:
-    return evaluate_system(model, ds, split, device=device)
