@@ -215,6 +215,17 @@ def test_fresh_decoder_outputs_spread_like_the_data(name):
         TrainConfig(output_init="zero")
 
 
+def test_output_gain_is_the_models_own_fact():
+    """Training reads the gain from the model (CsiModel.output_gain); a family without one keeps its initialisation."""
+    for name in ("crnet", "crnet-se"):
+        model = create_model(name)
+        assert model.output_gain in dict(model.named_parameters())
+    other = create_model("csinet")
+    assert other.output_gain is None
+    x = torch.full((8, 2, 32, 32), 0.5) + 0.01 * torch.randn(8, 2, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert match_output_scale(other, x, TrainConfig()) is None
+
+
 def test_default_pair_settings(ds, tmp_path, monkeypatch):
     import csibench.train as tr
 

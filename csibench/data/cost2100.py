@@ -25,7 +25,7 @@ import numpy as np
 from csibench.data.dataset import CsiDataset, DatasetError, make_dataset
 from csibench.data.metrics import COST2100_RHO
 from csibench.errors import UsageError
-from csibench.export.manifest import sha256_of
+from csibench.files import sha256_of
 
 ENVIRONMENTS = {"in": "indoor 5.3 GHz (COST2100 IndoorHall_5GHz)", "out": "outdoor 300 MHz (COST2100 SemiUrban_300MHz)"}
 HT_WIDTH = 2048  # 2 × 32 × 32

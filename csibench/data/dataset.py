@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from csibench.errors import CsibenchError, UsageError
-from csibench.export.manifest import write_json_atomic
+from csibench.files import write_bytes_atomic, write_json_atomic
 
 DATASET_FORMAT_VERSION = 1
 TENSOR_ORDER = ("train", "val", "test", "test_hf_real", "test_hf_imag")
@@ -137,19 +136,6 @@ def dataset_paths(path: str | Path) -> tuple[Path, Path]:
     if path.suffix in _SUFFIXES:
         path = path.with_suffix("")
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def make_dataset(train: np.ndarray, val: np.ndarray, test: np.ndarray, meta: dict[str, Any], test_hf: np.ndarray | None = None) -> CsiDataset:

@@ -30,7 +30,7 @@ import numpy as np
 
 from csibench.data.dataset import DatasetError, content_hash, dataset_paths, read_meta, read_tensors
 from csibench.errors import UsageError
-from csibench.export.manifest import write_json_atomic
+from csibench.files import atomic_path, write_json_atomic
 
 MU_FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -121,13 +121,9 @@ def save_mu_dataset(ds: MuDataset, path: str | Path) -> Path:
     if ds.meta.get("content_hash") != digest:
         raise DatasetError(f"{st_path}: tensors do not match the dataset's recorded content hash (build it with make_mu_dataset)")
     # save_file streams the arrays to disk (no second in-memory copy: paper-scale sets are many GB); then rename.
-    tmp = st_path.with_name(f".{st_path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(st_path) as tmp:
         save_file(tensors, str(tmp), metadata={"csibench_dataset": "multi-user", "content_hash": digest})
         os.chmod(tmp, 0o666 & ~_umask())  # save_file creates 0600; a dataset is shared like any other file
-        os.replace(tmp, st_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     write_json_atomic(json_path, ds.meta)
     return st_path
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from csibench.devices.config import config_dir
+from csibench.files import write_json_atomic
 
 
 def _path(name: str):
@@ -15,8 +16,6 @@ def _path(name: str):
 
 
 def record_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
-    from csibench.export.manifest import write_json_atomic
-
     result = device.calibrate(seconds)
     result.update(device=device.name, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     path = _path(device.name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from csibench.devices.profiles import get_profile
 from csibench.errors import CsibenchError, UsageError, suggest
+from csibench.files import write_json_atomic
 
 CONFIG_VERSION = 1
 
@@ -68,8 +69,6 @@ def load_devices() -> dict[str, DeviceConfig]:
 
 
 def _save(devices: dict[str, DeviceConfig]) -> None:
-    from csibench.export.manifest import write_json_atomic
-
     path = devices_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, {"version": CONFIG_VERSION, "devices": {n: d.to_dict() for n, d in sorted(devices.items())}})

@@ -22,7 +22,7 @@ from csibench.devices.agent import AGENT_VERSION
 from csibench.devices.config import DeviceConfig
 from csibench.devices.local import AGENT, agent_request, parse_reply
 from csibench.errors import CsibenchError, RuntimeMissingError
-from csibench.export.manifest import sha256_of
+from csibench.files import sha256_of
 
 RETRIES = 3
 BACKOFF_S = 0.5  # doubled after each failed attempt

@@ -1,4 +1,5 @@
-"""The export formats csibench writes, one declarative row each (ultralytics-style table, dataclass rows)."""
+"""The export formats csibench writes, one declarative row each (ultralytics-style table, dataclass rows); suffix and
+runtime come from the one format → runtime table, csibench.formats_table."""
 
 from __future__ import annotations
 
@@ -8,17 +9,25 @@ from types import ModuleType
 
 from csibench.errors import UsageError, suggest
 from csibench.export import onnx_format, tflite_format, torch_format
+from csibench.formats_table import BY_FORMAT
 
 
 @dataclass(frozen=True)
 class ExportFormat:
     name: str
-    suffix: str
-    runtime: str  # the runtime that validates (and by default benchmarks) it
     route: str  # the converter, named in errors
     atol: float  # fp32 max-abs tolerance against PyTorch
     precisions: tuple[str, ...]
     impl: ModuleType  # export(), run(), inspect()
+
+    @property
+    def suffix(self) -> str:
+        return BY_FORMAT[self.name].suffix
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that validates (and by default benchmarks) it: the first of the format table's row."""
+        return BY_FORMAT[self.name].default_runtime
 
     @property
     def export(self) -> Callable:
@@ -28,9 +37,9 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("onnx", ".onnx", "onnxruntime", "torch.onnx dynamo exporter", 1e-4, ("fp32",), onnx_format),
-        ExportFormat("tflite", ".tflite", "litert", "litert-torch", 1e-4, ("fp32",), tflite_format),
-        ExportFormat("torch", ".safetensors", "torch", "safetensors state_dict", 0.0, ("fp32",), torch_format),
+        ExportFormat("onnx", "torch.onnx dynamo exporter", 1e-4, ("fp32",), onnx_format),
+        ExportFormat("tflite", "litert-torch", 1e-4, ("fp32",), tflite_format),
+        ExportFormat("torch", "safetensors state_dict", 0.0, ("fp32",), torch_format),
     )
 }
 

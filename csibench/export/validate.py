@@ -7,7 +7,6 @@ pass or fail, is recorded in the manifest; a failure raises one of the distinct 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 
 from csibench.errors import AtolError, OutputMatchError, ShapeError, ValidationError
 from csibench.export.formats import ExportFormat
+from csibench.files import atomic_path
 
 VALIDATION_SAMPLES = 8
 
@@ -48,9 +48,8 @@ def save_reference(path: Path, feeds: list[dict], refs: list[dict]) -> None:
     """The validation batch as ``in:NAME`` / ``out:NAME`` arrays, so a device can re-validate without torch."""
     arrays = {f"in:{n}": np.concatenate([f[n] for f in feeds]) for n in feeds[0]}
     arrays |= {f"out:{n}": np.concatenate([r[n] for r in refs]) for n in refs[0]}
-    partial = path.with_name(f".{path.name}.partial.npz")
-    np.savez(partial, **arrays)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:  # its name ends in .npz, so np.savez writes exactly there
+        np.savez(partial, **arrays)
 
 
 def validate(fmt: ExportFormat, path: Path, feeds: list[dict], refs: list[dict], meta: dict[str, Any]) -> dict[str, Any]:
@@ -102,4 +101,5 @@ def _check_values(got: list[dict], refs: list[dict], atol: float, report: dict) 
     report.update(max_abs_error=max_abs if math.isfinite(max_abs) else None, nmse_db=nmse)
     report["checks"].append({"check": "values", "ok": ok})
     if not ok:
-        raise AtolError(f"max-abs error {max_abs:.3g} exceeds tolerance {atol:g} (NMSE {nmse:.1f} dB)" if finite else "artifact outputs contain NaN or Inf")
+        nmse_text = f" (NMSE {nmse:.1f} dB)" if nmse is not None else ""  # None: an all-zero reference has no NMSE
+        raise AtolError(f"max-abs error {max_abs:.3g} exceeds tolerance {atol:g}{nmse_text}" if finite else "artifact outputs contain NaN or Inf")

@@ -60,6 +60,9 @@ class CsiModel(nn.Module):
 
     name: str
     cfg: object
+    # The parameter that sets a fresh model's output scale, which training's "match-data" initialisation rescales
+    # (csibench.train.vanilla.match_output_scale); None: the family has none and keeps the framework's initialisation.
+    output_gain: str | None = None
 
     def __init__(self, ue: nn.Module, bs: nn.Module):
         super().__init__()

@@ -110,6 +110,9 @@ class Decoder(nn.Module):
 
 
 class CRNetFamily(CodewordAutoencoder):
+    # The 5×5 head's BatchNorm weight: at initialisation the pre-sigmoid output is exactly proportional to it.
+    output_gain = "bs.head.1.weight"
+
     def __init__(self, encoder: nn.Module, cfg: CRNetConfig):
         super().__init__(encoder, Decoder(cfg), cfg.codeword)
 

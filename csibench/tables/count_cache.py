@@ -1,9 +1,10 @@
 """A persistent cache of complexity counts, so `csibench tables` recounts only what changed.
 
 Counts are a pure function of the model code, its configuration, the counting code and the counters' versions, so
-the key is ``sha256(model, side, config, convention, code fingerprint)`` where the fingerprint hashes **every**
-``csibench/**/*.py`` source file plus the torch and thop versions: any edit to csibench, or another torch, starts a
-fresh cache rather than risk a stale published-vs-computed comparison.
+the key is ``sha256(model, side, config, convention, code fingerprint)`` where the fingerprint
+(:func:`csibench.files.code_fingerprint`) hashes **every** ``csibench/**/*.py`` source file plus the Python and tool
+versions (torch, thop, the converters): any edit to csibench, or another torch, starts a fresh cache rather than risk
+a stale published-vs-computed comparison.
 
 The file is ``counts-v1.json`` in ``$CSIBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/csibench``, else
 ``~/.cache/csibench``; writes are atomic (a crash leaves the old file), and an unreadable file is ignored and
@@ -12,12 +13,13 @@ rewritten. Set ``CSIBENCH_CACHE_DIR`` to an empty string to turn the cache off.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from csibench.files import code_fingerprint, write_json_atomic
 
 CACHE_FILE = "counts-v1.json"
 
@@ -29,24 +31,6 @@ def cache_path() -> Path | None:
         return Path(explicit) / CACHE_FILE if explicit else None
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "csibench" / CACHE_FILE
-
-
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """sha256 over csibench's own sources (path and bytes, sorted) and the torch/thop versions."""
-    import torch
-
-    try:
-        from importlib.metadata import version
-
-        thop = version("thop")
-    except Exception:  # noqa: BLE001 - not installed: part of the key all the same
-        thop = "absent"
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"torch {torch.__version__} thop {thop}\n".encode())
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def entry_key(model: str, side: str, cfg_items: tuple, convention: str) -> str:
@@ -72,8 +56,6 @@ def lookup(key: str) -> dict | None:
 
 def store(key: str, value: dict) -> None:
     """Add one entry (read-merge-write, atomic); a cache that cannot be written is skipped silently."""
-    from csibench.export.manifest import write_json_atomic
-
     path = cache_path()
     if path is None:
         return

@@ -23,7 +23,6 @@ Nothing is pickled: tensors go through safetensors, everything else through JSON
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +31,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from csibench.errors import ArtifactError, UsageError
-from csibench.export.manifest import write_json_atomic
+from csibench.files import atomic_path, write_json_atomic
 from csibench.models.checkpoint import sidecar
 
 STATE_FORMAT = "1"
 BEST, LAST, STATE = "best.safetensors", "last.safetensors", "state.safetensors"
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}.safetensors")
-
-
-def _cleanup(*paths: Path) -> None:
-    for p in paths:
-        if p.exists():
-            p.unlink()
 
 
 def save_state(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, loader_gen: torch.Generator,
@@ -64,12 +53,8 @@ def save_state(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optim
         tensors["rng.cuda"] = torch.cuda.get_rng_state(cuda_device)
     info = {**info, "param_groups": opt["param_groups"], "csibench_train_state": STATE_FORMAT}
     text = json.dumps(info, allow_nan=False)
-    tmp = _tmp(path)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"csibench_train_state": STATE_FORMAT, "state": text})
-        os.replace(tmp, path)
-    finally:
-        _cleanup(tmp)
     write_json_atomic(sidecar(path), info)
 
 

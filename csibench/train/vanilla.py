@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from csibench.data import CsiDataset, load_dataset
-from csibench.export.manifest import sha256_of
+from csibench.files import sha256_of
 from csibench.models import create_model
 from csibench.models.base import CsiModel
 from csibench.models.checkpoint import save_checkpoint
@@ -69,10 +69,6 @@ def reconstruction_stage(name: str, model: CsiModel, ds: CsiDataset, trainable: 
     )
 
 
-OUTPUT_GAINS = {"crnet": "bs.head.1.weight", "crnet-se": "bs.head.1.weight"}
-"""Per model family, the parameter that sets a fresh decoder's output scale (see :func:`match_output_scale`)."""
-
-
 def match_output_scale(model: CsiModel, x_train: torch.Tensor, cfg: TrainConfig, n: int = 500) -> dict[str, Any] | None:
     """``TrainConfig.output_init == "match-data"``: rescale a freshly built model's output gain so that its pre-sigmoid
     outputs, in train mode on the first ``n`` training samples, have the standard deviation ``4·std(x_train)``.
@@ -87,11 +83,12 @@ def match_output_scale(model: CsiModel, x_train: torch.Tensor, cfg: TrainConfig,
     Unlike zeroing it (outputs exactly 0.5), a small non-zero gain keeps gradients flowing to the encoder: measured,
     a zero gain left CRNet-SE at "outputs 0.5" (0 dB) for all 10 epochs of a short run.
 
+    The gain is the model's own fact, :attr:`CsiModel.output_gain` (a parameter name; None when the family has none).
     Returns the record (parameter, scale, target and achieved spreads) or None when the config keeps the framework
-    initialisation or the family has no registered gain. Does not change BatchNorm running statistics, parameter
+    initialisation or the family has no output gain. Does not change BatchNorm running statistics, parameter
     counts or FLOPs; deterministic, so a resumed run (whose weights are loaded afterwards anyway) agrees.
     """
-    name = OUTPUT_GAINS.get(getattr(model, "name", ""))
+    name = getattr(model, "output_gain", None)  # getattr: a user's model need not derive from CsiModel
     if cfg.output_init != "match-data" or name is None:
         return None
     gain = dict(model.named_parameters())[name]

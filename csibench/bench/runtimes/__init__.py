@@ -10,6 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from csibench.errors import RuntimeMissingError, UsageError, suggest
+from csibench.formats_table import format_runtimes, runtime_format  # noqa: F401 - format_runtimes is public here
 
 
 @dataclass(frozen=True)
@@ -17,24 +18,18 @@ class RuntimeInfo:
     name: str
     import_name: str  # top-level package the runtime needs on this machine
     pip_package: str  # what `pip install` provides it
-    format: str  # artifact format it runs
+
+    @property
+    def format(self) -> str:
+        """The artifact format it runs (csibench.formats_table)."""
+        return runtime_format(self.name)
 
 
 RUNTIMES: dict[str, RuntimeInfo] = {
-    "litert": RuntimeInfo("litert", "ai_edge_litert", "ai-edge-litert", "tflite"),
-    "onnxruntime": RuntimeInfo("onnxruntime", "onnxruntime", "onnxruntime", "onnx"),
-    "torch": RuntimeInfo("torch", "torch", "torch", "torch"),
+    "litert": RuntimeInfo("litert", "ai_edge_litert", "ai-edge-litert"),
+    "onnxruntime": RuntimeInfo("onnxruntime", "onnxruntime", "onnxruntime"),
+    "torch": RuntimeInfo("torch", "torch", "torch"),
 }
-
-
-def format_runtimes(fmt: str) -> tuple[str, ...]:
-    """Runtimes able to run artifact format ``fmt``; the first is the default."""
-    from csibench.export.manifest import FORMAT_RUNTIMES  # lazily: keeps the worker's import light
-
-    for name, able in FORMAT_RUNTIMES.values():
-        if name == fmt:
-            return able
-    return ()
 
 
 def resolve_runtime(fmt: str, runtime: str | None = None) -> RuntimeInfo:

@@ -1,0 +1,102 @@
+"""Hashing, content keys and atomic writes: the low layer every part of csibench may import.
+
+Standard library only, so that ``models/``, ``data/``, ``devices/`` and the measurement worker can hash and write
+files without importing the export stack (torch, converters). Atomic means: a crash leaves either the old file or
+the new one, never half of one — the new bytes go to a hidden temp file beside the target, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Distributions whose versions change what csibench computes (counts, exports, validation); part of every code
+# fingerprint and of the tools block of a manifest.
+TOOLS = ("torch", "thop", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "safetensors", "numpy")
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (artifacts and datasets can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(obj: Any) -> str:
+    """One spelling per value: sorted keys, no whitespace, no NaN; a value JSON cannot hold raises TypeError."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def content_key(obj: Any) -> str:
+    """Hex sha256 of :func:`canonical_json` — the key of anything cached by content (equal dicts, equal keys)."""
+    return sha256_bytes(canonical_json(obj).encode())
+
+
+def tool_versions(dists: tuple[str, ...] = TOOLS) -> dict[str, str | None]:
+    """Installed version of each distribution (None when absent), read from metadata without importing it."""
+    versions: dict[str, str | None] = {}
+    for dist in dists:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(tools: tuple[str, ...] = TOOLS) -> str:
+    """sha256 over csibench's own sources (relative path and bytes of every ``csibench/**/*.py``, sorted), the
+    Python version and ``tools``' versions: any edit to csibench or another converter gives a new fingerprint, so a
+    cache keyed by it is never stale. Computed once per process (a few ms)."""
+    head = {"python": platform.python_version(), "tools": tool_versions(tools)}
+    digest = hashlib.sha256(canonical_json(head).encode() + b"\n")
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temp path beside ``path`` for a writer that needs a file name (safetensors, converters,
+    ``np.savez``); on a clean exit it replaces ``path``, and the temp file never outlives the block. The temp
+    name keeps the target's suffix, which some writers check or append."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, flushed to disk before the rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Indented JSON (readable sidecars and manifests); NaN/inf refused, since JSON cannot hold them."""
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
