@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+import csibench
 from csibench.bench import ResultsDB, summarize
 from csibench.bench.results import MIGRATIONS
 from csibench.errors import CsibenchError
@@ -91,3 +92,90 @@ def test_foreign_sqlite_db_refused(tmp_path):
     with pytest.raises(CsibenchError, match="is not a csibench results database"):
         ResultsDB(path)
     assert path.read_bytes() == before
+
+
+# ---------------------------------------------------------------- v4: studies, artifacts, typed readers
+
+
+def _v3_database(path, monkeypatch) -> dict[str, list]:
+    """A database as csibench wrote it before studies (migrations 1–3), with a row in every table; returns its rows."""
+    monkeypatch.setattr("csibench.bench.results.MIGRATIONS", MIGRATIONS[:3])
+    with ResultsDB(path) as db:
+        assert db.schema_versions() == [1, 2, 3]
+        first = db.append({**_record("onnxruntime", [1e-4, 2e-4, 3e-4]), "sweep": "/runs/a"})
+        second = db.append({**_record("torch", [5e-4, 6e-4, 7e-4]), "sweep": "/runs/a"})
+        db.append_comparison(baseline_id=first, other_id=second, ratio={"ratio": 5.0, "ci95_low": 4.0, "ci95_high": 6.0,
+                             "ratio_of_medians": 3.0, "pairs": 3}, device="local", runtime="onnxruntime", threads=1, sweep="/runs/a")
+        db.append_failure(device="local", reason="boom", sweep="/runs/a", runtime="litert", threads=1)
+    with sqlite3.connect(path) as conn:  # the v3 trainings row, as the v3 code wrote it (no metrics_json yet)
+        conn.execute("INSERT INTO trainings (created_at, sweep, model, cr, method, role, checkpoint, checkpoint_sha256, "
+                     "data_hash, nmse_db, rho, epochs, wall_time_s, record_json) VALUES "
+                     "('2025-01-01', '/runs/a', 'crnet', '1/16', 'vanilla', 'teacher', '/c', 'cc', 'dd', -7.5, 0.8, 2, 9.5, '{}')")
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()
+                for t in ("measurements", "comparisons", "failures", "trainings")}
+
+
+def test_v3_database_migrates_to_v4_keeping_every_row(tmp_path, monkeypatch):
+    path = tmp_path / "v3.db"
+    before = _v3_database(path, monkeypatch)
+    monkeypatch.undo()
+    with ResultsDB(path) as db:
+        assert db.schema_versions() == [1, 2, 3, 4]
+        [training] = db.study_data("/runs/a").trainings
+        data = db.legacy_data()
+    with sqlite3.connect(path) as conn:
+        for table, rows in before.items():
+            width = len(rows[0])  # v4 only adds columns at the end
+            assert [r[:width] for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")] == rows
+        assert conn.execute("SELECT COUNT(*) FROM studies").fetchone() == (0,)
+    # Old rows read typed: a training from before metrics_json still has its NMSE and rho.
+    assert (training.model, training.role, training.metrics, training.label, training.reused) == (
+        "crnet", "teacher", {"nmse_db": -7.5, "rho": 0.8}, None, False)
+    assert [m.runtime for m in data.measurements] == ["onnxruntime", "torch"] and data.study.id is None
+    assert data.measurements[0].verdict.stable is False  # no verdict stored then: its warnings decide
+    assert data.comparisons[0].ratio == 5.0 and data.failures[0].reason == "boom"
+
+
+def test_append_study_is_idempotent_per_sweep(tmp_path):
+    with ResultsDB(tmp_path / "r.db") as db:
+        first = db.append_study(sweep="s1", name="zoo", definition={"name": "zoo", "baseline": "crnet"})
+        assert db.append_study(sweep="s1", name="zoo", definition={"name": "zoo"}) == first
+        second = db.append_study(sweep="s2", name="zoo", definition={"name": "zoo", "tables": ["004-III"]})
+        other = db.append_study(sweep="s3", name="joint", definition={"name": "joint"})
+        runs = db.study_runs("zoo")
+        assert [r.id for r in runs] == [first, second] and [r.sweep for r in db.study_runs()] == ["s1", "s2", "s3"]
+        assert runs[0].baseline == "crnet" and runs[1].table_ids == ("004-III",) and other > second
+        assert runs[0].csibench_version == csibench.__version__
+        assert len(db.table("studies")) == 3
+
+
+def test_artifacts_and_trainings_round_trip_typed(tmp_path):
+    manifest = {"csibench_manifest": 1, "model": "crnet-se", "config": {"cr": "1/16"}, "side": "ue", "format": "onnx",
+                "precision": "fp32", "sha256": "ab" * 32, "size_bytes": 10, "complexity": {"params": 5, "param_bytes_fp32": 20,
+                "counts": {"macs": {"value": 7, "unit": "MAC"}}}, "validation": {"status": "passed", "error": None},
+                "provenance": {"weights": "checkpoint", "sha256": "cd" * 32, "training": {"method": "encoder-kd"}},
+                "source": {"kind": "registry", "name": "crnet-se"}}
+    metrics = {"split": "test", "sum_se": 11.5, "per_ue_se": [6.0, 5.5], "per_ue_nmse_db": [-10.0, None]}
+    with ResultsDB(tmp_path / "r.db") as db:
+        a = db.append_artifact(sweep="s", label="student", path="/x.onnx", manifest=manifest, status="passed", reused=True)
+        b = db.append_artifact(sweep="s", label="student", path=None, manifest=None, status="export-failed", reason="no converter",
+                               model="crnet-se", side="ue", format="tflite", cr="1/16")
+        with pytest.raises(ValueError, match="export-failed"):
+            db.append_artifact(sweep="s", label="x", path=None, manifest=None, status="broken")
+        t = db.append_training(model="jefpnet", cr=None, method="end-to-end", role=None, checkpoint="/c", checkpoint_sha256="cd" * 32,
+                               data_hash="dd", metrics=metrics, epochs=2, wall_time_s=3.0, sweep="s", label="jefpnet", reused=True)
+        db.append_study(sweep="s", name="joint", definition={"name": "joint"})
+        data = db.study_data("s")
+        with pytest.raises(CsibenchError, match="unknown sweep 'nope'; valid: s"):
+            db.study_data("nope")
+    ok, failed = data.artifacts
+    assert (ok.id, ok.label, ok.model, ok.side, ok.format, ok.precision, ok.cr, ok.sha256, ok.status, ok.reused) == (
+        a, "student", "crnet-se", "ue", "onnx", "fp32", "1/16", "ab" * 32, "passed", True)
+    m = ok.manifest
+    assert m.complexity.params == 5 and m.complexity.macs.value == 7 and m.complexity.flops.value == 14
+    assert m.validation.status == "passed" and m.provenance.sha256 == "cd" * 32 and m.provenance.training_method == "encoder-kd"
+    assert m.source_kind == "registry" and m.cr == "1/16" and not m.bare and m.op_census == {} and m.tools == {}
+    assert (failed.id, failed.manifest, failed.format, failed.status_label) == (b, None, "tflite", "could not be exported: no converter")
+    [training] = data.trainings
+    assert (training.id, training.label, training.reused, training.metrics, training.cr) == (t, "jefpnet", True, metrics, None)
+    assert data.study.name == "joint" and data.measurements == ()

@@ -1,4 +1,8 @@
-"""Append-only SQLite store of measurement records, with additive, versioned schema migrations."""
+"""Append-only SQLite store of measurement records, with additive, versioned schema migrations.
+
+Rows go in as dicts (``append*``) and come back typed (csibench.schema: ``measurements``, ``study_runs``,
+``study_data``); the record version history lives in csibench.schema.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from csibench.errors import CsibenchError
+import csibench
+from csibench.errors import CsibenchError, UsageError
+from csibench.schema import (
+    ARTIFACT_STATUSES, SCHEMA_VERSION, ArtifactRecord, Comparison, Failure, Measurement, StudyData, StudyRun,
+    Training,
+)
 
 DEFAULT_DB = Path("csibench-results") / "results.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -61,7 +70,27 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        [
+            """CREATE TABLE studies (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, sweep TEXT NOT NULL UNIQUE, name TEXT,
+                definition_json TEXT NOT NULL, csibench_version TEXT
+            )""",
+            """CREATE TABLE artifacts (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, sweep TEXT, label TEXT, model TEXT,
+                side TEXT, format TEXT, precision TEXT, cr TEXT, path TEXT, sha256 TEXT, status TEXT NOT NULL, reason TEXT,
+                reused INTEGER, manifest_json TEXT
+            )""",
+            "CREATE INDEX artifacts_sweep ON artifacts (sweep)",
+            "CREATE INDEX measurements_sweep ON measurements (sweep)",
+            "ALTER TABLE trainings ADD COLUMN metrics_json TEXT",
+            "ALTER TABLE trainings ADD COLUMN label TEXT",
+            "ALTER TABLE trainings ADD COLUMN reused INTEGER",
+        ],
+    ),
 ]
+assert MIGRATIONS[-1][0] == SCHEMA_VERSION, "a new migration is a new version in csibench.schema's history"
 
 # measurements column → where it comes from in a record.
 _SUMMARY_COLUMNS = {
@@ -171,13 +200,46 @@ class ResultsDB:
 
     def append_training(self, *, model: str, cr: str, method: str, role: str, checkpoint: str, checkpoint_sha256: str,
                         data_hash: str | None, metrics: dict, epochs: int | None, wall_time_s: float, sweep: str | None = None,
-                        record: dict | None = None) -> int:
-        """Record one trained model (the training stage's output, read by the NMSE tables of the report)."""
+                        record: dict | None = None, label: str | None = None, reused: bool = False) -> int:
+        """Record one trained model (the training stage's output, read by the task-metric tables of the report).
+
+        ``metrics`` is stored whole (NMSE/rho for single-user models; sum SE, sum rate, per-UE lists for multi-user
+        systems); ``reused`` marks a training a study run took from its cache instead of running it again."""
         values = {"created_at": _now(), "sweep": sweep, "model": model, "cr": cr, "method": method, "role": role,
                   "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256, "data_hash": data_hash,
                   "nmse_db": metrics.get("nmse_db"), "rho": metrics.get("rho"), "epochs": epochs, "wall_time_s": wall_time_s,
-                  "record_json": json.dumps(record or {}, default=str)}
+                  "record_json": json.dumps(record or {}, default=str), "metrics_json": json.dumps(metrics, default=str),
+                  "label": label, "reused": int(reused)}
         return self._insert("trainings", values)
+
+    def append_study(self, *, sweep: str, name: str, definition: dict) -> int:
+        """Record a study run (its resolved definition); the same sweep again returns the existing row's id."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")  # check and insert under one lock: parallel runs of one sweep
+            found = self._conn.execute("SELECT id FROM studies WHERE sweep=?", (sweep,)).fetchone()
+            if found:
+                return int(found[0])
+            cur = self._conn.execute(
+                "INSERT INTO studies (created_at, sweep, name, definition_json, csibench_version) VALUES (?, ?, ?, ?, ?)",
+                (_now(), sweep, name, json.dumps(definition, default=str), csibench.__version__))
+        return int(cur.lastrowid)
+
+    def append_artifact(self, *, sweep: str, label: str, path: str | None, manifest: dict | None, status: str,
+                        reason: str | None = None, reused: bool = False, model: str | None = None, side: str | None = None,
+                        format: str | None = None, cr: str | None = None) -> int:
+        """Record one artifact of a study run: exported, reused from the cache, opened bare, or failed to export.
+
+        model/side/format/cr default to the manifest's (an export that failed has no manifest: pass them)."""
+        if status not in ARTIFACT_STATUSES:
+            raise ValueError(f"artifact status {status!r} is not one of {', '.join(ARTIFACT_STATUSES)}")
+        m = manifest or {}
+        cfg_cr = (m.get("config") or {}).get("cr")
+        values = {"created_at": _now(), "sweep": sweep, "label": label, "model": model or m.get("model"),
+                  "side": side or m.get("side"), "format": format or m.get("format"), "precision": m.get("precision"),
+                  "cr": cr if cr is not None else (None if cfg_cr is None else str(cfg_cr)), "path": path,
+                  "sha256": m.get("sha256"), "status": status, "reason": reason, "reused": int(reused),
+                  "manifest_json": None if manifest is None else json.dumps(manifest, default=str)}
+        return self._insert("artifacts", values)
 
     def _insert(self, table: str, values: dict[str, Any]) -> int:
         cols, marks = ", ".join(values), ", ".join(f":{c}" for c in values)
@@ -186,10 +248,72 @@ class ResultsDB:
         return int(cur.lastrowid)
 
     def table(self, name: str) -> list[dict[str, Any]]:
-        """Every row of ``failures``, ``comparisons`` or ``trainings``, oldest first."""
-        if name not in ("failures", "comparisons", "trainings"):
+        """Every row of ``failures``, ``comparisons``, ``trainings``, ``studies`` or ``artifacts``, oldest first."""
+        if name not in ("failures", "comparisons", "trainings", "studies", "artifacts"):
             raise ValueError(name)
         return [dict(r) for r in self._conn.execute(f"SELECT * FROM {name} ORDER BY id")]
+
+    # ---------------------------------------------------------------- typed readers (csibench.schema)
+
+    def measurements(self, *, sweep: str | None = None) -> list[Measurement]:
+        """Measurements, oldest first: of one sweep, or all of them."""
+        if sweep is None:
+            return [Measurement.from_row(r) for r in self.rows()]
+        return [Measurement.from_row(r) for r in self._conn.execute("SELECT * FROM measurements WHERE sweep=? ORDER BY id", (sweep,))]
+
+    def study_runs(self, name: str | None = None) -> list[StudyRun]:
+        """Study runs (of one study name, or all), newest last."""
+        sql, args = "SELECT * FROM studies" + (" WHERE name=?" if name is not None else "") + " ORDER BY id", (
+            (name,) if name is not None else ())
+        return [StudyRun.from_row(r) for r in self._conn.execute(sql, args)]
+
+    def count(self, table: str, sweep: str) -> int:
+        """How many rows of ``table`` one sweep recorded (a listing without reading them)."""
+        if table not in ("measurements", "failures", "comparisons", "trainings", "artifacts"):
+            raise ValueError(table)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table} WHERE sweep=?", (sweep,)).fetchone()[0])
+
+    def sweeps(self) -> list[str]:
+        """Every sweep id that recorded something (studies or measurements), in order of first appearance."""
+        found = self._conn.execute(
+            "SELECT sweep FROM (SELECT sweep, created_at, 0 AS k, id FROM studies UNION ALL "
+            "SELECT sweep, created_at, 1 AS k, id FROM measurements WHERE sweep IS NOT NULL) ORDER BY created_at, k, id")
+        return list(dict.fromkeys(r[0] for r in found))
+
+    def study_data(self, sweep: str) -> StudyData:
+        """What one study run recorded. A sweep with no ``studies`` row (a `csibench run` from before studies)
+        reads as a pseudo-study with an empty definition; an unknown sweep is a UsageError naming the valid ones."""
+        found = self._conn.execute("SELECT * FROM studies WHERE sweep=?", (sweep,)).fetchone()
+        if found is not None:
+            study = StudyRun.from_row(found)
+        elif sweep in self.sweeps():
+            study = StudyRun(None, None, sweep, None, {}, None)
+        else:
+            valid = self.sweeps()
+            raise UsageError(f"unknown sweep {sweep!r}; valid: {', '.join(valid) if valid else 'none recorded yet'}")
+        return self._data(study, "WHERE sweep=:sweep", {"sweep": sweep})
+
+    def legacy_data(self) -> StudyData:
+        """Every row of the database as one pseudo-study: the report of a database from before studies."""
+        return self._data(StudyRun(None, None, None, None, {}, None), "", {})
+
+    def _data(self, study: StudyRun, where: str, args: dict) -> StudyData:
+        def select(table: str) -> list[sqlite3.Row]:
+            return list(self._conn.execute(f"SELECT * FROM {table} {where} ORDER BY id", args))
+
+        measurements = tuple(Measurement.from_row(r) for r in select("measurements"))
+        artifacts = tuple(ArtifactRecord.from_row(r) for r in select("artifacts"))
+        trainings = {t.id: t for t in map(Training.from_row, select("trainings"))}
+        # Trained weights join artifacts by checkpoint sha256: a training reused from an earlier sweep still counts.
+        shas = {m.provenance.sha256 for m in [*(x.manifest for x in measurements), *(a.manifest for a in artifacts)]
+                if m is not None and m.provenance is not None and m.provenance.sha256}
+        if where and shas:
+            marks = ", ".join("?" * len(shas))
+            for r in self._conn.execute(f"SELECT * FROM trainings WHERE checkpoint_sha256 IN ({marks}) ORDER BY id", sorted(shas)):
+                trainings.setdefault(r["id"], Training.from_row(r))
+        return StudyData(study, measurements, tuple(Comparison.from_row(r) for r in select("comparisons")),
+                         tuple(sorted(trainings.values(), key=lambda t: t.id)), artifacts,
+                         tuple(Failure.from_row(r) for r in select("failures")))
 
     def done(self, *, sweep: str, device: str, artifact_sha256: str, runtime: str, threads: int) -> bool:
         """Whether this sweep already measured this artifact here (re-running a sweep skips it)."""

@@ -92,11 +92,12 @@ def stability_warnings(summary: dict, raw_min_s: float) -> list[str]:
     return out
 
 
-def outlier_share(values_s: list[float]) -> float:
-    """Share of values above Tukey's far fence, Q3 + 3·IQR (slow outliers: interrupts, other processes)."""
+def outlier_share(values_s: list[float], floor: float = 0.10) -> float:
+    """Share of values above Tukey's far fence, Q3 + 3·IQR, and at least ``floor`` above the median (slow outliers:
+    interrupts, other processes). The floor keeps a very tight IQR from calling a 3 % slower sample an outlier."""
     arr = np.asarray(values_s, dtype=np.float64)
-    q1, q3 = np.percentile(arr, [25, 75])
-    return float(np.mean(arr > q3 + 3 * (q3 - q1)))
+    q1, median, q3 = np.percentile(arr, [25, 50, 75])
+    return float(np.mean(arr > max(q3 + 3 * (q3 - q1), (1 + floor) * median)))
 
 
 def _throttling(before: dict | None, after: dict | None) -> list[str]:
@@ -111,16 +112,32 @@ def _throttling(before: dict | None, after: dict | None) -> list[str]:
     return seen
 
 
+CI_LIMIT = 0.03  # the median's 95 % CI may span at most ±3 % of it for the number to be called stable
+
+
 def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict | None = None, after: dict | None = None) -> dict:
-    """Whether to trust a result, and why not: spread, outliers, min/max against the median, throttling."""
+    """Whether to trust the median, and why not.
+
+    Unstable (``reasons``): the median's 95 % CI wider than ±3 %, ≥ 5 % far outliers (something else ran),
+    throttling, fewer than 20 samples or raw samples under 1 ms. pyperf's spread checks (CV ≥ 10 %, min/max ≥ 50 %
+    from the median) are kept as ``notes``: on a VM a few interrupts trip them although the median is tight, and a
+    verdict that cries "unstable" for a ±0.5 % CI is one nobody believes.
+    """
     share = outlier_share(values_s)
-    reasons = stability_warnings(summary, raw_min_s) + _throttling(before, after)
-    if share >= 0.05:
-        reasons.append(f"{share:.0%} of samples are far outliers (> Q3 + 3·IQR)")
     median = summary["median"]
+    half = max(median - summary["ci95_median_low"], summary["ci95_median_high"] - median) / median if median else 0.0
+    warnings = stability_warnings(summary, raw_min_s)
+    spread = ("std is", "min is", "max is")
+    reasons = [w for w in warnings if not w.startswith(spread)] + _throttling(before, after)
+    if half > CI_LIMIT:
+        reasons.append(f"the median's 95 % CI spans ±{half:.1%} (> ±{CI_LIMIT:.0%}): measure longer (--min-time)")
+    if share >= 0.05:
+        reasons.append(f"{share:.0%} of samples are far outliers (> Q3 + 3·IQR and > 10 % above the median): something else ran")
     return {
         "stable": not reasons,
         "reasons": reasons,
+        "notes": [w for w in warnings if w.startswith(spread)],
+        "ci95_half_width": half,
         "cv": summary["cv"],
         "outlier_share": share,
         "min_vs_median": summary["min"] / median if median else None,

@@ -1,7 +1,9 @@
-"""Comparison tables in the layouts the seed papers use."""
+"""Reports of study runs: generic tables for any set of models plus the seed papers' layouts as templates.
 
-from csibench.reports.preamble import preamble
-from csibench.reports.render import write_report
-from csibench.reports.tables import Table, build_tables
+``write_study_report(db_path, out_dir, select)`` is the entry point; ``Table``/``Column`` are the typed table model.
+"""
 
-__all__ = ["Table", "build_tables", "preamble", "write_report"]
+from csibench.reports.study import list_runs, load_study, write_study_report
+from csibench.reports.table import Column, Row, Table
+
+__all__ = ["Column", "Row", "Table", "list_runs", "load_study", "write_study_report"]

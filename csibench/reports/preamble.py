@@ -1,27 +1,112 @@
-"""The report's opening: which devices measured, their fingerprints, and what failed."""
+"""The report's opening: which study run, its definition, which devices measured (with their fingerprints and
+runtimes), and what could not be exported or measured."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+from typing import Any
+
+import csibench
+from csibench.files import content_key
+from csibench.reports.view import StudyView
+
+# Host fields that change from run to run on the same machine: left out of its fingerprint.
+_VOLATILE = ("temperature_c", "throttled", "cpu_freq_current_mhz", "device", "runtime_versions")
 
 
-def preamble(rows: list[dict], failures: list[dict] | None = None) -> str:
-    hosts: dict[str, dict] = {}
-    for row in rows:
-        hosts[row["device"]] = {**json.loads(row["host_json"]), "runtime_impl": row.get("runtime_impl")}
-    lines = ["# csibench report: seed 004 teacher (CRNet) vs student (CRNet-SE)", ""]
-    lines.append(f"Generated {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} from {len(rows)} measurement(s).")
-    lines.append("All latencies are measured by csibench on the devices below; published values are labelled as such.")
-    lines.append("")
-    for device, host in hosts.items():
-        versions = ", ".join(f"{k} {v}" for k, v in (host.get("runtime_versions") or {}).items() if v)
+def devices(view: StudyView) -> dict[str, dict[str, Any]]:
+    """Per device: its host record (newest measurement), a short fingerprint of the stable part, the runtimes used."""
+    found: dict[str, dict[str, Any]] = {}
+    for m in view.data.measurements:
+        d = found.setdefault(m.device or "?", {"runtimes": {}})
+        d["host"] = dict(m.host)
+        if m.runtime:
+            d["runtimes"][m.runtime] = {"impl": m.runtime_impl or m.runtime, "version": m.runtime_version}
+    for d in found.values():
+        d["fingerprint"] = content_key({k: v for k, v in d["host"].items() if k not in _VOLATILE})[:12]
+    return found
+
+
+def _study_heading(view: StudyView, source: str) -> list[str]:
+    s = view.study
+    if s.id is None:  # rows from before studies
+        what = f"sweep `{s.sweep}`" if s.sweep else f"every measurement in {source}"
+        return [f"# csibench report: {what}", "",
+                "Recorded before studies existed: no study definition; models are named by their model names."]
+    lines = [f"# csibench report: study {s.name}", ""]
+    if s.description:
+        lines += [s.description, ""]
+    lines.append(f"Study run {s.id} of {s.created_at}, sweep `{s.sweep}`, recorded by csibench {s.csibench_version}.")
+    return lines
+
+
+def _definition(view: StudyView) -> list[str]:
+    d = view.study.definition
+    if not d:
+        return []
+    measure = ", ".join(f"{k} {v}" for k, v in (d.get("measure") or {}).items() if v is not None)
+    lines = ["", "## Definition", "",
+             f"- baseline: {d.get('baseline') or 'none'}; templates: {', '.join(d.get('tables') or []) or 'none'}",
+             f"- formats: {', '.join(d.get('formats') or [])}; runtimes: {', '.join(d.get('runtimes') or [])}; threads: "
+             f"{', '.join(map(str, d.get('threads') or []))}; devices: {', '.join(d.get('devices') or [])}",
+             f"- measurement: {measure or 'defaults'}; seed {d.get('seed')}", "- models:"]
+    for m in view.study.models:
+        if m.artifact:
+            ref = f"validated against {m.reference}" if m.reference else "no reference: unvalidated"
+            what = f"bare artifact {m.artifact}, {ref}"
+        else:
+            settings = [f"CR {', '.join(m.crs)}" if m.crs else None, f"sides {', '.join(m.sides)}" if m.sides else None,
+                        ", ".join(f"{k}={v}" for k, v in m.set.items()) or None]
+            what = f"model {m.model} ({'; '.join(s for s in settings if s) or 'defaults'})"
+        lines.append(f"  - **{m.label}**: {what}; weights: {m.weights_label or 'as the model builds them'}")
+    return lines
+
+
+def _devices(found: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["", "## Devices", ""]
+    for name, d in found.items():
+        host = d["host"]
         board = f"{host['board']}, " if host.get("board") else ""
         thermal = ", ".join(f"{k} {host[k]}" for k in ("temperature_c", "throttled", "cpu_freq_current_mhz") if host.get(k) is not None)
-        lines.append(f"- device **{device}**: {board}{host.get('cpu_model')}, {host.get('logical_cores')} logical cores, governor "
-                     f"{host.get('governor') or 'unreadable'}, {host.get('os')}, Python {host.get('python')}"
-                     + (f"; {thermal}" if thermal else "") + f"; {versions}")
+        runtimes = ", ".join(f"{r['impl']} {r['version']}" for r in d["runtimes"].values())
+        lines.append(f"- device **{name}** (fingerprint {d['fingerprint']}): {board}{host.get('cpu_model')}, "
+                     f"{host.get('logical_cores')} logical cores, governor {host.get('governor') or 'unreadable'}, "
+                     f"{host.get('os')}, Python {host.get('python')}" + (f"; {thermal}" if thermal else "")
+                     + f"; runtimes used: {runtimes or 'none'}")
+    if not found:
+        lines.append("- nothing was measured in this run")
+    return lines
+
+
+def _failures(view: StudyView) -> list[str]:
+    lines = []
+    failed_exports = [a for a in view.data.artifacts if a.status == "export-failed"]
+    if failed_exports:
+        lines += ["", f"{len(failed_exports)} artifact(s) could not be exported:"]
+        lines += [f"- {a.label} {a.format} (CR {a.cr}, {a.side}): {a.reason}" for a in failed_exports]
+    failures = view.data.failures
     if failures:
         lines += ["", f"{len(failures)} measurement(s) could not be made:"]
-        lines += [f"- {f['device']}: {f['model']} CR {f['cr']} on {f['runtime']}: {f['reason']}" for f in failures[-10:]]
-    return "\n".join(lines) + "\n"
+        lines += [f"- {f.device}: {f.model}{f' CR {f.cr}' if f.cr else ''} on {f.runtime}, {f.threads} thread(s): {f.reason}"
+                  for f in failures[-10:]]
+    return lines
+
+
+def preamble(view: StudyView, source: str) -> tuple[str, dict[str, Any]]:
+    """The Markdown opening, and the same facts for report.json (study definition, devices)."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    found = devices(view)
+    lines = _study_heading(view, source)
+    lines += [f"Report generated {now} by csibench {csibench.__version__} from {len(view.data.measurements)} "
+              f"measurement(s) of this run only.",
+              "Latencies are measured by csibench on the devices below; complexity is counted from each artifact's "
+              "graph; published values are labelled as such; unvalidated artifacts are marked †."]
+    lines += _definition(view) + _devices(found) + _failures(view)
+    s = view.study
+    meta = {"generated_at": now, "csibench_version": csibench.__version__, "source": source,
+            "study": {"id": s.id, "name": s.name, "sweep": s.sweep, "created_at": s.created_at,
+                      "csibench_version": s.csibench_version, "definition": dict(s.definition)},
+            "devices": found,
+            "failures": [{"id": f.id, "device": f.device, "model": f.model, "cr": f.cr, "runtime": f.runtime,
+                          "reason": f.reason} for f in view.data.failures]}
+    return "\n".join(lines) + "\n", meta

@@ -1,0 +1,1 @@
+"""One module per report table (``ID`` and ``build(view) -> Table | None``); csibench.reports.registry lists them."""

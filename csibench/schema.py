@@ -1,0 +1,526 @@
+"""Typed records: the artifact manifest and every row of the results database, read by attribute.
+
+One module for every record so that a fact has one spelling: readers write ``m.manifest.complexity.params``,
+never ``json.loads(row["manifest_json"])["complexity"]["params"]``. Standard library only (no torch, no numpy):
+reports, the CLI and device code import it without the export stack.
+
+Records are tolerant of older data: a key an older csibench did not write reads as None (or an empty mapping),
+never as a KeyError. Records are frozen; the JSON they came from stays available as ``raw`` where a reader
+needs a field no record names yet.
+
+Version history (``SCHEMA_VERSION`` is the results database's migration number, see csibench.bench.results):
+
+=======  ==========================================================================================================
+version  added
+=======  ==========================================================================================================
+1        measurements: one row per timed artifact (summary in seconds, host, manifest); Manifest v1 (model, paper,
+         config, seed, side, role, format, precision, sha256, size, inputs/outputs, complexity, provenance,
+         validation, op census, tools)
+2        measurements.runtime_impl, certified, verdict, sweep; failures (what could not be measured, and why);
+         comparisons (interleaved latency ratios with a 95 % CI)
+3        trainings: one row per trained model (checkpoint sha256, NMSE, rho, epochs, wall time)
+4        studies (a study run: its sweep and resolved definition); artifacts (one row per artifact a study exported,
+         reused or failed to export, with its label and validation status); trainings.metrics_json (the whole task
+         metric dict: NMSE/rho, sum SE, sum rate, per-UE lists), label, reused; Manifest.source (registry, plugin,
+         user) and bare artifacts (validation status "unvalidated")
+=======  ==========================================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 4
+
+# Validation statuses an artifact can have; "export-failed" exists only in the artifacts table (no file, no manifest).
+ARTIFACT_STATUSES = ("passed", "failed", "unvalidated", "export-failed")
+UNVALIDATED_REASON = "unvalidated: no PyTorch reference"
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    """A JSON column, or ``default`` where it is empty (older rows) or unreadable."""
+    if text is None or text == "":
+        return default
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return default
+    return default if value is None else value
+
+
+def _dict(value: Any) -> dict:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _row(row: Any) -> dict[str, Any]:
+    """sqlite3.Row or dict → dict (sqlite3.Row has no ``.get``)."""
+    return dict(row) if not isinstance(row, dict) else row
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+# ---------------------------------------------------------------- manifest parts
+
+
+@dataclass(frozen=True)
+class Count:
+    """One complexity count in one convention (``macs`` by the torch counter, ``paper-004``, onnx-tool's …)."""
+
+    name: str
+    value: int | float | None
+    unit: str | None
+    convention: str | None = None  # who counted (a bare graph's counter); None: csibench's torch counter
+    rule: str | None = None  # what was counted
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping[str, Any]) -> Count:
+        d = _dict(d)
+        return cls(name, d.get("value"), d.get("unit"), d.get("convention"), d.get("rule"))
+
+
+TORCH_COUNTER = "torch counter"
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Parameters and operation counts of one side at batch 1, each count with its convention."""
+
+    params: int | None
+    param_bytes_fp32: int | None
+    batch: int | None
+    counts: Mapping[str, Count]
+    error: str | None = None  # a graph its counter could not count (bare artifacts)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Complexity | None:
+        if not isinstance(d, Mapping):
+            return None
+        counts = {name: Count.from_dict(name, c) for name, c in _dict(d.get("counts")).items()}
+        return cls(d.get("params"), d.get("param_bytes_fp32"), d.get("batch"), counts, d.get("error"))
+
+    @property
+    def macs(self) -> Count | None:
+        return self.counts.get("macs") or next((c for c in self.counts.values() if c.unit == "MAC"), None)
+
+    @property
+    def flops(self) -> Count | None:
+        """FLOPs as counted, else 2·MACs (named so in ``rule``)."""
+        if "flops" in self.counts:
+            return self.counts["flops"]
+        macs = self.macs
+        if macs is None or macs.value is None:
+            return None
+        return Count("flops", 2 * macs.value, "FLOP", macs.convention, "2·MACs")
+
+    @property
+    def convention(self) -> str:
+        """Who counted MACs and how FLOPs follow from them, e.g. "torch counter; FLOPs = 2·MACs"."""
+        macs = self.macs
+        who = (macs.convention if macs else None) or TORCH_COUNTER
+        return f"{who}; FLOPs = 2·MACs" if "flops" not in self.counts or self.counts["flops"].rule in (None, "2·MACs") else who
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How an artifact was checked: against PyTorch (exports), a reference .npz (bare + --reference), or not at all."""
+
+    status: str | None  # passed | failed | unvalidated
+    error: str | None = None
+    reason: str | None = None
+    runtime: str | None = None
+    against: str | None = None
+    max_abs_error: float | None = None
+    nmse_db: float | None = None
+    atol: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Validation | None:
+        if not isinstance(d, Mapping):
+            return None
+        return cls(d.get("status"), d.get("error"), d.get("reason"), d.get("runtime"), d.get("against"),
+                   d.get("max_abs_error"), d.get("nmse_db"), d.get("atol"))
+
+    @property
+    def label(self) -> str:
+        """"passed", "failed: why" or "unvalidated: why", as reports print it."""
+        if self.status == "failed":
+            return f"failed: {self.error or self.reason or 'no reason recorded'}"
+        if self.status == "unvalidated":
+            why = self.reason or UNVALIDATED_REASON
+            return why if why.startswith("unvalidated") else f"unvalidated: {why}"
+        return self.status or "unvalidated: no validation record"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an artifact's weights came from: seeded random, a checkpoint (trained or not), or a bare file."""
+
+    weights: str | None  # "seeded random" | "checkpoint" | "bare artifact"
+    seed: int | None = None
+    checkpoint: str | None = None
+    sha256: str | None = None  # the checkpoint's; joins trainings.checkpoint_sha256
+    training_method: str | None = None
+    path: str | None = None  # a bare artifact's own path
+    training: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Provenance | None:
+        if not isinstance(d, Mapping):
+            return None
+        training = _dict(d.get("training"))
+        return cls(d.get("weights"), d.get("seed"), d.get("checkpoint"), d.get("sha256"), training.get("method"),
+                   d.get("path"), training)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The JSON written beside every artifact (``ARTIFACT.json``), or held in memory for a bare file."""
+
+    model: str | None
+    paper: str | None
+    config: Mapping[str, Any]
+    seed: int | None
+    side: str | None
+    role: str | None
+    format: str | None
+    precision: str | None
+    sha256: str | None
+    size_bytes: int | None
+    inputs: tuple[Mapping[str, Any], ...]
+    outputs: tuple[Mapping[str, Any], ...]
+    complexity: Complexity | None
+    provenance: Provenance | None
+    validation: Validation | None
+    source: Mapping[str, Any] | None  # {"kind": "registry" | "plugin" | "user", ...}; None before v4
+    op_census: Mapping[str, int]
+    tools: Mapping[str, str | None]
+    created_at: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Manifest | None:
+        if not isinstance(d, Mapping) or not d:
+            return None
+        return cls(
+            model=d.get("model"), paper=d.get("paper"), config=_dict(d.get("config")), seed=d.get("seed"),
+            side=d.get("side"), role=d.get("role"), format=d.get("format"), precision=d.get("precision"),
+            sha256=d.get("sha256"), size_bytes=d.get("size_bytes"),
+            inputs=tuple(d.get("inputs") or ()), outputs=tuple(d.get("outputs") or ()),
+            complexity=Complexity.from_dict(d.get("complexity")), provenance=Provenance.from_dict(d.get("provenance")),
+            validation=Validation.from_dict(d.get("validation")),
+            source=d.get("source") if isinstance(d.get("source"), Mapping) else None,
+            op_census=_dict(d.get("op_census")), tools=_dict(d.get("tools")), created_at=d.get("created_at"), raw=dict(d),
+        )
+
+    @property
+    def cr(self) -> str | None:
+        cr = self.config.get("cr")
+        return None if cr is None else str(cr)
+
+    @property
+    def bare(self) -> bool:
+        """A file csibench did not export (no PyTorch module behind it)."""
+        return self.raw.get("bare") is True or (self.provenance is not None and self.provenance.weights == "bare artifact")
+
+    @property
+    def source_kind(self) -> str | None:
+        """registry | plugin | user | bare; manifests from before v4 came from the registry (the only kind then)."""
+        if self.bare:
+            return "bare"
+        if self.source is not None:
+            return self.source.get("kind")
+        return "registry" if self.paper else None
+
+
+# ---------------------------------------------------------------- database rows
+
+
+@dataclass(frozen=True)
+class Verdict:
+    stable: bool
+    reasons: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, verdict_json: str | None, warnings: tuple[str, ...]) -> Verdict:
+        v = _loads(verdict_json, None)
+        if not isinstance(v, Mapping):  # a record from before verdicts were stored: its warnings decide
+            return cls(not warnings, tuple(warnings))
+        return cls(bool(v.get("stable")), tuple(v.get("reasons") or ()))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One row of ``measurements``: the latency and memory of one artifact on one runtime, threads and device."""
+
+    id: int
+    created_at: str | None
+    sweep: str | None
+    model: str | None
+    side: str | None
+    format: str | None
+    precision: str | None
+    cr: str | None
+    runtime: str | None
+    runtime_impl: str | None
+    runtime_version: str | None
+    threads: int | None
+    device: str | None
+    artifact_path: str | None
+    artifact_sha256: str | None
+    median_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+    mean_s: float | None
+    std_s: float | None
+    min_s: float | None
+    max_s: float | None
+    cv: float | None
+    n_samples: int | None
+    loops: int | None
+    ci95_low_s: float | None
+    ci95_high_s: float | None
+    peak_rss_bytes: int | None
+    load_s: float | None
+    first_inference_s: float | None
+    certified: bool | None
+    verdict: Verdict
+    warnings: tuple[str, ...]
+    host: Mapping[str, Any] = field(repr=False)
+    manifest: Manifest | None = field(repr=False)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Measurement:
+        r = _row(row)
+        warnings = tuple(_loads(r.get("warnings_json"), []))
+        return cls(
+            id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), model=r.get("model"), side=r.get("side"),
+            format=r.get("format"), precision=r.get("precision"), cr=r.get("cr"), runtime=r.get("runtime"),
+            runtime_impl=r.get("runtime_impl"), runtime_version=r.get("runtime_version"), threads=r.get("threads"),
+            device=r.get("device"), artifact_path=r.get("artifact_path"), artifact_sha256=r.get("artifact_sha256"),
+            median_s=r.get("median_s"), p90_s=r.get("p90_s"), p99_s=r.get("p99_s"), mean_s=r.get("mean_s"),
+            std_s=r.get("std_s"), min_s=r.get("min_s"), max_s=r.get("max_s"), cv=r.get("cv"), n_samples=r.get("n_samples"),
+            loops=r.get("loops"), ci95_low_s=r.get("ci95_low_s"), ci95_high_s=r.get("ci95_high_s"),
+            peak_rss_bytes=r.get("peak_rss_bytes"), load_s=r.get("load_s"), first_inference_s=r.get("first_inference_s"),
+            certified=_bool(r.get("certified")), verdict=Verdict.from_json(r.get("verdict_json"), warnings),
+            warnings=warnings, host=_loads(r.get("host_json"), {}),
+            manifest=Manifest.from_dict(_loads(r.get("manifest_json"), {})),
+        )
+
+
+@dataclass(frozen=True)
+class Training:
+    """One row of ``trainings``: a trained model, its checkpoint and its task metrics on the test split."""
+
+    id: int
+    created_at: str | None
+    sweep: str | None
+    label: str | None
+    model: str | None
+    cr: str | None
+    method: str | None
+    role: str | None
+    checkpoint: str | None
+    checkpoint_sha256: str | None
+    data_hash: str | None
+    nmse_db: float | None
+    rho: float | None
+    epochs: int | None
+    wall_time_s: float | None
+    reused: bool
+    metrics: Mapping[str, Any]  # metrics_json; rows before v4 hold only nmse_db and rho
+    record: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Training:
+        r = _row(row)
+        metrics = _loads(r.get("metrics_json"), None)
+        if not isinstance(metrics, Mapping):
+            metrics = {k: r.get(k) for k in ("nmse_db", "rho") if r.get(k) is not None}
+        return cls(
+            id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), label=r.get("label"), model=r.get("model"),
+            cr=r.get("cr"), method=r.get("method"), role=r.get("role"), checkpoint=r.get("checkpoint"),
+            checkpoint_sha256=r.get("checkpoint_sha256"), data_hash=r.get("data_hash"), nmse_db=r.get("nmse_db"),
+            rho=r.get("rho"), epochs=r.get("epochs"), wall_time_s=r.get("wall_time_s"), reused=bool(r.get("reused")),
+            metrics=dict(metrics), record=_loads(r.get("record_json"), {}),
+        )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One row of ``comparisons``: other/baseline latency from interleaved runs (median of per-round ratios)."""
+
+    id: int
+    created_at: str | None
+    sweep: str | None
+    device: str | None
+    runtime: str | None
+    threads: int | None
+    baseline_id: int | None
+    other_id: int | None
+    ratio: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    ratio_of_medians: float | None
+    pairs: int | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Comparison:
+        r = _row(row)
+        return cls(**{f: r.get(f) for f in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One row of ``failures``: a measurement that could not be made, and why."""
+
+    id: int
+    created_at: str | None
+    sweep: str | None
+    device: str | None
+    artifact_path: str | None
+    artifact_sha256: str | None
+    model: str | None
+    cr: str | None
+    runtime: str | None
+    threads: int | None
+    kind: str | None
+    reason: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> Failure:
+        r = _row(row)
+        return cls(**{f: r.get(f) for f in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One row of ``artifacts``: an artifact a study run exported, reused, opened bare, or failed to export."""
+
+    id: int
+    created_at: str | None
+    sweep: str | None
+    label: str | None
+    model: str | None
+    side: str | None
+    format: str | None
+    precision: str | None
+    cr: str | None
+    path: str | None
+    sha256: str | None
+    status: str  # passed | failed | unvalidated | export-failed
+    reason: str | None
+    reused: bool
+    manifest: Manifest | None = field(repr=False)
+
+    @classmethod
+    def from_row(cls, row: Any) -> ArtifactRecord:
+        r = _row(row)
+        return cls(
+            id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), label=r.get("label"), model=r.get("model"),
+            side=r.get("side"), format=r.get("format"), precision=r.get("precision"), cr=r.get("cr"), path=r.get("path"),
+            sha256=r.get("sha256"), status=r.get("status"), reason=r.get("reason"), reused=bool(r.get("reused")),
+            manifest=Manifest.from_dict(_loads(r.get("manifest_json"), {})),
+        )
+
+    @property
+    def status_label(self) -> str:
+        """What a report prints: "passed", "failed: why", "unvalidated: why", "could not be exported: why"."""
+        if self.status == "export-failed":
+            return f"could not be exported: {self.reason or 'no reason recorded'}"
+        if self.status == "passed":
+            return "passed"
+        return Validation(self.status, reason=self.reason, error=self.reason).label
+
+
+@dataclass(frozen=True)
+class StudyModel:
+    """One entry of a study definition's ``models``: a csibench/user model (``model``) or a bare file (``artifact``)."""
+
+    label: str
+    model: str | None = None
+    artifact: str | None = None
+    reference: str | None = None
+    crs: tuple[str, ...] = ()
+    sides: tuple[str, ...] = ()
+    set: Mapping[str, Any] = field(default_factory=dict)
+    weights: Mapping[str, Any] = field(default_factory=dict)  # {"kind": "train" | "random" | "checkpoint", ...}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StudyModel:
+        d = _dict(d)
+        label = d.get("label") or d.get("model") or d.get("artifact") or "?"
+        return cls(str(label), d.get("model"), d.get("artifact"), d.get("reference"),
+                   tuple(str(c) for c in d.get("crs") or ()), tuple(d.get("sides") or ()), _dict(d.get("set")),
+                   _dict(d.get("weights")))
+
+    @property
+    def weights_label(self) -> str | None:
+        """The plain words a report uses for where the weights came from (None: the definition does not say)."""
+        kind = self.weights.get("kind")
+        if self.artifact is not None:
+            return "bare artifact (weights as shipped)"
+        if kind == "train":
+            parts = [f"recipe {self.weights['recipe']}" if self.weights.get("recipe") else None,
+                     f"role {self.weights['role']}" if self.weights.get("role") else None]
+            return "trained: " + ", ".join(p for p in parts if p) if any(parts) else "trained"
+        if kind == "checkpoint":
+            return f"checkpoint {self.weights.get('path')}"
+        if kind == "random":
+            return "untrained (seeded random weights)"
+        return None
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One row of ``studies``: a run of a study, its sweep id and its resolved definition.
+
+    ``id`` is None for a pseudo-study made for rows recorded before studies existed (a sweep of `csibench run`,
+    or the whole database)."""
+
+    id: int | None
+    created_at: str | None
+    sweep: str | None
+    name: str | None
+    definition: Mapping[str, Any]
+    csibench_version: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> StudyRun:
+        r = _row(row)
+        return cls(r["id"], r.get("created_at"), r.get("sweep"), r.get("name"), _loads(r.get("definition_json"), {}),
+                   r.get("csibench_version"))
+
+    @property
+    def description(self) -> str | None:
+        return self.definition.get("description")
+
+    @property
+    def baseline(self) -> str | None:
+        return self.definition.get("baseline")
+
+    @property
+    def table_ids(self) -> tuple[str, ...]:
+        return tuple(self.definition.get("tables") or ())
+
+    @property
+    def models(self) -> tuple[StudyModel, ...]:
+        return tuple(StudyModel.from_dict(m) for m in self.definition.get("models") or ())
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Everything one study run recorded: its measurements (that sweep only), comparisons, trainings, artifacts and
+    failures. Trainings include those whose checkpoint the sweep's artifacts were exported from (a reused training
+    recorded in an earlier sweep)."""
+
+    study: StudyRun
+    measurements: tuple[Measurement, ...]
+    comparisons: tuple[Comparison, ...]
+    trainings: tuple[Training, ...]
+    artifacts: tuple[ArtifactRecord, ...]
+    failures: tuple[Failure, ...]
