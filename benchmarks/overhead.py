@@ -1,6 +1,9 @@
 """Overhead of `csibench bench` against a bare runtime loop on the same artifact (goal ≤ 1.03×).
 
-Usage: .venv/bin/python benchmarks/overhead.py [--repeats 3] [--model crnet-se] [--cr 1/16]
+Usage: .venv/bin/python benchmarks/overhead.py [--repeats 3] [--model crnet-se] [--cr 1/16] [--bare]
+
+With --bare the artifacts are copied without their manifests, so csibench measures them as a colleague's bare
+files (graph counted, labelled unvalidated): the same goal applies.
 
 Exports the UE encoder to ONNX and TFLite in a temp dir, then alternates (A B A B …, so machine drift
 cancels) csibench's measurement with a bare loop in its own fresh process: `session.run` or
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="crnet-se")
     parser.add_argument("--cr", default="1/16")
+    parser.add_argument("--bare", action="store_true", help="measure manifest-less copies (bare files)")
     args = parser.parse_args()
 
     from csibench.bench.latency import measure
@@ -63,13 +68,16 @@ def main() -> None:
         results = export_side(create_model(args.model, cr=args.cr), "ue", parse_formats("onnx,tflite"), Path(tmp))
         for path, manifest in results:
             runtime = {"onnx": "onnxruntime", "tflite": "litert"}[manifest["format"]]
+            if args.bare:
+                (Path(tmp) / "bare").mkdir(exist_ok=True)
+                path = Path(shutil.copy(path, Path(tmp) / "bare" / path.name))
             ours, bare = [], []
             for _ in range(args.repeats):
-                ours.append(measure(path, runtime, 1)["summary"]["median"])
+                ours.append(measure(path, runtime, 1, bare_ok=args.bare)["summary"]["median"])
                 out = subprocess.run([sys.executable, "-c", BARE, str(path), runtime], capture_output=True, text=True, check=True)
                 bare.append(json.loads(out.stdout.strip().splitlines()[-1]))
             ratio = statistics.median(ours) / statistics.median(bare)
-            print(f"{args.model} CR {args.cr} {runtime:11s}: csibench median {1e6 * statistics.median(ours):7.2f} µs, "
+            print(f"{args.model} CR {args.cr} {runtime:11s}{' (bare file)' if args.bare else ''}: csibench median {1e6 * statistics.median(ours):7.2f} µs, "
                   f"bare loop {1e6 * statistics.median(bare):7.2f} µs, ratio {ratio:.3f}× "
                   f"(csibench runs {[round(1e6 * v, 2) for v in ours]}, bare {[round(1e6 * v, 2) for v in bare]})")
 

@@ -31,8 +31,19 @@ def protocol_settings(*, min_time_s: float = 1.0, min_samples: int = 64, warmup_
             "sample_target_s": sample_target_s, "precision": precision, "max_time_s": max_time_s}
 
 
-def _prepare(paths: list[str | Path], runtime: str | None, threads: int) -> tuple[list[Artifact], runtimes.RuntimeInfo]:
-    artifacts = [load_artifact(p).require_valid() for p in paths]
+def _open(item: str | Path | Artifact, bare_ok: bool, reference: str | Path | None) -> Artifact:
+    """An Artifact as given (a caller that opened it once, e.g. a bare file, passes it on), else opened from its path."""
+    if isinstance(item, Artifact):
+        return item
+    return load_artifact(item, bare_ok=bare_ok, reference=reference)
+
+
+def _prepare(paths: list[str | Path | Artifact], runtime: str | None, threads: int, *, bare_ok: bool = False,
+             references: list[str | Path | None] | None = None) -> tuple[list[Artifact], runtimes.RuntimeInfo]:
+    references = list(references) if references is not None else [None] * len(paths)
+    if len(references) != len(paths):
+        raise UsageError(f"{len(references)} references for {len(paths)} artifacts: give one (or None) per artifact")
+    artifacts = [_open(p, bare_ok, ref).require_valid() for p, ref in zip(paths, references, strict=True)]
     if threads < 1:
         raise UsageError(f"threads must be ≥ 1, got {threads}")
     formats = {a.format for a in artifacts}
@@ -41,16 +52,19 @@ def _prepare(paths: list[str | Path], runtime: str | None, threads: int) -> tupl
     return artifacts, runtimes.resolve_runtime(formats.pop(), runtime)
 
 
-def measure_group(paths: list[str | Path], runtime: str | None = None, threads: int = 1, *, device=None, seed: int = 0,
-                  timeout_s: float = 600, **protocol: Any) -> tuple[list[dict], dict | None]:
+def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None, threads: int = 1, *, device=None,
+                  seed: int = 0, timeout_s: float = 600, bare_ok: bool = False,
+                  references: list[str | Path | None] | None = None, **protocol: Any) -> tuple[list[dict], dict | None]:
     """Measure several artifacts interleaved (A B A B …) in one fresh process on ``device``.
 
-    Returns one record per artifact and, for two or more, the ratios of each to the first with a 95 % CI.
+    ``bare_ok`` admits .onnx/.tflite files without a manifest, labelled unvalidated, or checked against their entry in
+    ``references`` (one .npz or None per path); they are timed by the same agent loop as exported artifacts. Returns
+    one record per artifact and, for two or more, the ratios of each to the first with a 95 % CI.
     """
     from csibench.devices.local import LocalDevice
 
     device = device or LocalDevice()
-    artifacts, info = _prepare(paths, runtime, threads)
+    artifacts, info = _prepare(paths, runtime, threads, bare_ok=bare_ok, references=references)
     settings = protocol_settings(**protocol)
     if info.name == "torch":
         if device.name != "local":
@@ -67,10 +81,11 @@ def measure_group(paths: list[str | Path], runtime: str | None = None, threads: 
     return records, comparison
 
 
-def measure(artifact_path: str | Path, runtime: str | None = None, threads: int = 1, *, device=None, seed: int = 0,
-            timeout_s: float = 600, **protocol: Any) -> dict:
+def measure(artifact_path: str | Path | Artifact, runtime: str | None = None, threads: int = 1, *, device=None, seed: int = 0,
+            timeout_s: float = 600, bare_ok: bool = False, reference: str | Path | None = None, **protocol: Any) -> dict:
     """Measure one artifact; returns its record (see ``measure_group``)."""
-    records, _ = measure_group([artifact_path], runtime, threads, device=device, seed=seed, timeout_s=timeout_s, **protocol)
+    records, _ = measure_group([artifact_path], runtime, threads, device=device, seed=seed, timeout_s=timeout_s,
+                               bare_ok=bare_ok, references=[reference], **protocol)
     return records[0]
 
 
@@ -113,6 +128,6 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
         "rss_baseline_bytes": item["rss_baseline_bytes"],
         "warnings": stability_warnings(summary, raw_min_s),
         "verdict": verdict(summary, item["per_call_s"], raw_min_s, result.get("thermal_before"), result.get("thermal_after")),
-        "manifest": m,
+        "manifest": m,  # its validation block labels the row: "passed", or "unvalidated" for a bare file
         "csibench_version": csibench.__version__,
     }

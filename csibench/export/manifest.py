@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from csibench.errors import ArtifactError, InvalidArtifactError
+from csibench.errors import ArtifactError, InvalidArtifactError, UsageError
+from csibench.files import sha256_of, write_json_atomic, write_text_atomic  # noqa: F401 - re-exported for old imports
+from csibench.formats_table import TABLE
 
 MANIFEST_VERSION = 1
 
-# Artifact suffix → (format name, runtimes able to run it; the first is the default).
-FORMAT_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {
-    ".onnx": ("onnx", ("onnxruntime",)),
-    ".tflite": ("tflite", ("litert",)),
-    ".safetensors": ("torch", ("torch",)),
-}
+# Artifact suffix → (format name, runtimes able to run it; the first is the default), from csibench.formats_table.
+FORMAT_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {r.suffix: (r.format, r.runtimes) for r in TABLE}
 
 
 def manifest_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".json")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write so that a crash leaves either the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 @dataclass
@@ -72,27 +46,66 @@ class Artifact:
             raise ArtifactError(f"{path}: validation data is missing or differs from its manifest; re-export the artifact")
         return path
 
+    @property
+    def status(self) -> str:
+        """"passed", "failed" or "unvalidated" (a bare artifact with no reference to check it against)."""
+        return (self.manifest.get("validation") or {}).get("status") or "failed"
+
+    @property
+    def bare(self) -> bool:
+        return bool(self.manifest.get("bare"))
+
+    def validation_label(self) -> str:
+        """How far its numbers can be trusted, in words, for every place that shows a result."""
+        v = self.manifest.get("validation") or {}
+        if self.status == "unvalidated":
+            return v.get("reason") or "unvalidated"
+        against = v.get("against") or "PyTorch"
+        return f"validated against {against}" if self.status == "passed" else f"validation against {against} failed"
+
     def require_valid(self) -> Artifact:
-        if not self.validated:
-            v = self.manifest.get("validation") or {}
-            why = v.get("error") or "it was never validated"
-            raise InvalidArtifactError(f"refusing {self.path}: its validation against PyTorch failed ({why}); re-export it")
-        return self
+        """Accepts "passed" and (labelled as such) "unvalidated"; refuses an artifact whose check failed."""
+        if self.status in ("passed", "unvalidated"):
+            return self
+        v = self.manifest.get("validation") or {}
+        why = v.get("error") or "it was never validated"
+        if self.bare:  # the user's own file: nothing csibench can re-export
+            raise InvalidArtifactError(f"refusing {self.path}: status failed, its outputs differ from "
+                                       f"{v.get('against', 'the reference')} ({why})")
+        raise InvalidArtifactError(f"refusing {self.path}: its validation against PyTorch failed ({why}); re-export it")
 
 
-def load_artifact(path: str | Path) -> Artifact:
-    """Open an artifact and its manifest, checking format, presence, size and sha256 (corrupt/truncated files)."""
+def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | Path | None = None) -> Artifact:
+    """Open an artifact and its manifest, checking format, presence, size and sha256 (corrupt/truncated files).
+
+    With ``bare_ok``, an .onnx/.tflite without a manifest opens as a bare artifact (csibench.export.bare), validated
+    against ``reference`` (an .npz) when given, else labelled unvalidated. ``reference`` is for bare files only.
+    """
+    from csibench.export.bare import BARE_FORMATS, open_bare  # lazily: bare imports this module
+
     path = Path(path)
     suffixes = ", ".join(FORMAT_RUNTIMES)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give an artifact file ({suffixes})")
     if path.suffix not in FORMAT_RUNTIMES:
-        raise ArtifactError(f"{path}: not an artifact csibench can run (valid suffixes: {suffixes})")
+        raise UsageError(f"{path}: not an artifact csibench can run (valid suffixes: {suffixes})")
     if not path.is_file():
         raise ArtifactError(f"{path}: no such artifact file")
     mpath = manifest_path(path)
+    bare = not mpath.exists()
+    if bare and bare_ok and path.suffix in BARE_FORMATS:
+        return open_bare(path, reference=reference)
+    if reference is not None and not bare:
+        raise UsageError(f"--reference is for files without a csibench manifest; {path} has {mpath.name} "
+                         "(validated against PyTorch at export)")
     try:
         manifest = json.loads(mpath.read_text())
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: manifest {mpath.name} is missing; export artifacts with `csibench export`") from None
+        how = ("`csibench bench` and `csibench profile` take it as a bare artifact (labelled unvalidated, or checked with "
+               "--reference FILE.npz)" if path.suffix in BARE_FORMATS else "a .safetensors artifact needs it to rebuild "
+               "the module")
+        raise ArtifactError(f"{path}: manifest {mpath.name} is missing; {how}, or export it again with "
+                            "`csibench export MODEL --format FORMAT --out DIR`") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: manifest {mpath.name} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(manifest, dict) or manifest.get("csibench_manifest") != MANIFEST_VERSION:

@@ -43,6 +43,8 @@ def interpreter(path: Path, threads: int = 1, delegates: bool = True):
 def run(path: Path, feeds: list[dict[str, np.ndarray]], meta: dict | None = None) -> tuple[dict, list[dict[str, np.ndarray]]]:
     """Run ``feeds`` through the signature runner, so inputs and outputs are addressed by their names."""
     interp = interpreter(path)
+    if not interp.get_signature_list():  # a bare file from an older converter: tensors by their own names
+        return _run_plain(interp, feeds)
     runner = interp.get_signature_runner()
     details_in, details_out = runner.get_input_details(), runner.get_output_details()
     io = {
@@ -50,6 +52,21 @@ def run(path: Path, feeds: list[dict[str, np.ndarray]], meta: dict | None = None
         "outputs": [{"name": n, "shape": d["shape"].tolist()} for n, d in details_out.items()],
     }
     results = [{k: np.array(v) for k, v in runner(**feed).items()} for feed in feeds]
+    return io, results
+
+
+def _run_plain(interp, feeds: list[dict[str, np.ndarray]]) -> tuple[dict, list[dict[str, np.ndarray]]]:
+    details_in, details_out = interp.get_input_details(), interp.get_output_details()
+    io = {
+        "inputs": [{"name": d["name"], "shape": d["shape"].tolist()} for d in details_in],
+        "outputs": [{"name": d["name"], "shape": d["shape"].tolist()} for d in details_out],
+    }
+    results = []
+    for feed in feeds:
+        for d in details_in:
+            interp.set_tensor(d["index"], feed[d["name"]])
+        interp.invoke()
+        results.append({d["name"]: interp.get_tensor(d["index"]).copy() for d in details_out})
     return io, results
 
 
