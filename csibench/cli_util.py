@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from csibench.errors import CsibenchError
 
@@ -25,6 +26,8 @@ DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite results databas
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random weights and inputs.")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="Where to measure: local or a device from `csibench devices list`.")]
 CkptOpt = Annotated[Path | None, typer.Option("--checkpoint", help="Safetensors checkpoint (with its .json config) to load.")]
+InputShapeOpt = Annotated[str | None, typer.Option(
+    "--input-shape", help="Input shape of a plain nn.Module given as file.py:Name or package.module:Name, batch first, e.g. 1,2,32,32.")]
 
 
 def handle_errors(fn):
@@ -35,7 +38,8 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except CsibenchError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # Escaped: messages quote user code's exceptions, whose "[...]" rich would take for markup and drop.
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted; every completed record is kept")

@@ -17,6 +17,8 @@ the compute ops it did not count.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from collections import Counter
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from csibench.errors import CsibenchError
 from csibench.models.base import CsiModel
 
 CONVENTIONS = {
@@ -152,9 +155,17 @@ GRAPH_CONVENTIONS = ("macs", "flops", "paper-004")
 
 def _graph_counts(module: torch.nn.Module, inputs: tuple) -> dict[str, dict[str, Any]]:
     """macs, flops and paper-004, all read off one torch.export-ed, decomposed graph."""
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exported = torch.export.export(module, inputs).run_decompositions()
+    from csibench.export.quiet import captured_output  # lazily: csibench.export imports this module
+
+    try:  # quiet: on failure torch prints the partial graph and a logging line to fds 1 and 2
+        with torch.no_grad(), warnings.catch_warnings(), captured_output(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            exported = torch.export.export(module, inputs).run_decompositions()
+    except Exception as exc:  # a user's module (file.py:Name) may not be traceable; the zoo's all are
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise CsibenchError(f"torch.export cannot trace {type(module).__name__}, so its MACs cannot be counted: "
+                            f"{type(exc).__name__}: {lines[0][:300] if lines else ''}") from None
     sig = exported.graph_signature
     params = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers)
     graph = exported.graph

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
-import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -14,29 +12,23 @@ import csibench
 from csibench.bench.complexity import profile
 from csibench.errors import UsageError
 from csibench.export.formats import ExportFormat
-from csibench.export.manifest import MANIFEST_VERSION, manifest_path, sha256_of, write_json_atomic
+from csibench.export.manifest import MANIFEST_VERSION, manifest_path
 from csibench.export.validate import VALIDATION_SAMPLES, reference, save_reference, validate
+from csibench.files import atomic_path, sha256_of, write_json_atomic
+from csibench.files import tool_versions as dist_versions
 from csibench.models.base import CsiModel
-from csibench.models.registry import cfg_to_dict, get_entry
-
-_TOOLS = ("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "safetensors", "numpy")
+from csibench.models.registry import cfg_to_dict, entry_of
 
 
 def tool_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"csibench": csibench.__version__, "python": platform.python_version()}
-    for dist in _TOOLS:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return versions
+    return {"csibench": csibench.__version__, "python": platform.python_version(), **dist_versions()}
 
 
 def artifact_stem(model: CsiModel, side: str) -> str:
     """``MODEL[_crN-D][_FIELDVALUE…]_SIDE``: every setting that differs from the default is in the name,
     so exports of different configurations never collide."""
     cfg = cfg_to_dict(model.cfg)
-    default = get_entry(model.name).configurable()
+    default = entry_of(model).configurable()
     tags = [f"cr{cfg['cr'].replace('/', '-')}"] if "cr" in cfg else []
     tags += [f"{k}{v}" for k, v in cfg.items() if k != "cr" and v != default.get(k)]
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in "_".join(tags))
@@ -51,12 +43,8 @@ def complexity_summary(model: CsiModel, side: str) -> dict[str, Any]:
 
 def _convert(fmt: ExportFormat, module, sample: dict, outputs: list[str], path: Path) -> None:
     """Convert into a hidden temp file first, so a failed conversion never leaves a half-written artifact."""
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
+    with atomic_path(path) as partial:
         fmt.export(module, sample, outputs, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def export_side(
@@ -94,8 +82,9 @@ def export_side(
             "csibench_manifest": MANIFEST_VERSION,
             "artifact": path.name,
             "model": model.name,
-            "paper": get_entry(model.name).paper,
+            "paper": entry_of(model).paper,  # "user" for file.py:Name models, "plugin" for object-valued plugins
             "config": cfg_to_dict(model.cfg),
+            "source": getattr(model, "source", None) or {"kind": "registry", "name": model.name},  # how a fresh process rebuilds the module (csibench.models.model_from_source)
             "seed": seed,
             "side": side,
             "role": spec.role,

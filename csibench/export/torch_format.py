@@ -18,11 +18,12 @@ def export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], outputs: li
 
 
 def load(path: Path, meta: dict[str, Any]) -> torch.nn.Module:
-    """Rebuild the side module named by ``meta`` (model, config, side) and load the weights into it."""
-    from csibench.models import create_model
+    """Rebuild the side module named by ``meta`` (source, config, side) and load the weights into it."""
+    from csibench.models import model_from_source
     from csibench.models.checkpoint import load_weights
 
-    module = create_model(meta["model"], **meta["config"]).side_module(meta["side"])
+    source = meta.get("source") or {"kind": "registry", "name": meta["model"]}  # manifests before sources: the zoo
+    module = model_from_source(source, meta["config"], meta.get("seed", 0)).side_module(meta["side"])
     load_weights(module, path, f"{meta['model']} {meta['side']}")
     return module.eval()
 

@@ -15,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from csibench.errors import ArtifactError, UsageError
+from csibench.files import atomic_path, sha256_of, write_json_atomic
 from csibench.models.base import CsiModel
 from csibench.models.registry import cfg_to_dict, create_model, make_cfg
 
@@ -25,18 +26,10 @@ def sidecar(path: Path) -> Path:
 
 def save_checkpoint(model: CsiModel, path: Path, side: str = "all", **extra: Any) -> Path:
     """Weights, then the sidecar, each replaced atomically: a crash leaves the old checkpoint or the new one."""
-    import os
-
-    from csibench.export.manifest import write_json_atomic
-
     path = Path(path)
     module = model.side_module(side)
-    partial = path.with_name(f".{path.name}.tmp-{os.getpid()}.safetensors")
-    try:
+    with atomic_path(path) as partial:
         save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(partial))
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     write_json_atomic(sidecar(path), {"model": model.name, "config": cfg_to_dict(model.cfg), "side": side, **extra})
     return path
 
@@ -80,8 +73,6 @@ def load_checkpoint(path: str | Path, *, model: str | None = None, **overrides: 
             raise UsageError(f"checkpoint {path.name} has {key}={meta['config'].get(key)}, not {value}")
     side = meta.get("side", "all")
     load_weights(built.side_module(side), path, f"{meta['model']} ({side})")
-    from csibench.export.manifest import sha256_of
-
     # Where the weights came from travels into every artifact exported from this model.
     built.provenance = {"weights": "checkpoint", "checkpoint": str(path.resolve()), "sha256": sha256_of(path),
                         "training": meta.get("training")}

@@ -52,15 +52,30 @@ def register_model(name: str, *, paper: str, summary: str, cfg_cls: type):
 
 
 def list_models(pattern: str = "*") -> list[str]:
+    """Registered names, plugins' included (every plugin is imported; broken ones are skipped, see plugins.broken)."""
+    from csibench.models import plugins
+
     _load_builtin()
+    plugins.load_all()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
 def get_entry(name: str) -> ModelEntry:
+    """The entry of ``name``; a name the zoo lacks is looked up among plugins (only that plugin is imported)."""
+    from csibench.models import plugins
+
     _load_builtin()
     if name not in _REGISTRY:
-        raise UsageError(f"unknown model {name!r}; {suggest(name, sorted(_REGISTRY))}")
+        plugins.load(name)  # a broken plugin of that name raises its one line here
+    if name not in _REGISTRY:
+        valid = sorted(set(_REGISTRY) | set(plugins.declared()))
+        raise UsageError(f"unknown model {name!r} (or give path/to/file.py:Name); {suggest(name, valid)}")
     return _REGISTRY[name]
+
+
+def entry_of(model: CsiModel) -> ModelEntry:
+    """The entry of a built model: user models (file.py:Name) carry their own, being registered under no name."""
+    return getattr(model, "entry", None) or get_entry(model.name)
 
 
 def make_cfg(name: str, **overrides: Any) -> Any:
@@ -86,8 +101,11 @@ def create_model(name: str, *, seed: int = 0, **overrides: Any) -> CsiModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = entry.builder(cfg)
+    from csibench.models.plugins import source_for
+
     model.name = name
     model.cfg = cfg
+    model.source = source_for(name)  # how a fresh process rebuilds it (the torch worker)
     return model.eval()
 
 
@@ -99,7 +117,7 @@ def cfg_to_dict(cfg: Any) -> dict[str, Any]:
     return out
 
 
-_INFRA = {"base", "registry", "checkpoint"}
+_INFRA = {"base", "registry", "checkpoint", "user", "plugins", "resolve"}  # no models in these
 
 
 def _load_builtin() -> None:

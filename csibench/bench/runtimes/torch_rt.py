@@ -1,4 +1,4 @@
-"""Safetensors side modules run in eager PyTorch, rebuilt from the manifest's model and config."""
+"""Safetensors side modules run in eager PyTorch, rebuilt from the manifest's source and config."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from csibench.models.checkpoint import load_weights
 
 
 def load(path: str, manifest: dict, inputs: dict[str, np.ndarray], threads: int) -> SimpleNamespace:
-    from csibench.models import create_model
+    from csibench.models import model_from_source
 
     torch.set_num_threads(threads)
-    module = create_model(manifest["model"], seed=manifest["seed"], **manifest.get("config", {})).side_module(manifest["side"])
+    # The zoo, a plugin or the user's own file.py:Name: the manifest's source says which (old manifests: the zoo).
+    source = manifest.get("source") or {"kind": "registry", "name": manifest["model"]}
+    module = model_from_source(source, manifest.get("config", {}), manifest["seed"]).side_module(manifest["side"])
     load_weights(module, path, f"{manifest['model']} {manifest['side']}")
     module.eval()
     args = tuple(torch.from_numpy(a) for a in inputs.values())
