@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 import csibench
 from csibench.cli_util import (
-    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, JsonOpt, SeedOpt, SetOpt, UsersOpt, emit_json, err, handle_errors, out,
+    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, SeedOpt, SetOpt, UsersOpt, emit_json, err, handle_errors,
+    out,
 )
+from csibench.cli_bare import ReferenceOpt
 from csibench.errors import CsibenchError, UsageError
 
 app = typer.Typer(
@@ -38,14 +41,12 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 
 def build_model(name: str, cr: str | None, users: int | None, bits: int | None, sets: list[str] | None, seed: int,
-                checkpoint: Path | None):
-    from csibench.models import create_model
-    from csibench.models.checkpoint import load_checkpoint
+                checkpoint: Path | None, input_shape: str | None = None):
+    """A registered or plugin model by name, or the user's own (file.py:Name, package.module:Name)."""
+    from csibench.models import resolve_model
 
     params = {"cr": cr, "users": users, "bits": bits, **parse_sets(sets)}
-    if checkpoint is not None:
-        return load_checkpoint(checkpoint, model=name, **params)
-    return create_model(name, seed=seed, **params)
+    return resolve_model(name, seed=seed, input_shape=input_shape, checkpoint=checkpoint, **params)
 
 
 def check_side(side: str, allowed: tuple[str, ...]) -> str:
@@ -70,17 +71,29 @@ def root(
 @app.command()
 @handle_errors
 def models(json_out: JsonOpt = False) -> None:
-    """List every registered model: seed paper, sides, configurable parameters, input spec."""
+    """List every registered model (plugins' included): seed paper, sides, configurable parameters, input spec."""
     from csibench.models import create_model, get_entry, list_models
+    from csibench.models.plugins import broken, plugin_of
 
     listing = []
-    for name in list_models():
-        entry, model = get_entry(name), create_model(name)
+    names = list_models()
+    for reason in broken().values():  # a broken plugin never hides the others; asking for it by name fails
+        err.print(f"[yellow]warning:[/] {escape(reason)}; skipped", highlight=False, soft_wrap=True)
+    for name in names:
+        entry, plugin = get_entry(name), plugin_of(name)
+        try:
+            specs = create_model(name).side_specs()
+        except CsibenchError as exc:
+            if plugin is None:
+                raise
+            specs = {}  # e.g. a plain nn.Module plugin without example_input: it needs --input-shape
+            err.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sides = {
             side: {"role": s.role, "inputs": [t.to_dict() for t in s.inputs], "outputs": [t.to_dict() for t in s.outputs]}
-            for side, s in model.side_specs().items()
+            for side, s in specs.items()
         }
-        listing.append({"name": name, "paper": entry.paper, "summary": entry.summary, "parameters": entry.configurable(), "sides": sides})
+        listing.append({"name": name, "paper": entry.paper, "summary": entry.summary, "parameters": entry.configurable(),
+                        "sides": sides, "plugin": plugin.to_dict() if plugin else None})
     if json_out:
         return emit_json(listing)
     table = RichTable("model", "paper", "sides (default config)", "parameters", "summary")
@@ -91,14 +104,17 @@ def models(json_out: JsonOpt = False) -> None:
             for side, s in m["sides"].items()
         )
         params = "\n".join(f"{k}={v}" for k, v in m["parameters"].items())
-        table.add_row(m["name"], m["paper"], sides, params, m["summary"])
+        plugin = m["plugin"]
+        name = m["name"] + (f"\n(plugin: {plugin['distribution']} {plugin['version']})" if plugin else "")
+        table.add_row(name, m["paper"], sides, params, m["summary"])
     out.print(table)
 
 
 @app.command()
 @handle_errors
 def profile(
-    model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
+    model: Annotated[str, typer.Argument(help="Model name (see `csibench models`), path/to/file.py:Name, package.module:Name, "
+                                              "or a bare .onnx/.tflite graph.")],
     cr: CrOpt = None,
     side: Annotated[str, typer.Option("--side", help="ue, bs or all.")] = "ue",
     convention: Annotated[str, typer.Option("--convention", help="Comma list of macs, flops, paper-004, thop, analytic \\[default: all].")] = "",
@@ -106,21 +122,34 @@ def profile(
     bits: BitsOpt = None,
     sets: SetOpt = None,
     checkpoint: CkptOpt = None,
+    input_shape: InputShapeOpt = None,
+    reference: ReferenceOpt = None,
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Parameters and complexity counted from the real module graph, each number labelled with its convention."""
+    """Parameters and complexity counted from the real module graph, each number labelled with its convention.
+
+    A .onnx/.tflite file is profiled from its own graph (onnx-tool / TFLite flatbuffer ops): parameters, MACs, size,
+    op census, and its validation status ("unvalidated: no PyTorch reference" unless --reference FILE.npz is given).
+    """
     from csibench.bench.complexity import CONVENTIONS, profile as run_profile
+    from csibench.cli_bare import is_bare_path, profile_bare, refuse_model_options
     from csibench.errors import suggest
     from csibench.models.registry import cfg_to_dict
 
+    if is_bare_path(model):
+        refuse_model_options({"--cr": cr, "--users": users, "--bits": bits, "--set": sets, "--checkpoint": checkpoint,
+                              "--convention": convention, "--input-shape": input_shape, "--seed": seed})
+        return profile_bare(Path(model), reference=reference, side=check_side(side, ("ue", "bs")), json_out=json_out)
+    if reference is not None:
+        raise UsageError("--reference applies to a bare .onnx/.tflite graph, not to a model csibench builds")
     check_side(side, ("ue", "bs", "all"))
     valid = [*CONVENTIONS, "analytic"]
     wanted = [c.strip() for c in convention.split(",") if c.strip()]
     for c in wanted:
         if c not in valid:
             raise UsageError(f"unknown convention {c!r}; {suggest(c, valid)}")
-    built = build_model(model, cr, users, bits, sets, seed, checkpoint)
+    built = build_model(model, cr, users, bits, sets, seed, checkpoint, input_shape)
     result = run_profile(built, side)
     result["config"] = cfg_to_dict(built.cfg)
     if "analytic" in wanted and "analytic" not in result["counts"]:
@@ -129,7 +158,7 @@ def profile(
     if json_out:
         return emit_json(result)
     cfg = ", ".join(f"{k}={v}" for k, v in result["config"].items())
-    out.print(f"[bold]{model}[/] side={side} ({cfg}), batch 1")
+    out.print(f"[bold]{escape(model)}[/] side={side}" + (f" ({escape(cfg)})" if cfg else "") + ", batch 1")
     out.print(f"parameters: {result['params']:,} ({result['param_bytes_fp32']:,} bytes fp32)")
     table = RichTable("convention", "value", "unit", "rule", "not counted (ops)")
     for name, c in result["counts"].items():
@@ -195,7 +224,7 @@ def tables(
 @app.command()
 @handle_errors
 def export(
-    model: Annotated[str, typer.Argument(help="Registered model name (see `csibench models`).")],
+    model: Annotated[str, typer.Argument(help="Model name (see `csibench models`), path/to/file.py:Name or package.module:Name.")],
     cr: CrOpt = None,
     side: Annotated[str, typer.Option("--side", help="ue, bs or all.")] = "ue",
     fmt: Annotated[str, typer.Option("--format", help="Comma list of onnx, tflite, torch.")] = "onnx,tflite",
@@ -205,6 +234,7 @@ def export(
     bits: BitsOpt = None,
     sets: SetOpt = None,
     checkpoint: CkptOpt = None,
+    input_shape: InputShapeOpt = None,
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
@@ -214,7 +244,7 @@ def export(
 
     check_side(side, ("ue", "bs", "all"))
     formats = parse_formats(fmt)
-    built = build_model(model, cr, users, bits, sets, seed, checkpoint)
+    built = build_model(model, cr, users, bits, sets, seed, checkpoint, input_shape)
     with err.status(f"exporting {model} {side}") as status:
         results = export_side(built, side, formats, out_dir, seed=seed, overwrite=overwrite, on_step=lambda m: status.update(f"{model} {side} {m}"))
     failed = [(p, m) for p, m in results if m["validation"]["status"] != "passed"]
@@ -236,7 +266,8 @@ def export(
 @app.command()
 @handle_errors
 def bench(
-    artifact: Annotated[Path, typer.Argument(help="A validated .onnx, .tflite or .safetensors artifact.")],
+    artifact: Annotated[Path, typer.Argument(help="An exported .onnx, .tflite or .safetensors artifact, or a bare .onnx/.tflite "
+                                                  "without a manifest (labelled unvalidated unless --reference is given).")],
     runtime: Annotated[str | None, typer.Option("--runtime", help="onnxruntime, litert or torch \\[default: the format's own].")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Threads set in the runtime.")] = 1,
     min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of steady-state samples.")] = 1.0,
@@ -245,6 +276,7 @@ def bench(
     max_time: Annotated[float, typer.Option("--max-time", help="Cap on the sampling time in seconds.")] = 30.0,
     repeat: Annotated[int, typer.Option("--repeat", help="Independent processes, each recorded.")] = 1,
     device: DeviceOpt = None,
+    reference: ReferenceOpt = None,
     db: DbOpt = None,
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
@@ -254,6 +286,7 @@ def bench(
     from csibench.bench.results import DEFAULT_DB, ResultsDB
     from csibench.bench.stats import summarize
     from csibench.devices.config import get_device
+    from csibench.export.manifest import load_artifact
 
     if repeat < 1:
         raise UsageError(f"invalid --repeat {repeat}: must be at least 1")
@@ -262,16 +295,23 @@ def bench(
     db_path = db or Path(DEFAULT_DB)
     done = []
     with ResultsDB(db_path) as results:  # opened first: a bad database fails before minutes of timing
+        with err.status(f"checking {artifact.name}"):  # once: a bare file's counts and reference check are not redone
+            opened = load_artifact(artifact, bare_ok=True, reference=reference)
         for i in range(repeat):
             with err.status(f"measuring {artifact.name} on {target.name} ({i + 1}/{repeat})"):
-                record = measure(artifact, runtime, threads, device=target, seed=seed, **protocol)
+                record = measure(opened, runtime, threads, device=target, seed=seed, **protocol)
             done.append((results.append(record), record))  # committed at once: a later failure keeps it
     medians = [r["summary"]["median"] for _, r in done]
     across = summarize(medians) if repeat > 1 else None
+    validation = {"status": opened.status, "label": opened.validation_label()}
     if json_out:
-        return emit_json({"db": str(db_path), "measurements": [{"id": i, **r} for i, r in done], "across_repeats": across})
+        return emit_json({"db": str(db_path), "measurements": [{"id": i, **r} for i, r in done], "across_repeats": across,
+                          "validation": validation})
     for row_id, record in done:
         print_measurement(record, row_id, db_path)
+    if opened.bare:  # never shown as if validated: the label goes with every bare result
+        style = "green" if opened.status == "passed" else "yellow"
+        out.print(f"[{style}]{escape(validation['label'])}[/]", highlight=False)
     if across:
         out.print(f"across {repeat} processes: median of medians {1e3 * across['median']:.4f} ms, CV of medians "
                   f"{100 * across['cv']:.2f}%", markup=False)
@@ -305,47 +345,32 @@ def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
 @app.command()
 @handle_errors
 def report(
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.md and the CSV tables.")] = Path("reports"),
+    select: Annotated[str | None, typer.Argument(metavar="STUDY|SWEEP", help="A study name (its newest run) or a sweep id \\[default: the newest study run; a database from before studies: all of it].")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.md, report.json and the CSV tables.")] = Path("reports"),
     db: DbOpt = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the study runs in the database instead.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write the seed-004 tables (UE complexity, encoder latency, ratios) as Markdown and CSV."""
-    from csibench.pipeline import make_report
+    """Write the report of one study run: models, latency, ratios to the baseline, task metrics, and the templates
+    the study turns on, as Markdown, CSV (numbers, units in headers) and JSON."""
+    from csibench.bench.results import DEFAULT_DB
+    from csibench.reports import list_runs, write_study_report
 
-    written, tables = make_report(db, out_dir)
+    db_path = Path(db) if db else Path(DEFAULT_DB)
+    if list_only:
+        runs = list_runs(db_path)
+        if json_out:
+            return emit_json(runs)
+        table = RichTable("id", "study", "sweep", "created", "artifacts", "measurements", "failures")
+        for r in runs:
+            table.add_row(str(r["id"]), r["name"], r["sweep"], r["created_at"], str(r["artifacts"]), str(r["measurements"]),
+                          str(r["failures"]))
+        out.print(table if runs else f"no study runs in {db_path}")
+        return
+    written, tables = write_study_report(db_path, out_dir, select)
     if json_out:
         return emit_json({"files": {k: str(v) for k, v in written.items()}, "tables": [t.to_dict() for t in tables]})
-    out.print(f"report written: {written['markdown']} (+ {len(written) - 1} CSV tables in {out_dir})")
-
-
-@app.command()
-@handle_errors
-def run(
-    out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("reports"),
-    db: DbOpt = None,
-    artifacts: Annotated[Path | None, typer.Option("--artifacts", help="Artifact directory \\[default: a new one per run under ./csibench-results/artifacts].")] = None,
-    crs: Annotated[str, typer.Option("--crs", help="Comma list of compression ratios.")] = "1/16,1/32",
-    runtimes: Annotated[str, typer.Option("--runtimes", help="Comma list of runtimes.")] = "onnxruntime,litert,torch",
-    threads: Annotated[int, typer.Option("--threads", help="Threads set in each runtime.")] = 1,
-    min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of samples per measurement.")] = 1.0,
-    precision: Annotated[float | None, typer.Option("--precision", help="Certify p50/p90 to ± this fraction.")] = None,
-    device: Annotated[str, typer.Option("--device", help="Comma list of devices, measured in parallel.")] = "local",
-    train: Annotated[bool, typer.Option("--train/--no-train", help="Train and distil first (else seeded random weights).")] = True,
-    full: Annotated[bool, typer.Option("--full", help="Paper-scale data (100k/30k/20k) and epochs: for a GPU.")] = False,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per training run \\[default: a few-minute budget].")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Train on this dataset \\[default: generate the small UMi LOS set].")] = None,
-    seed: SeedOpt = 0,
-    json_out: JsonOpt = False,
-) -> None:
-    """The main job: train and distil the seed-004 teacher/student, export, validate and time their encoders, report."""
-    from csibench.pipeline import run_main_job
-
-    summary = run_main_job(out_dir=out_dir, db=db, artifacts=artifacts, crs=crs, runtimes=runtimes, threads=threads,
-                           min_time=min_time, seed=seed, console=err, devices=device, precision=precision, train=train,
-                           full=full, epochs=epochs, data=data)
-    if json_out:
-        return emit_json(summary)
-    out.print(f"report: {summary['report']}")
+    out.print(f"report written: {written['markdown']} (+ report.json and {len(tables)} CSV tables in {out_dir})", markup=False)
 
 
 from csibench.cli_devices import devices_app  # noqa: E402  (a sub-command group, registered after the shared options)
@@ -357,6 +382,10 @@ app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("distill")(distill_command)
 app.command("eval")(eval_command)
+from csibench.cli_studies import run_command, studies_command  # noqa: E402
+
+app.command("run")(run_command)
+app.command("studies")(studies_command)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -202,12 +203,12 @@ def test_torch_runtime_is_local_only(sshd, tmp_path, exported):
 def test_run_sweeps_devices_in_parallel_and_resumes(sshd, tmp_path):
     add_device(device(sshd, tmp_path, name="pi"))
     add_device(device(sshd, tmp_path, name="bad key", key_file=str(keygen(tmp_path / "wrong"))))
-    db, art, reports = tmp_path / "r.db", tmp_path / "art", tmp_path / "reports"
-    args = ["run", "--device", "pi,local,bad key", "--crs", "1/32", "--runtimes", "litert", "--min-time", "0.1",
-            "--db", str(db), "--artifacts", str(art), "--out", str(reports)]
+    db, cache, reports = tmp_path / "r.db", tmp_path / "cache", tmp_path / "reports"
+    args = ["run", "--device", "pi,local,bad key", "--crs", "1/32", "--runtimes", "litert", "--min-time", "0.1", "--no-train",
+            "--db", str(db), "--cache", str(cache), "--out", str(reports)]
     result = runner.invoke(app, args)
     # The unreachable device fails the run, but what the others measured is kept and reported.
-    assert result.exit_code == 1 and "1 measurement(s) failed" in result.stderr and "bad key" in result.stderr
+    assert result.exit_code == 1 and "1 measurement group(s) failed" in result.stderr and "bad key" in result.stderr
     with ResultsDB(db) as results:
         rows, failures, comparisons = results.rows(), results.table("failures"), results.table("comparisons")
     assert sorted((r["device"], r["model"]) for r in rows) == [("local", "crnet"), ("local", "crnet-se"), ("pi", "crnet"), ("pi", "crnet-se")]
@@ -218,8 +219,9 @@ def test_run_sweeps_devices_in_parallel_and_resumes(sshd, tmp_path):
     md = (reports / "report.md").read_text()
     assert "device **pi**" in md and "litert, 1 thread, pi" in md and "could not be made" in md
     assert ("stable" in md) and "FLOPs ratio" in md
-    # Re-running the sweep resumes: nothing measured twice, only the failed device is tried again.
-    again = runner.invoke(app, args)
+    # Resuming the run: nothing measured twice, only the failed device is tried again.
+    sweep = re.search(r"--resume (\S+?)`", " ".join(result.stderr.split())).group(1)
+    again = runner.invoke(app, [*args, "--resume", sweep])
     assert again.exit_code == 1
     with ResultsDB(db) as results:
         assert len(results.rows()) == 4 and len(results.table("failures")) == 4

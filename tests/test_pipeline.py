@@ -22,15 +22,17 @@ def tiny_data(tmp_path):
 
 @pytest.mark.slow
 def test_run_trains_exports_times_and_reports(tmp_path, tiny_data):
-    db, art, reports = tmp_path / "r.db", tmp_path / "art", tmp_path / "reports"
+    db, cache, reports = tmp_path / "r.db", tmp_path / "cache", tmp_path / "reports"
     args = ["run", "--data", str(tiny_data), "--epochs", "1", "--crs", "1/32", "--runtimes", "onnxruntime", "--min-time", "0.1",
-            "--db", str(db), "--artifacts", str(art), "--out", str(reports), "--json"]
+            "--db", str(db), "--cache", str(cache), "--out", str(reports), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    first = json.loads(result.output[result.output.index("{"):])  # CliRunner swaps sys.stdout: torch.onnx prints land here
+    assert first["study"] == "seed-004" and first["made"] == {"trainings": 4, "artifacts": 2}
     with ResultsDB(db) as results:
         trainings, rows = results.table("trainings"), results.rows()
-    assert [(t["role"], t["method"]) for t in trainings] == [
-        ("teacher", "vanilla"), ("student", "vanilla"), ("ae-kd", "ae-kd"), ("encoder-kd", "encoder-kd")]
+    assert sorted((t["role"], t["method"]) for t in trainings) == [
+        ("ae-kd", "ae-kd"), ("encoder-kd", "encoder-kd"), ("student", "vanilla"), ("teacher", "vanilla")]
     assert all(t["nmse_db"] is not None and t["epochs"] == 1 for t in trainings)
     # The timed encoders are the trained ones: their manifests name the checkpoints they came from.
     provenance = {r["model"]: json.loads(r["manifest_json"])["provenance"] for r in rows}
@@ -39,9 +41,11 @@ def test_run_trains_exports_times_and_reports(tmp_path, tiny_data):
     assert provenance["crnet-se"]["sha256"] == next(t["checkpoint_sha256"] for t in trainings if t["role"] == "encoder-kd")
     md = (reports / "report.md").read_text()
     assert "Table VII (seed 004)" in md and "Encoder KD" in md and "Table VIII (seed 004)" in md
-    assert "crnet-se (encoder-kd weights)" in md
-    # Re-running the sweep neither retrains nor re-measures.
+    # Running the same study again reuses the trained weights and the artifacts, and only measures again.
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
+    second = json.loads(again.output[again.output.index("{"):])
+    assert second["made"] == {"trainings": 0, "artifacts": 0} and second["reused"] == {"trainings": 4, "artifacts": 2}
     with ResultsDB(db) as results:
-        assert len(results.table("trainings")) == 4 and len(results.rows()) == 2
+        assert len(results.rows()) == 4
+        assert len(results.study_data(second["sweep"]).measurements) == 2

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 PAIR_ROLES = ("teacher", "student", "ae-kd", "encoder-kd")
-DEFAULT_PAIR_EPOCHS = SHORT_RUN["epochs"]  # what `csibench run` trains without --full/--epochs (csibench.pipeline reads it)
+DEFAULT_PAIR_EPOCHS = SHORT_RUN["epochs"]  # what `csibench run` trains without --full/--epochs (csibench.studies.recipes reads it)
 
 
 def train_default_pair(data: CsiDataset | str | Path, out_dir: str | Path, epochs: int | Mapping[str, int] | None = None,

@@ -1,0 +1,204 @@
+"""Where a study's trained weights come from: training recipes, content-addressed and reused across runs.
+
+A recipe's output lives in ``CACHE/train/<recipe>-<key>/`` where ``key`` hashes everything the weights depend on:
+the recipe, model and config, the dataset's content hash, seed, epochs and csibench's code fingerprint (its
+sources and the torch/thop versions). A finished run leaves ``done.json`` (written last, atomically), so running
+the same study again reuses it; an interrupted one is resumed from its stage files (the trainers' ``resume``).
+
+- ``004-pair``: seed 004's teacher (vanilla CRNet) and its CRNet-SE students (vanilla, AE-KD, encoder-KD) at one CR,
+  on the default single-user dataset; one run gives every role.
+- ``vanilla``: any single-user autoencoder, trained with 004's vanilla recipe on the same dataset.
+- ``system``: a multi-user system (seeds 000/001/002) with its paper's recipe (:func:`csibench.train.system.train_system`)
+  on multi-user data generated for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from csibench.errors import UsageError
+
+PAIR_MODELS = {"teacher": "crnet", "student": "crnet-se", "ae-kd": "crnet-se", "encoder-kd": "crnet-se"}
+DEFAULT_ROLE = {"crnet": "teacher", "crnet-se": "encoder-kd"}  # encoder-KD: the student 004 recommends deploying
+SYSTEM_EPOCHS = 3  # "trained briefly": a few epochs of each paper's recipe on the small generated set
+SYSTEM_SAMPLES = 400
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One trained checkpoint a study exports, with what the report shows beside it."""
+
+    checkpoint: Path
+    model: str
+    cr: str | None
+    method: str
+    role: str
+    metrics: dict[str, Any]
+    data_hash: str | None
+    epochs: int | None
+    wall_time_s: float
+    reused: bool
+    record: dict[str, Any]
+
+
+@dataclass
+class TrainContext:
+    """What recipes share within one study run: the cache root, settings, progress, and datasets already loaded."""
+
+    cache: Path
+    data_dir: Path
+    seed: int
+    epochs: int | None
+    full: bool
+    data: str | None
+    samples: int | None
+    progress: Any  # rich Progress
+    datasets: dict[str, Any]
+
+
+def _key(parts: dict[str, Any]) -> str:
+    from csibench.files import content_key
+
+    return content_key(parts)[:16]
+
+
+def _done(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "done.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _finish(folder: Path, summary: dict) -> None:
+    from csibench.files import write_json_atomic
+
+    write_json_atomic(folder / "done.json", summary)  # last: a crash before it resumes the run, never half-reuses it
+
+
+def _single_user_data(ctx: TrainContext):
+    from csibench.data import GenConfig, generate_cached, load_dataset
+
+    if "single" not in ctx.datasets:
+        if ctx.data is not None:
+            ctx.datasets["single"] = load_dataset(ctx.data)
+        else:
+            cfg = GenConfig.full(seed=ctx.seed) if ctx.full else GenConfig(seed=ctx.seed)
+            total = cfg.n_train + cfg.n_val + cfg.n_test
+            task = ctx.progress.add_task("generate the default dataset (Sionna UMi LOS)", total=total)
+            ctx.datasets["single"] = generate_cached(cfg, ctx.data_dir, progress=lambda done, _: ctx.progress.update(task, completed=done))
+            ctx.progress.update(task, completed=total)
+    return ctx.datasets["single"]
+
+
+def _on_event(ctx: TrainContext, title: str):
+    task = ctx.progress.add_task(title, total=None)
+
+    def on_event(ev) -> None:
+        ctx.progress.update(task, description=f"{title}: {ev.stage} epoch {ev.epoch}/{ev.epochs}")
+
+    return task, on_event
+
+
+def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
+    """004's teacher and students at ``cr``; returns the checkpoint of ``role`` (default: the model's 004 role)."""
+    from csibench.files import code_fingerprint
+    from csibench.train import DEFAULT_PAIR_EPOCHS, train_default_pair
+
+    role = role or DEFAULT_ROLE.get(model)
+    if role not in PAIR_MODELS or PAIR_MODELS[role] != model:
+        valid = ", ".join(f"{r} ({m})" for r, m in PAIR_MODELS.items())
+        raise UsageError(f"recipe 004-pair trains crnet (teacher) and crnet-se (student, ae-kd, encoder-kd), not {model} as "
+                         f"{role!r}; valid roles: {valid}")
+    if overrides:
+        raise UsageError(f"recipe 004-pair trains 004's configuration; drop `set` ({', '.join(overrides)}) or use recipe vanilla")
+    ds = _single_user_data(ctx)
+    epochs = ctx.epochs if ctx.epochs is not None else (None if ctx.full else DEFAULT_PAIR_EPOCHS)
+    folder = ctx.cache / "train" / f"004-pair-{_key({'recipe': '004-pair', 'cr': cr, 'data': ds.content_hash, 'seed': ctx.seed, 'epochs': epochs, 'full': ctx.full, 'code': code_fingerprint()})}"
+    summary, reused = _done(folder), True
+    if summary is None:
+        reused = False
+        task, on_event = _on_event(ctx, f"train 004 pair CR {cr}")
+        summary = train_default_pair(ds, folder, epochs, on_event, cr=cr or "1/16", seed=ctx.seed, full=ctx.full, resume=True)
+        _finish(folder, summary)
+        ctx.progress.update(task, total=1, completed=1)
+    def trained(r: str) -> Trained:
+        run = summary["runs"][r]
+        method = {"teacher": "vanilla", "student": "vanilla"}.get(r, r)
+        return Trained(Path(run["checkpoint"]), PAIR_MODELS[r], cr, method, r, run["metrics"], summary["data"]["content_hash"],
+                       run["epochs"], run["wall_time_s"], reused, run)
+
+    # The asked role first; its siblings come along so the report can show every method (004 Tables VII/VIII).
+    return [trained(role)] + [trained(r) for r in summary["runs"] if r != role]
+
+
+def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
+    """004's vanilla training (MSE, Adam) of any single-user autoencoder on the default dataset."""
+    from csibench.files import code_fingerprint
+    from csibench.train import SHORT_RUN, TrainConfig, train
+
+    ds = _single_user_data(ctx)
+    settings = {} if ctx.full else dict(SHORT_RUN)
+    if ctx.epochs is not None:
+        settings["epochs"] = ctx.epochs
+    folder = ctx.cache / "train" / f"vanilla-{_key({'recipe': 'vanilla', 'model': model, 'cr': cr, 'set': overrides, 'data': ds.content_hash, 'seed': ctx.seed, 'settings': settings, 'code': code_fingerprint()})}"
+    summary, reused = _done(folder), True
+    if summary is None:
+        reused = False
+        task, on_event = _on_event(ctx, f"train {model}" + (f" CR {cr}" if cr else ""))
+        cfg = TrainConfig(**{**settings, "seed": ctx.seed, "threads": 1})
+        result = train(model, ds, folder, cfg, cr=cr, overrides=overrides or None, resume=True, progress=on_event)
+        summary = {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
+                   "epochs": cfg.epochs, "data_hash": ds.content_hash}
+        _finish(folder, summary)
+        ctx.progress.update(task, total=1, completed=1)
+    return [Trained(Path(summary["checkpoint"]), model, cr, "vanilla", role or "vanilla", summary["metrics"], summary["data_hash"],
+                    summary["epochs"], summary["wall_time_s"], reused, summary)]
+
+
+def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
+    """A multi-user system trained briefly with its paper's recipe on data generated for it (cached like the rest)."""
+    from csibench.files import code_fingerprint
+    from csibench.data.sionna_mu import MuGenConfig, generate_mu_cached
+    from csibench.models import create_model
+    from csibench.train import TrainConfig
+    from csibench.train.system import train_system
+
+    wanted = create_model(model, **overrides).mu_data()
+    if wanted is None:
+        raise UsageError(f"recipe system trains the multi-user systems of seeds 000/001/002; {model} is single-user (use vanilla)")
+    paper, fit = wanted
+    sizes = {} if ctx.full else {"n_train": ctx.samples or SYSTEM_SAMPLES, "n_val": 100, "n_test": 100}
+    gen = MuGenConfig.for_paper(paper, full=ctx.full, seed=ctx.seed, **{**fit, **sizes})
+    key = f"mu-{paper}-{gen.total}"
+    if key not in ctx.datasets:
+        task = ctx.progress.add_task(f"generate {paper} multi-user data for {model}", total=gen.total)
+        ctx.datasets[key] = generate_mu_cached(gen, ctx.data_dir, progress=lambda done, _: ctx.progress.update(task, completed=done))
+        ctx.progress.update(task, completed=gen.total)
+    ds = ctx.datasets[key]
+    epochs = ctx.epochs if ctx.epochs is not None else (TrainConfig.epochs if ctx.full else SYSTEM_EPOCHS)
+    settings = {"epochs": epochs, "batch_size": 50, "seed": ctx.seed, "threads": 1}
+    folder = ctx.cache / "train" / f"system-{model}-{_key({'recipe': 'system', 'model': model, 'set': overrides, 'data': ds.content_hash, 'settings': settings, 'code': code_fingerprint()})}"
+    summary, reused = _done(folder), True
+    if summary is None:
+        reused = False
+        task, on_event = _on_event(ctx, f"train {model} ({paper}'s recipe)")
+        result = train_system(model, ds, folder, TrainConfig(**settings), overrides=overrides or None, resume=True, progress=on_event)
+        summary = {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
+                   "epochs": epochs, "data_hash": ds.content_hash, "method": result.method}
+        _finish(folder, summary)
+        ctx.progress.update(task, total=1, completed=1)
+    return [Trained(Path(summary["checkpoint"]), model, cr, summary.get("method", "system"), role or f"paper {paper} recipe",
+                    summary["metrics"], summary["data_hash"], summary["epochs"], summary["wall_time_s"], reused, summary)]
+
+
+RECIPES: dict[str, Callable[..., list[Trained]]] = {"004-pair": pair_recipe, "vanilla": vanilla_recipe, "system": system_recipe}
+
+
+def default_recipe(model_name: str, is_multi_user: bool) -> str:
+    if model_name in DEFAULT_ROLE:
+        return "004-pair"
+    return "system" if is_multi_user else "vanilla"

@@ -1,0 +1,374 @@
+"""A study: the declarative description of a comparison (optimum-benchmark style), parsed from TOML and checked.
+
+A study names its models (registry, plugin, ``file.py:Name`` or a bare ``.onnx``/``.tflite``), their configs,
+sides and weights, the formats, runtimes, threads, devices and protocol, and the baseline for ratios. Built-ins
+live in ``csibench/studies/builtin/*.toml`` (one file each); users write their own. Every key is checked: an
+unknown key or a TOML error is one line naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csibench.errors import UsageError, suggest
+from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
+
+BUILTIN_DIR = Path(__file__).with_name("builtin")
+FORMATS = tuple(BY_FORMAT)
+SIDES = ("ue", "bs")
+BARE_SUFFIXES = tuple(BY_FORMAT[f].suffix for f in ("onnx", "tflite"))  # formats a colleague can hand over without csibench
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a model's weights come from; always shown in the report."""
+
+    kind: str  # "random" (seeded, untrained) | "train" (a training recipe) | "checkpoint"
+    recipe: str | None = None  # train: "004-pair", "vanilla", "system" (None: the model's default recipe)
+    role: str | None = None  # 004-pair: teacher, student, ae-kd, encoder-kd
+    path: str | None = None  # checkpoint
+
+    def describe(self) -> str:
+        if self.kind == "random":
+            return "untrained (seeded random weights)"
+        if self.kind == "checkpoint":
+            return f"checkpoint {self.path}"
+        return "trained: " + "/".join(x for x in (self.recipe or "default recipe", self.role) if x)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    label: str  # the row name in the report; unique in a study
+    model: str | None = None  # registry/plugin name or file.py:Name / package.module:Name
+    artifact: str | None = None  # a bare .onnx/.tflite instead of a model
+    reference: str | None = None  # bare artifact: reference inputs/outputs (.npz)
+    crs: tuple[str, ...] = ()  # empty: the model's own configuration
+    sets: dict[str, Any] = field(default_factory=dict)
+    sides: tuple[str, ...] = ("ue",)
+    weights: Weights = Weights("random")
+    input_shape: tuple[int, ...] | None = None
+    epochs: int | None = None  # training epochs for this model's recipe (None: the recipe's short default)
+
+
+@dataclass(frozen=True)
+class Measure:
+    min_time: float = 1.0
+    min_samples: int = 64
+    max_time: float = 30.0
+    certify: float | None = None  # stop once p50/p90 are certified to ± this fraction
+
+
+@dataclass(frozen=True)
+class Training:
+    epochs: int | None = None  # 004-pair / vanilla epochs (None: the short default)
+    full: bool = False  # paper-scale data and epochs (a GPU's job)
+    data: str | None = None  # single-user dataset to train on (None: the small default Sionna set)
+    samples: int | None = None  # multi-user recipes: training samples generated (None: the data default)
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    models: tuple[ModelSpec, ...]
+    baseline: str | None = None
+    tables: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ("onnx", "tflite", "torch")
+    runtimes: tuple[str, ...] | None = None  # None: each format's own runtime
+    threads: tuple[int, ...] = (1,)
+    devices: tuple[str, ...] = ("local",)
+    seed: int = 0
+    measure: Measure = Measure()
+    training: Training = Training()
+    source: str = "built-in"  # built-in or the file it came from
+
+    def runtime_list(self) -> list[str]:
+        return list(self.runtimes) if self.runtimes is not None else [default_runtime(f) for f in self.formats]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---- parsing -----------------------------------------------------------------------------------------------------
+
+_TOP = {"name", "description", "models", "baseline", "tables", "formats", "runtimes", "threads", "devices", "seed",
+        "measure", "training"}
+_MODEL = {"label", "model", "artifact", "reference", "crs", "set", "sides", "weights", "input_shape", "epochs"}
+_WEIGHTS = {"kind", "recipe", "role", "path"}
+
+
+class _Ctx:
+    """Where errors point: the file and the line of a key."""
+
+    def __init__(self, text: str, origin: str):
+        self.lines, self.origin = text.splitlines(), origin
+
+    def fail(self, key: str, why: str) -> UsageError:
+        leaf = key.rsplit(".", 1)[-1].split("[")[0]
+        pattern = re.compile(rf"^\s*(\[\[?\s*)?(\"?{re.escape(leaf)}\"?)\s*(=|\]|\.)")
+        line = next((i + 1 for i, ln in enumerate(self.lines) if pattern.search(ln)), None)
+        where = f"{self.origin}:{line}" if line else self.origin
+        return UsageError(f"{where}: {key}: {why}")
+
+
+def _unknown(table: dict, valid: set[str], prefix: str, ctx: _Ctx) -> None:
+    for key in table:
+        if key not in valid:
+            raise ctx.fail(f"{prefix}{key}", f"unknown key; {suggest(key, sorted(valid))}")
+
+
+def _str_list(value: Any, key: str, ctx: _Ctx, valid: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
+        raise ctx.fail(key, "expected a non-empty list of strings")
+    for item in items:
+        if valid is not None and item not in valid:
+            raise ctx.fail(key, f"unknown value {item!r}; {suggest(item, list(valid))}")
+    return tuple(dict.fromkeys(items))
+
+
+def _number(value: Any, key: str, ctx: _Ctx, *, kind: type, low: float, high: float = math.inf) -> Any:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+    if not ok or not math.isfinite(value) or not low <= value <= high:
+        rng = f"≥ {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        raise ctx.fail(key, f"expected {'an integer' if kind is int else 'a number'} {rng}, got {value!r}")
+    return kind(value)
+
+
+def parse_weights(value: Any, key: str, ctx: _Ctx) -> Weights:
+    """``"random"``, ``"train"``, ``"train:RECIPE[:ROLE]"``, ``"checkpoint:PATH"`` or a table with those keys."""
+    if isinstance(value, str):
+        head, _, rest = value.partition(":")
+        if head == "random" and not rest:
+            return Weights("random")
+        if head == "train":
+            recipe, _, role = rest.partition(":")
+            return _checked_weights(Weights("train", recipe or None, role or None), key, ctx)
+        if head == "checkpoint" and rest:
+            return Weights("checkpoint", path=rest)
+    elif isinstance(value, dict):
+        _unknown(value, _WEIGHTS, f"{key}.", ctx)
+        if not all(isinstance(v, str) for v in value.values()):
+            raise ctx.fail(key, "every weights field is a string")
+        if value.get("kind") in ("random", "train", "checkpoint"):
+            w = Weights(**value)
+            if w.kind == "checkpoint" and not w.path:
+                raise ctx.fail(key, "a checkpoint needs a path")
+            return _checked_weights(w, key, ctx)
+    raise ctx.fail(key, f"invalid weights {value!r}; valid: \"random\", \"train\", \"train:RECIPE[:ROLE]\" "
+                        "(recipes 004-pair, vanilla, system), \"checkpoint:PATH\"")
+
+
+def _checked_weights(w: Weights, key: str, ctx: _Ctx) -> Weights:
+    from csibench.studies.recipes import RECIPES
+
+    if w.kind == "train" and w.recipe is not None and w.recipe not in RECIPES:
+        raise ctx.fail(key, f"unknown training recipe {w.recipe!r}; {suggest(w.recipe, list(RECIPES))}")
+    return w
+
+
+def _model_spec(raw: Any, i: int, ctx: _Ctx, base_dir: Path) -> ModelSpec:
+    key = f"models[{i}]"
+    if not isinstance(raw, dict):
+        raise ctx.fail("models", "each [[models]] entry is a table")
+    _unknown(raw, _MODEL, f"{key}.", ctx)
+    if ("model" in raw) == ("artifact" in raw):
+        raise ctx.fail(key, "give exactly one of `model` (a name or file.py:Name) and `artifact` (a bare .onnx/.tflite)")
+    fields: dict[str, Any] = {}
+    for name in ("model", "artifact", "reference", "label"):
+        if name in raw:
+            if not isinstance(raw[name], str) or not raw[name]:
+                raise ctx.fail(f"{key}.{name}", "expected a non-empty string")
+            fields[name] = raw[name]
+    for name in ("artifact", "reference"):  # relative to the study file, as a user expects
+        if name in fields:
+            fields[name] = str((base_dir / fields[name]).resolve()) if not Path(fields[name]).is_absolute() else fields[name]
+    if "artifact" in fields and Path(fields["artifact"]).suffix not in BARE_SUFFIXES:
+        raise ctx.fail(f"{key}.artifact", f"a bare artifact is a {' or '.join(BARE_SUFFIXES)} file, got {fields['artifact']!r}")
+    model = fields.get("model")
+    if model and ":" in model and model.split(":", 1)[0].endswith(".py") and not Path(model.split(":", 1)[0]).is_absolute():
+        path, _, name = model.partition(":")
+        fields["model"] = f"{(base_dir / path).resolve()}:{name}"
+    fields.setdefault("label", model or Path(fields["artifact"]).name)
+    if "crs" in raw:
+        from csibench.config import format_cr, parse_cr
+
+        crs = _str_list(raw["crs"], f"{key}.crs", ctx)
+        try:
+            fields["crs"] = tuple(format_cr(parse_cr(c)) for c in crs)
+        except UsageError as exc:
+            raise ctx.fail(f"{key}.crs", str(exc)) from None
+    if "set" in raw:
+        if not isinstance(raw["set"], dict):
+            raise ctx.fail(f"{key}.set", "expected a table of model parameters, e.g. set = { decoder_width = 16 }")
+        fields["sets"] = dict(raw["set"])
+    if "sides" in raw:
+        fields["sides"] = _str_list(raw["sides"], f"{key}.sides", ctx, SIDES)
+    if "weights" in raw:
+        fields["weights"] = parse_weights(raw["weights"], f"{key}.weights", ctx)
+    if "input_shape" in raw:
+        shape = raw["input_shape"]
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise ctx.fail(f"{key}.input_shape", f"expected a list of positive integers like [1, 2, 32, 32], got {shape!r}")
+        fields["input_shape"] = tuple(shape)
+    if "epochs" in raw:
+        fields["epochs"] = _number(raw["epochs"], f"{key}.epochs", ctx, kind=int, low=1)
+    if "artifact" in fields and ({"crs", "set", "weights", "input_shape", "epochs"} & set(raw)):
+        raise ctx.fail(key, "a bare artifact has no crs, set, weights, input_shape or epochs: it is measured as it is")
+    if "reference" in fields and "artifact" not in fields:
+        raise ctx.fail(f"{key}.reference", "reference inputs/outputs validate a bare artifact; models are validated against PyTorch")
+    return ModelSpec(**fields)
+
+
+def _expand(spec: ModelSpec, ctx: _Ctx, i: int) -> list[ModelSpec]:
+    """``model = "*"`` (or any glob) stands for every registered model that matches, plugins included."""
+    if spec.model is None or not any(c in spec.model for c in "*?["):
+        return [spec]
+    from csibench.models import list_models
+
+    names = list_models(spec.model)
+    if not names:
+        raise ctx.fail(f"models[{i}].model", f"the pattern {spec.model!r} matches no registered model; see `csibench models`")
+    return [dataclasses.replace(spec, model=n, label=n) for n in names]
+
+
+def _sub(raw: Any, cls: type, key: str, ctx: _Ctx) -> Any:
+    if not isinstance(raw, dict):
+        raise ctx.fail(key, "expected a table")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    _unknown(raw, set(names), f"{key}.", ctx)
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = names[name].default
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ctx.fail(f"{key}.{name}", f"expected true or false, got {value!r}")
+            out[name] = value
+        elif name in ("data",):
+            if not isinstance(value, str):
+                raise ctx.fail(f"{key}.{name}", "expected a path string")
+            out[name] = value
+        elif name in ("min_samples", "epochs", "samples"):
+            out[name] = _number(value, f"{key}.{name}", ctx, kind=int, low=1)
+        elif name == "certify":
+            out[name] = _number(value, f"{key}.{name}", ctx, kind=float, low=1e-6, high=0.5)
+        else:
+            out[name] = _number(value, f"{key}.{name}", ctx, kind=float, low=0 if name == "min_time" else 1e-3)
+    return cls(**out)
+
+
+def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> Study:
+    ctx = _Ctx(text, origin)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{origin}: not valid TOML ({exc})") from None
+    _unknown(raw, _TOP, "", ctx)
+    if "models" not in raw or not isinstance(raw["models"], list) or not raw["models"]:
+        raise ctx.fail("models", "a study needs at least one [[models]] entry (model = NAME or artifact = FILE)")
+    models = tuple(m for i, raw_model in enumerate(raw["models"]) for m in _expand(_model_spec(raw_model, i, ctx, base_dir), ctx, i))
+    labels = [m.label for m in models]
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dupes:
+        raise ctx.fail("label", f"model labels must be unique; repeated: {', '.join(dupes)} (set `label` on each)")
+    fields: dict[str, Any] = {"models": models, "source": origin}
+    for name in ("name", "description", "baseline"):
+        if name in raw:
+            if not isinstance(raw[name], str) or not raw[name]:
+                raise ctx.fail(name, "expected a non-empty string")
+            fields[name] = raw[name]
+    fields.setdefault("name", default_name)
+    fields.setdefault("description", "")
+    if "tables" in raw:
+        from csibench.studies.templates import template_ids
+
+        fields["tables"] = _str_list(raw["tables"], "tables", ctx, template_ids()) if raw["tables"] else ()
+    if "formats" in raw:
+        fields["formats"] = _str_list(raw["formats"], "formats", ctx, FORMATS)
+    if "runtimes" in raw:
+        fields["runtimes"] = _str_list(raw["runtimes"], "runtimes", ctx, runtime_names())
+    if "devices" in raw:
+        fields["devices"] = _str_list(raw["devices"], "devices", ctx)
+    if "threads" in raw:
+        threads = raw["threads"] if isinstance(raw["threads"], list) else [raw["threads"]]
+        fields["threads"] = tuple(dict.fromkeys(_number(t, "threads", ctx, kind=int, low=1, high=1024) for t in threads))
+    if "seed" in raw:
+        fields["seed"] = _number(raw["seed"], "seed", ctx, kind=int, low=0)
+    if "measure" in raw:
+        fields["measure"] = _sub(raw["measure"], Measure, "measure", ctx)
+    if "training" in raw:
+        fields["training"] = _sub(raw["training"], Training, "training", ctx)
+    study = Study(**fields)
+    if study.baseline is not None and study.baseline not in labels:
+        raise ctx.fail("baseline", f"no model labelled {study.baseline!r}; {suggest(study.baseline, labels)}")
+    missing = [rt for rt in study.runtime_list() if runtime_format(rt) not in study.formats]
+    if missing:
+        raise ctx.fail("runtimes", f"{', '.join(missing)} needs format(s) {', '.join(runtime_format(r) for r in missing)} in `formats`")
+    return study
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+def load_study(name_or_path: str | Path) -> Study:
+    """A built-in study by name, or a study file (``*.toml``)."""
+    text_name = str(name_or_path)
+    path = Path(text_name)
+    if text_name.endswith(".toml") or path.suffix == ".toml" or "/" in text_name:
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory; a study file is a .toml file")
+        if not path.is_file():
+            raise UsageError(f"{path}: no such study file; built-in studies: {', '.join(builtin_names())}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not UTF-8 text; a study file is TOML") from None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+        return parse_study(text, str(path), path.resolve().parent, path.stem)
+    builtin = BUILTIN_DIR / f"{text_name}.toml"
+    if not builtin.is_file():
+        raise UsageError(f"unknown study {text_name!r}; {suggest(text_name, builtin_names())} (or a path to a .toml file)")
+    return parse_study(builtin.read_text(encoding="utf-8"), f"built-in study {text_name}", Path.cwd(), text_name)
+
+
+def narrow(study: Study, *, models: list[str] | None = None, crs: list[str] | None = None, runtimes: list[str] | None = None,
+           devices: list[str] | None = None) -> Study:
+    """The CLI's overrides: keep only these model labels; use these CRs (for models that have one), runtimes, devices."""
+    changes: dict[str, Any] = {}
+    kept = list(study.models)
+    if models is not None:
+        labels = [m.label for m in study.models]
+        for name in models:
+            if name not in labels:
+                raise UsageError(f"--models: study {study.name} has no model {name!r}; {suggest(name, labels)}")
+        kept = [m for m in study.models if m.label in models]
+    if crs is not None:
+        kept = [dataclasses.replace(m, crs=tuple(crs)) if m.crs or (m.model and _has_cr(m.model)) else m for m in kept]
+    changes["models"] = tuple(kept)
+    if study.baseline is not None and study.baseline not in {m.label for m in kept}:
+        changes["baseline"] = None  # ratios need the baseline; without it the report shows none rather than wrong ones
+    if runtimes is not None:
+        for rt in runtimes:
+            if rt not in runtime_names():
+                raise UsageError(f"--runtimes: unknown runtime {rt!r}; {suggest(rt, list(runtime_names()))}")
+        changes["runtimes"] = tuple(runtimes)
+        changes["formats"] = tuple(dict.fromkeys(runtime_format(rt) for rt in runtimes))
+    if devices is not None:
+        changes["devices"] = tuple(devices)
+    return dataclasses.replace(study, **changes)
+
+
+def _has_cr(model: str) -> bool:
+    if ":" in model:
+        return False
+    from csibench.models import get_entry
+
+    return any(f.name == "cr" for f in dataclasses.fields(get_entry(model).cfg_cls))

@@ -1,0 +1,85 @@
+"""A study naming the user's own encoder, a colleague's bare .tflite and crnet-se → one comparison report; a rerun reuses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from csibench.bench.results import ResultsDB
+from csibench.cli import app
+
+ENCODER = '''
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    """A user's own UE encoder: one 3x3 conv and a dense layer to 64 numbers."""
+
+    example_input = torch.zeros(1, 2, 32, 32)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 32 * 32, 64)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+'''
+
+
+@pytest.fixture
+def study_dir(tmp_path, exported):
+    (tmp_path / "my.py").write_text(ENCODER)
+    shutil.copy(exported[("crnet", "tflite")], tmp_path / "colleague.tflite")  # no manifest: a bare file
+    (tmp_path / "mine.toml").write_text(
+        'description = "my encoder vs a colleague\'s file vs CRNet-SE"\nbaseline = "crnet-se"\n'
+        'formats = ["onnx", "tflite", "torch"]\n[measure]\nmin_time = 0.05\nmin_samples = 8\n'
+        '[[models]]\nmodel = "my.py:Encoder"\nlabel = "my encoder"\n'
+        '[[models]]\nartifact = "colleague.tflite"\n'
+        '[[models]]\nmodel = "crnet-se"\ncrs = ["1/16"]\n')
+    return tmp_path
+
+
+def _run(study_dir, *extra):
+    args = ["run", str(study_dir / "mine.toml"), "--db", str(study_dir / "r.db"), "--out", str(study_dir / "report"),
+            "--cache", str(study_dir / "cache"), "--json", *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{"):])
+
+
+@pytest.mark.slow
+def test_own_encoder_bare_tflite_and_crnet_se_in_one_report_and_a_rerun_reuses(study_dir):
+    first = _run(study_dir)
+    with ResultsDB(study_dir / "r.db") as db:
+        data = db.study_data(first["sweep"])
+    measured = {(m.model, m.runtime) for m in data.measurements}
+    # Three formats for the two models (torch rebuilt from the user's file in a fresh worker), LiteRT for the bare file.
+    assert {r for _, r in measured} == {"onnxruntime", "litert", "torch"}
+    assert len(data.measurements) == 7
+    bare = [m for m in data.measurements if m.manifest.validation.status == "unvalidated"]
+    assert len(bare) == 1 and bare[0].runtime == "litert"
+    md = (study_dir / "report" / "report.md").read_text()
+    assert "colleague.tflite" in md and "unvalidated: no PyTorch reference" in md and "my encoder" in md
+    assert "untrained (seeded random weights)" in md
+    assert first["made"]["artifacts"] == 6 and first["reused"]["artifacts"] == 0
+
+    # Nothing changed: every artifact comes from the cache, and only the measurements are made again (a new sweep).
+    second = _run(study_dir)
+    assert second["sweep"] != first["sweep"]
+    assert second["made"]["artifacts"] == 0 and second["reused"]["artifacts"] == 6
+    with ResultsDB(study_dir / "r.db") as db:
+        assert len(db.study_data(second["sweep"]).measurements) == 7
+        assert len(db.study_data(first["sweep"]).measurements) == 7  # the first run's records are untouched
+
+    # An export interrupted mid-way (artifact without its manifest) is redone, never a dead end.
+    victim = next((study_dir / "cache" / "export").rglob("crnet-se*.onnx"))
+    victim.with_name(victim.name + ".json").unlink()
+    third = _run(study_dir, "--runtimes", "onnxruntime")
+    assert third["made"]["artifacts"] == 1 and third["reused"]["artifacts"] == 1
+    assert (victim.with_name(victim.name + ".json")).is_file()
+    assert sorted(p.name for p in study_dir.iterdir() if p.name.startswith("colleague")) == ["colleague.tflite"]  # nothing beside it
