@@ -113,22 +113,25 @@ def _throttling(before: dict | None, after: dict | None) -> list[str]:
 
 
 CI_LIMIT = 0.03  # the median's 95 % CI may span at most ±3 % of it for the number to be called stable
+RAW_LIMIT_S = 1e-4  # perf_counter_ns costs well under 1 µs: a raw sample of 100 µs or more keeps its error under 1 %
 
 
 def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict | None = None, after: dict | None = None) -> dict:
     """Whether to trust the median, and why not.
 
     Unstable (``reasons``): the median's 95 % CI wider than ±3 %, ≥ 5 % far outliers (something else ran),
-    throttling, fewer than 20 samples or raw samples under 1 ms. pyperf's spread checks (CV ≥ 10 %, min/max ≥ 50 %
-    from the median) are kept as ``notes``: on a VM a few interrupts trip them although the median is tight, and a
-    verdict that cries "unstable" for a ±0.5 % CI is one nobody believes.
+    throttling, fewer than 20 samples or raw samples under 100 µs. pyperf's spread checks (CV ≥ 10 %, min/max ≥ 50 %
+    from the median) and its 1 ms raw-sample rule are kept as ``notes``: on a VM a few interrupts trip them although
+    the median is tight, and a verdict that cries "unstable" for a ±0.5 % CI is one nobody believes.
     """
     share = outlier_share(values_s)
     median = summary["median"]
     half = max(median - summary["ci95_median_low"], summary["ci95_median_high"] - median) / median if median else 0.0
     warnings = stability_warnings(summary, raw_min_s)
-    spread = ("std is", "min is", "max is")
-    reasons = [w for w in warnings if not w.startswith(spread)] + _throttling(before, after)
+    informative = ("std is", "min is", "max is", "shortest raw sample")
+    reasons = [w for w in warnings if not w.startswith(informative)] + _throttling(before, after)
+    if raw_min_s < RAW_LIMIT_S:
+        reasons.append(f"shortest raw sample is {raw_min_s * 1e6:.3g} µs (< {RAW_LIMIT_S * 1e6:.0f} µs): timer overhead may bias it")
     if half > CI_LIMIT:
         reasons.append(f"the median's 95 % CI spans ±{half:.1%} (> ±{CI_LIMIT:.0%}): measure longer (--min-time)")
     if share >= 0.05:
@@ -136,7 +139,7 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
     return {
         "stable": not reasons,
         "reasons": reasons,
-        "notes": [w for w in warnings if w.startswith(spread)],
+        "notes": [w for w in warnings if w.startswith(informative)],
         "ci95_half_width": half,
         "cv": summary["cv"],
         "outlier_share": share,

@@ -233,7 +233,7 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     with ResultsDB(db) as results:
         if resume is not None and resume not in {r.sweep for r in results.study_runs()}:
             raise UsageError(f"no study run {resume!r} in {db} to resume; `csibench report --list` shows the runs")
-        results.append_study(sweep=sweep, name=study.name, definition=study.to_dict())
+        results.append_study(sweep=sweep, name=study.name, definition={**study.to_dict(), "runtimes": study.runtime_list()})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         ctx = TrainContext(cache=cache, data_dir=DEFAULT_DATA, seed=study.seed, epochs=study.training.epochs,

@@ -23,6 +23,7 @@ def pct(part: float | None, whole: float | None) -> float | None:
 
 
 VERDICT_NOTE = ("verdict: stable unless the median's 95 % CI spans more than ±3 %, ≥ 5 % of samples are far outliers "
-                "(> Q3 + 3·IQR and > 10 % above the median), throttling was seen, or samples were too few or too short; a wide spread (CV ≥ 10 %, "
-                "min/max ≥ 50 % from the median) alone is recorded in the database but does not make the median unstable. "
+                "(> Q3 + 3·IQR and > 10 % above the median), throttling was seen, or samples were too few or raw samples shorter than 100 µs; a wide spread (CV ≥ 10 %, "
+                "min/max ≥ 50 % from the median) or raw samples under pyperf's 1 ms alone are recorded in the database but "
+                "do not make the median unstable. "
                 "ci95: distribution-free 95 % confidence interval of the median.")
