@@ -7,31 +7,18 @@ import shutil
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from csibench.bench.results import ResultsDB
-from csibench.cli import app
 from csibench.devices.local import agent_request
 from csibench.errors import ArtifactError, UsageError
 from csibench.export import load_artifact
 from csibench.export.bare import UNVALIDATED, open_bare
+from tests.cli_helpers import assert_one_line_error, invoke
 
-runner = CliRunner()
 FAST = ("--min-time", "0.05", "--min-samples", "8")
 K, N = 64, 32  # the hand-built graph: y = relu(x · Wᵀ + b), x [batch, K], W [N, K]
 
 
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_one_line_error(result, code: int, *fragments: str):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def listing(folder) -> list[str]:

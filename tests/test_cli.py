@@ -9,26 +9,13 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
 from csibench.bench.results import ResultsDB
-from csibench.cli import app
 from csibench.models import list_models
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args))
+from tests.cli_helpers import assert_one_line_error, invoke
 
 
-def assert_one_line_error(result, code: int, *fragments: str):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+
 
 
 def test_models_lists_sides_params_and_inputs():

@@ -17,11 +17,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from csibench.cli import app
+from tests.cli_helpers import assert_one_line_error, invoke
 
-runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
 SHORT = ("--min-time", "0.05", "--min-samples", "8")
 
@@ -144,17 +142,6 @@ PLUGIN_REGISTERED = textwrap.dedent('''
 ''')
 
 
-def invoke(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def assert_one_line_error(result, code: int, *fragments: str):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import numpy as np
 
 import csibench
 from csibench.errors import ArtifactError, RuntimeMissingError, UsageError
-from csibench.export.manifest import MANIFEST_VERSION, Artifact
+from csibench.export.manifest import MANIFEST_VERSION, Artifact, check_artifact_path
 from csibench.files import sha256_of, tool_versions
 
 BARE_FORMATS = {".onnx": "onnx", ".tflite": "tflite"}
@@ -95,12 +95,7 @@ def _tflite_io(path: Path) -> tuple[list[dict], list[dict]]:
 
 
 def _check_path(path: Path) -> str:
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; give an artifact file ({', '.join(BARE_FORMATS)})")
-    if path.suffix not in BARE_FORMATS:
-        raise UsageError(f"{path}: not a bare artifact csibench can open (valid suffixes: {', '.join(BARE_FORMATS)})")
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such artifact file")
+    check_artifact_path(path, BARE_FORMATS, "a bare artifact csibench can open")
     return BARE_FORMATS[path.suffix]
 
 

@@ -75,6 +75,17 @@ class Artifact:
         raise InvalidArtifactError(f"refusing {self.path}: its validation against PyTorch failed ({why}); re-export it")
 
 
+def check_artifact_path(path: Path, suffixes, what: str) -> None:
+    """A directory or a wrong suffix is a usage error (exit 2); a missing file a failure (exit 1)."""
+    valid = ", ".join(suffixes)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give an artifact file ({valid})")
+    if path.suffix not in suffixes:
+        raise UsageError(f"{path}: not {what} (valid suffixes: {valid})")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such artifact file")
+
+
 def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | Path | None = None) -> Artifact:
     """Open an artifact and its manifest, checking format, presence, size and sha256 (corrupt/truncated files).
 
@@ -84,13 +95,7 @@ def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | P
     from csibench.export.bare import BARE_FORMATS, open_bare  # lazily: bare imports this module
 
     path = Path(path)
-    suffixes = ", ".join(FORMAT_RUNTIMES)
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; give an artifact file ({suffixes})")
-    if path.suffix not in FORMAT_RUNTIMES:
-        raise UsageError(f"{path}: not an artifact csibench can run (valid suffixes: {suffixes})")
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such artifact file")
+    check_artifact_path(path, FORMAT_RUNTIMES, "an artifact csibench can run")
     mpath = manifest_path(path)
     bare = not mpath.exists()
     if bare and bare_ok and path.suffix in BARE_FORMATS:
