@@ -13,6 +13,12 @@ class UsageError(CsibenchError):
     exit_code = 2
 
 
+class Interrupted(CsibenchError):
+    """Ctrl-C during a long run: completed records are kept and the message says how to resume (exit 130)."""
+
+    exit_code = 130
+
+
 class ArtifactError(CsibenchError):
     """An artifact is missing, corrupt, truncated or has no valid manifest."""
 

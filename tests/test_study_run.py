@@ -83,3 +83,44 @@ def test_own_encoder_bare_tflite_and_crnet_se_in_one_report_and_a_rerun_reuses(s
     assert third["made"]["artifacts"] == 1 and third["reused"]["artifacts"] == 1
     assert (victim.with_name(victim.name + ".json")).is_file()
     assert sorted(p.name for p in study_dir.iterdir() if p.name.startswith("colleague")) == ["colleague.tflite"]  # nothing beside it
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_at_once_keeps_records_and_resume_finishes_the_rest(tmp_path):
+    import os
+    import re
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "r.db"
+    args = [sys.executable, "-m", "csibench", "run", "seed-004", "--no-train", "--crs", "1/32", "--runtimes", "onnxruntime,litert",
+            "--min-time", "4", "--db", str(db), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "report")]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def measured() -> int:
+        try:
+            with sqlite3.connect(db) as conn:
+                return conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.time() + 240
+    while measured() < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert measured() == 2, proc.communicate()  # the first group (teacher + student on onnxruntime) is in
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: csibench and its agent
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted; every completed record" in err
+    assert measured() == 2 and (tmp_path / "report" / "report.md").is_file()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # Ctrl-C is no artifact's failure
+    sweep = re.search(r"--resume (\S+?)`", " ".join(err.split())).group(1)
+    done = subprocess.run([*args, "--resume", sweep], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT runtime, COUNT(*) FROM measurements WHERE sweep=? GROUP BY runtime", (sweep,)).fetchall()
+    assert sorted(rows) == [("litert", 2), ("onnxruntime", 2)]  # nothing measured twice

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from csibench.errors import CsibenchError, UsageError
+from csibench.errors import CsibenchError, Interrupted, UsageError
 from csibench.formats_table import runtime_format
 from csibench.studies.spec import ModelSpec, Study
 
@@ -172,7 +172,7 @@ def measurement_plan(items: list[Item], study: Study, device_name: str) -> list[
     return plan
 
 
-def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task) -> list[dict]:
+def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, stop: threading.Event) -> list[dict]:
     from csibench.bench.latency import measure_group, protocol_settings
     from csibench.bench.results import ResultsDB
     from csibench.files import sha256_of
@@ -182,6 +182,8 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task) -
     outcomes = []
     with ResultsDB(db) as results:
         for runtime, threads, members in plan:
+            if stop.is_set():
+                break
             fmt = runtime_format(runtime)
             paths = [it.artifacts[fmt] for it in members]
             what = f"{device.name}: {', '.join(it.name() for it in members)} on {runtime}, {threads} thread(s)"
@@ -195,6 +197,8 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task) -
                 records, comparison = measure_group(paths, runtime, threads, device=device, seed=study.seed, bare_ok=True,
                                                     references=[_reference(it) for it in members], **protocol)
             except (CsibenchError, OSError) as exc:
+                if stop.is_set():  # Ctrl-C killed this group's agent: not a failure of the artifacts
+                    break
                 for it, path, sha in zip(members, paths, shas, strict=True):
                     stub = {"model": it.spec.label, "config": {"cr": it.cr}, "sha256": sha}
                     results.append_failure(device=device.name, reason=str(exc), kind=type(exc).__name__, sweep=sweep, runtime=runtime,
@@ -224,7 +228,6 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     from csibench.bench.results import ResultsDB
     from csibench.devices.config import get_device
     from csibench.reports import write_study_report
-    from csibench.studies.recipes import TrainContext
 
     targets = [get_device(name) for name in study.devices]  # unknown devices fail before any work
     items = expand(study)
@@ -234,13 +237,40 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
         if resume is not None and resume not in {r.sweep for r in results.study_runs()}:
             raise UsageError(f"no study run {resume!r} in {db} to resume; `csibench report --list` shows the runs")
         results.append_study(sweep=sweep, name=study.name, definition={**study.to_dict(), "runtimes": study.runtime_list()})
+    resume_cmd = f"csibench run {study.source if study.source.endswith('.toml') else study.name} --resume {sweep}"
+    stats: Counter = Counter()
+    try:
+        outcomes = _stages(study, items, targets, db, cache, sweep, console, stats)
+    except KeyboardInterrupt:
+        written, _ = write_study_report(db, out_dir, sweep)  # what completed is reported; nothing half-measured is
+        raise Interrupted(f"interrupted; every completed record of run {sweep} is kept in {db} and reported in "
+                          f"{written['markdown']}; resume with `{resume_cmd}`") from None
+    written, _ = write_study_report(db, out_dir, sweep)
+    summary = {"study": study.name, "sweep": sweep, "db": str(db), "cache": str(cache), "measurements": outcomes,
+               "reused": {"trainings": stats["trainings reused"], "artifacts": stats["artifacts reused"]},
+               "made": {"trainings": stats["trainings made"], "artifacts": stats["artifacts made"]},
+               "report": str(written["markdown"]), "files": {k: str(v) for k, v in written.items()}}
+    failed = [o for o in outcomes if "error" in o]
+    if failed:
+        first = failed[0]
+        raise CsibenchError(f"{len(failed)} measurement group(s) failed (first: {first['device']} {', '.join(first['models'])} on "
+                            f"{first['runtime']}: {first['error']}); the rest is recorded and reported in {written['markdown']}; "
+                            f"resume with `{resume_cmd}`")
+    return summary
+
+
+def _stages(study: Study, items: list[Item], targets: list, db: Path, cache: Path, sweep: str, console: Console,
+            stats: Counter) -> list[dict]:
+    """Weights and artifacts for every item, then the measurements, devices in parallel; returns the outcomes."""
+    from csibench.bench.results import ResultsDB
+    from csibench.studies.recipes import TrainContext
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         ctx = TrainContext(cache=cache, data_dir=DEFAULT_DATA, seed=study.seed, epochs=study.training.epochs,
                            full=study.training.full, data=study.training.data, samples=study.training.samples,
                            progress=progress, datasets={})
         recorded: set[str] = set()
-        stats: Counter = Counter()
         task = progress.add_task("weights + export + validate", total=len(items))
         with ResultsDB(db) as results:
             for item in items:
@@ -253,25 +283,18 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
                 progress.advance(task)
         plans = {d.name: measurement_plan(items, study, d.name) for d in targets}
         tasks = {d.name: progress.add_task(d.name, total=len(plans[d.name])) for d in targets}
-        lock, outcomes = threading.Lock(), []
+        lock, outcomes, stop = threading.Lock(), [], threading.Event()
 
         def sweep_device(device) -> None:
-            found = _measure(device, plans[device.name], study, db, sweep, progress, tasks[device.name])
+            found = _measure(device, plans[device.name], study, db, sweep, progress, tasks[device.name], stop)
             with lock:
                 outcomes.extend(found)
 
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            for future in [pool.submit(sweep_device, d) for d in targets]:
-                future.result()
-    written, _ = write_study_report(db, out_dir, sweep)
-    summary = {"study": study.name, "sweep": sweep, "db": str(db), "cache": str(cache), "measurements": outcomes,
-               "reused": {"trainings": stats["trainings reused"], "artifacts": stats["artifacts reused"]},
-               "made": {"trainings": stats["trainings made"], "artifacts": stats["artifacts made"]},
-               "report": str(written["markdown"]), "files": {k: str(v) for k, v in written.items()}}
-    failed = [o for o in outcomes if "error" in o]
-    if failed:
-        first = failed[0]
-        raise CsibenchError(f"{len(failed)} measurement group(s) failed (first: {first['device']} {', '.join(first['models'])} on "
-                            f"{first['runtime']}: {first['error']}); the rest is recorded and reported in {written['markdown']}; "
-                            f"resume with `csibench run {study.source if study.source.endswith('.toml') else study.name} --resume {sweep}`")
-    return summary
+            try:
+                for future in [pool.submit(sweep_device, d) for d in targets]:
+                    future.result()
+            except KeyboardInterrupt:
+                stop.set()  # no device starts another group; the one under way ends with its killed agent
+                raise
+    return outcomes
