@@ -125,9 +125,10 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
             reused = False
             try:
                 path, manifest = export_side(model, item.side, [fmt], folder, seed=study.seed, overwrite=True)[0]
-            except CsibenchError as exc:
-                results.append_artifact(sweep=sweep, label=spec.label, path=None, manifest=None, status="export-failed",
-                                        reason=str(exc), model=model.name, side=item.side, format=fmt.name, cr=item.cr)
+            except CsibenchError as exc:  # recorded with what can still be known: the module's complexity
+                results.append_artifact(sweep=sweep, label=spec.label, path=None, manifest=_unexported(model, item, fmt.name, provenance),
+                                        status="export-failed", reason=str(exc), model=model.name, side=item.side,
+                                        format=fmt.name, cr=item.cr)
                 continue
             artifact = load_artifact(path)
         stats["artifacts reused" if reused else "artifacts made"] += 1
@@ -137,6 +138,19 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
                                 reason=reason, reused=reused, cr=item.cr)
         if status == "passed":
             item.artifacts[fmt.name] = path
+
+
+def _unexported(model, item: Item, fmt: str, provenance: dict) -> dict | None:
+    """The manifest fields an artifact that could not be exported still has: model, config, weights, complexity."""
+    from csibench.export.exporter import complexity_summary
+    from csibench.models.registry import cfg_to_dict
+
+    try:
+        complexity = complexity_summary(model, item.side)
+    except CsibenchError:
+        complexity = None
+    return {"model": model.name, "config": cfg_to_dict(model.cfg), "side": item.side, "format": fmt, "complexity": complexity,
+            "provenance": provenance, "source": getattr(model, "source", None)}
 
 
 def _bare(item: Item, results, sweep: str) -> None:
