@@ -361,10 +361,12 @@ def report(
         runs = list_runs(db_path)
         if json_out:
             return emit_json(runs)
-        table = RichTable("id", "study", "sweep", "created", "artifacts", "measurements", "failures")
+        table = RichTable(caption="`csibench report RUN-ID` or `csibench run STUDY --resume RUN-ID` take a run id")
+        table.add_column("run id", no_wrap=True)  # what users type: never cut it
+        for header in ("created", "artifacts", "measurements", "failures"):
+            table.add_column(header)
         for r in runs:
-            table.add_row(str(r["id"]), r["name"], r["sweep"], r["created_at"], str(r["artifacts"]), str(r["measurements"]),
-                          str(r["failures"]))
+            table.add_row(r["sweep"], r["created_at"], str(r["artifacts"]), str(r["measurements"]), str(r["failures"]))
         out.print(table if runs else f"no study runs in {db_path}")
         return
     written, tables = write_study_report(db_path, out_dir, select)

@@ -99,9 +99,10 @@ def run_command(
     summary = run_study(spec, db=Path(db or DEFAULT_DB), out_dir=out_dir, console=err, cache=cache, resume=resume)
     if json_out:
         return emit_json(summary)
+    measured = sum(len(o.get("ids", [])) for o in summary["measurements"])
     out.print(f"study {summary['study']} (run {summary['sweep']}): trained {summary['made']['trainings']}, reused "
               f"{summary['reused']['trainings']} training run(s); exported {summary['made']['artifacts']}, reused "
-              f"{summary['reused']['artifacts']} artifact(s)", markup=False)
+              f"{summary['reused']['artifacts']} artifact(s); {measured} measurement(s) recorded", markup=False)
     out.print(f"report: {summary['report']}", markup=False)
 
 

@@ -95,13 +95,14 @@ class Complexity:
     batch: int | None
     counts: Mapping[str, Count]
     error: str | None = None  # a graph its counter could not count (bare artifacts)
+    buffers: int | None = None  # float constants stored with the module but not trained (BN statistics, sensing matrices)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Complexity | None:
         if not isinstance(d, Mapping):
             return None
         counts = {name: Count.from_dict(name, c) for name, c in _dict(d.get("counts")).items()}
-        return cls(d.get("params"), d.get("param_bytes_fp32"), d.get("batch"), counts, d.get("error"))
+        return cls(d.get("params"), d.get("param_bytes_fp32"), d.get("batch"), counts, d.get("error"), d.get("buffers"))
 
     @property
     def macs(self) -> Count | None:

@@ -148,13 +148,13 @@ def test_selecting_a_study_name_reports_its_newest_run_only(report, study_db):
 def test_csv_cells_are_numbers_with_units_in_headers(report, study_db):
     rows = read_csv(report["written"]["latency"])
     header = list(rows[0])
-    for h in ("median [ms]", "ci95 low [ms]", "ci95 high [ms]", "p90 [ms]", "CV [%]", "peak RSS [MiB]", "samples", "validation"):
+    for h in ("median [ms]", "ci95 low [ms]", "ci95 high [ms]", "p90 [ms]", "CV [%]", "peak RSS of the measuring process [MiB]", "samples", "validation"):
         assert h in header
     timed = [r for r in rows if r["median [ms]"]]
     assert len(timed) == 3
     for r in timed:
         low, median, high = float(r["ci95 low [ms]"]), float(r["median [ms]"]), float(r["ci95 high [ms]"])
-        assert 0 < low <= median <= high and float(r["peak RSS [MiB]"]) > 1 and int(r["samples"]) >= 8
+        assert 0 < low <= median <= high and float(r["peak RSS of the measuring process [MiB]"]) > 1 and int(r["samples"]) >= 8
     teacher = next(r for r in timed if r["label"] == "crnet")
     assert float(teacher["median [ms]"]) == pytest.approx(1e3 * study_db["teacher"]["summary"]["median"], rel=1e-12)
     models = read_csv(report["written"]["models"])
@@ -188,7 +188,7 @@ def test_bare_unvalidated_row_is_labelled_everywhere(report):
 
 
 def test_missing_data_is_a_dash_never_zero(report):
-    md_models = {r["label"]: r for r in md_rows(report["md"], "Models")}
+    md_models = {r["label"].removesuffix(" †"): r for r in md_rows(report["md"], "Models")}
     assert md_models["colleague.onnx"]["fp32 weights [bytes]"] == "–"  # a bare graph has no fp32 module to size
     assert md_models["crnet"]["tflite size [bytes]"] == "–"
     assert md_models["crnet"]["tflite validation"] == "could not be exported: litert-torch could not convert the module: boom"
@@ -197,7 +197,7 @@ def test_missing_data_is_a_dash_never_zero(report):
     json_models = {r["cells"]["label"]: r["cells"] for r in json_table(report, "models")["rows"]}
     assert json_models["colleague.onnx"]["fp32 weights [bytes]"] is None
     failed = next(r for r in md_rows(report["md"], "Latency") if r["verdict"].startswith("not measured"))
-    assert failed["median [ms]"] == "–" and failed["peak RSS [MiB]"] == "–" and failed["threads"] == "2"
+    assert failed["median [ms]"] == "–" and failed["peak RSS of the measuring process [MiB]"] == "–" and failed["threads"] == "2"
     assert md_models["crnet"]["weights"] == "untrained (seeded random weights)"
     assert md_models["student"]["weights"] == "trained: recipe 004-pair, role encoder-kd"
 
@@ -217,8 +217,9 @@ def test_ratios_against_the_baseline(report, study_db):
     assert bare["baseline CR"] == "1/16" and bare["CR"] is None
     assert bare["latency ratio [%]"] == pytest.approx(300.0) and bare["ci95 low [%]"] is None
     assert bare["latency ratio method"] == "ratio of medians (separate runs)"
-    assert bare["params ratio [%]"] == pytest.approx(100 * 1000 / teacher_c["params"])
-    assert bare["FLOPs ratio [%]"] is None  # onnx-tool vs torch counter: different conventions are not compared
+    # onnx-tool vs the torch counter (and graph constants vs module parameters): different conventions are not compared
+    assert bare["params ratio [%]"] is None and bare["FLOPs ratio [%]"] is None
+    assert bare["validation"] == "unvalidated: no PyTorch reference" and student["validation"] == "passed"
     assert any("not compared" in n for n in json_table(report, "ratios")["notes"])
     assert rows["colleague.onnx"]["mark"] == "†" and "mark" not in rows["student"]  # a failed TFLite export marks nothing
 
@@ -310,3 +311,21 @@ def test_reports_import_neither_torch_nor_numpy():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_report_removes_the_csvs_its_predecessor_wrote_and_nothing_else(tmp_path):
+    from csibench.reports.render import write_report
+    from csibench.reports.table import Column, Table
+
+    def table(table_id: str) -> Table:
+        t = Table(table_id, table_id, [Column("x", "ms", "measured", ".4g")])
+        t.add(1.5)
+        return t
+
+    (tmp_path / "mine.csv").write_text("a user's own file\n")
+    write_report([table("zoo-only"), table("latency")], tmp_path, "# first\n")
+    assert (tmp_path / "zoo-only.csv").is_file()
+    written = write_report([table("latency")], tmp_path, "# second\n")
+    assert not (tmp_path / "zoo-only.csv").exists()  # another study's table must not sit beside this report
+    assert (tmp_path / "mine.csv").read_text() == "a user's own file\n" and (tmp_path / "latency.csv").is_file()
+    assert json.loads(written["json"].read_text())["files"] == ["latency.csv", "report.json", "report.md"]

@@ -124,3 +124,20 @@ def test_ctrl_c_stops_at_once_keeps_records_and_resume_finishes_the_rest(tmp_pat
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT runtime, COUNT(*) FROM measurements WHERE sweep=? GROUP BY runtime", (sweep,)).fetchall()
     assert sorted(rows) == [("litert", 2), ("onnxruntime", 2)]  # nothing measured twice
+
+
+def test_a_run_that_stops_is_recorded_as_such_and_says_how_to_resume(tmp_path):
+    (tmp_path / "s.toml").write_text('[[models]]\nmodel = "crnet-se"\nweights = "checkpoint:nope.safetensors"\n')
+    args = ["--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "rep"), "--cache", str(tmp_path / "cache")]
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "s.toml"), "--runtimes", "onnxruntime", *args])
+    assert result.exit_code == 1 and "no such checkpoint" in result.stderr and "--resume s@" in result.stderr
+    assert "**This run did not finish:** nope.safetensors: no such checkpoint" in (tmp_path / "rep" / "report.md").read_text()
+    listing = json.loads(CliRunner().invoke(app, ["report", "--list", "--json", "--db", str(tmp_path / "r.db")]).output)
+    assert [r["failures"] for r in listing] == [1]
+
+
+def test_a_missing_bare_artifact_fails_before_a_run_is_recorded(tmp_path):
+    (tmp_path / "s.toml").write_text('[[models]]\nartifact = "gone.tflite"\n')
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "s.toml"), "--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "rep")])
+    assert result.exit_code == 1 and f"{tmp_path / 'gone.tflite'}: no such artifact file" in result.stderr
+    assert not (tmp_path / "r.db").exists() and not (tmp_path / "rep").exists()

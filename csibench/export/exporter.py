@@ -38,7 +38,8 @@ def artifact_stem(model: CsiModel, side: str) -> str:
 def complexity_summary(model: CsiModel, side: str) -> dict[str, Any]:
     full = profile(model, side, cross_check=False)
     counts = {name: {"value": c["value"], "unit": c["unit"]} for name, c in full["counts"].items()}
-    return {"params": full["params"], "param_bytes_fp32": full["param_bytes_fp32"], "batch": 1, "counts": counts}
+    return {"params": full["params"], "param_bytes_fp32": full["param_bytes_fp32"], "buffers": full.get("buffers"), "batch": 1,
+            "counts": counts}
 
 
 def _convert(fmt: ExportFormat, module, sample: dict, outputs: list[str], path: Path) -> None:

@@ -83,8 +83,10 @@ def _failures(view: StudyView) -> list[str]:
     failed_exports = [a for a in view.data.artifacts if a.status == "export-failed"]
     if failed_exports:
         lines += ["", f"{len(failed_exports)} artifact(s) could not be exported:"]
-        lines += [f"- {a.label} {a.format} (CR {a.cr}, {a.side}): {a.reason}" for a in failed_exports]
-    failures = view.data.failures
+        lines += [f"- {a.label} {a.format} ({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}" for a in failed_exports]
+    stops = [f for f in view.data.failures if f.runtime is None]  # the run itself stopped (recorded by the runner)
+    lines += [line for f in stops for line in ("", f"**This run did not finish:** {f.reason}")]
+    failures = [f for f in view.data.failures if f.runtime is not None]
     if failures:
         lines += ["", f"{len(failures)} measurement(s) could not be made:"]
         lines += [f"- {f.device}: {f.model}{f' CR {f.cr}' if f.cr else ''} on {f.runtime}, {f.threads} thread(s): {f.reason}"

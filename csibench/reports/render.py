@@ -54,11 +54,26 @@ def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[s
     row ids); returns the written paths: "markdown", "json", and each table id."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"markdown": out_dir / "report.md", "json": out_dir / "report.json"}
+    previous = _files_of_previous_report(written["json"])
     write_text_atomic(written["markdown"], preamble + "\n" + "\n".join(to_markdown(t) for t in tables))
     for table in tables:
         path = out_dir / f"{slug(table.id)}.csv"
         write_text_atomic(path, to_csv(table))
         written[table.id] = path
-    doc = {**(meta or {}), "tables": [t.to_dict() for t in tables]}
+    doc = {**(meta or {}), "files": sorted(p.name for p in written.values()), "tables": [t.to_dict() for t in tables]}
     write_text_atomic(written["json"], json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n")
+    for name in previous - {p.name for p in written.values()}:  # another study's CSVs must not sit beside this report
+        (out_dir / name).unlink(missing_ok=True)
     return written
+
+
+def _files_of_previous_report(report_json: Path) -> set[str]:
+    """CSV files the csibench report already in this directory wrote (read from its report.json; nothing else)."""
+    try:
+        doc = json.loads(report_json.read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(doc, dict):
+        return set()
+    names = doc.get("files") or [f"{slug(str(t.get('id')))}.csv" for t in doc.get("tables", []) if isinstance(t, dict)]
+    return {n for n in names if isinstance(n, str) and n.endswith(".csv") and "/" not in n and not n.startswith(".")}

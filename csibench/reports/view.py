@@ -167,6 +167,8 @@ class StudyView:
             self._entry_of[m.id] = entry
         self.failure_format = {f.id: label_of[f.artifact_sha256].format for f in data.failures if f.artifact_sha256 in label_of}
         for f in data.failures:
+            if f.runtime is None:  # the run itself stopped: the preamble says so; no model's row
+                continue
             art = by_path.get((_resolved(f.artifact_path), f.artifact_sha256)) or label_of.get(f.artifact_sha256 or "")
             entry = self._entry(art.label if art else (f.model or "?"), art.cr if art else f.cr, art.side if art else None, f.model)
             entry.failures[Setup(f.runtime or "?", f.threads or 0, f.device or "?")] = f

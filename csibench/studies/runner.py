@@ -55,6 +55,11 @@ def expand(study: Study) -> list[Item]:
     items = []
     for spec in study.models:
         if spec.artifact is not None:
+            from csibench.export.manifest import check_artifact_path
+
+            check_artifact_path(Path(spec.artifact), (".onnx", ".tflite"), "a bare artifact csibench can open")
+            if spec.reference is not None and not Path(spec.reference).is_file():
+                raise UsageError(f"study {study.name}: reference {spec.reference} of {spec.label} is not a file")
             items.append(Item(spec, None, spec.sides[0]))
             continue
         probe = resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, **spec.sets)
@@ -259,6 +264,12 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
         written, _ = write_study_report(db, out_dir, sweep)  # what completed is reported; nothing half-measured is
         raise Interrupted(f"interrupted; every completed record of run {sweep} is kept in {db} and reported in "
                           f"{written['markdown']}; resume with `{resume_cmd}`") from None
+    except CsibenchError as exc:  # recorded on the run, so its report and `report --list` say it did not finish
+        with ResultsDB(db) as results:
+            results.append_failure(device=", ".join(study.devices), reason=str(exc), kind=type(exc).__name__, sweep=sweep)
+        written, _ = write_study_report(db, out_dir, sweep)
+        exc.args = (f"{exc}; recorded in run {sweep} ({written['markdown']}); resume with `{resume_cmd}`",)
+        raise
     written, _ = write_study_report(db, out_dir, sweep)
     summary = {"study": study.name, "sweep": sweep, "db": str(db), "cache": str(cache), "measurements": outcomes,
                "reused": {"trainings": stats["trainings reused"], "artifacts": stats["artifacts reused"]},

@@ -26,4 +26,5 @@ VERDICT_NOTE = ("verdict: stable unless the median's 95 % CI spans more than ±3
                 "(> Q3 + 3·IQR and > 10 % above the median), throttling was seen, or samples were too few or raw samples shorter than 100 µs; a wide spread (CV ≥ 10 %, "
                 "min/max ≥ 50 % from the median) or raw samples under pyperf's 1 ms alone are recorded in the database but "
                 "do not make the median unstable. "
-                "ci95: distribution-free 95 % confidence interval of the median.")
+                "'unstable (n)' counts the reasons, listed above this note. ci95: distribution-free 95 % confidence "
+                "interval of the median.")

@@ -14,10 +14,10 @@ def build(view: StudyView) -> Table:
     table = Table(ID, "Latency per call and peak memory, measured (batch 1)", [
         Column("label"), Column("model"), Column("CR"), Column("side"), Column("format"), Column("runtime"),
         Column("threads"), Column("device"), Column("validation"),
-        Column("median", "ms", "measured", ".4f"), Column("ci95 low", "ms", "measured", ".4f"),
-        Column("ci95 high", "ms", "measured", ".4f"), Column("p90", "ms", "measured", ".4f"),
+        Column("median", "ms", "measured", ".4g"), Column("ci95 low", "ms", "measured", ".4g"),
+        Column("ci95 high", "ms", "measured", ".4g"), Column("p90", "ms", "measured", ".4g"),
         Column("CV", "%", "measured", ".1f"), Column("samples", kind="measured", fmt=","), Column("verdict"),
-        Column("peak RSS", "MiB", "measured", ".1f"),
+        Column("peak RSS of the measuring process", "MiB", "measured", ".1f"),
     ])
     for e in view.entries:
         for setup in view.setups:
@@ -41,4 +41,8 @@ def build(view: StudyView) -> Table:
                           None, None, None, None, None, None, f"not measured: {failure.reason}", None,
                           ids={"failures": [failure.id]})
     table.note(VERDICT_NOTE)
+    table.note("The CI covers sampling within one measuring process. Medians of separate processes (another run, "
+               "`bench --repeat N`) can differ by more, through memory layout and CPU frequency; compare models within "
+               "one run, where they are timed interleaved (the ratios table). Peak RSS is that of the process, shared by "
+               "every model timed in it with the runtime itself.")
     return table

@@ -37,7 +37,7 @@ def build(view: StudyView) -> Table:
         Column("params ratio", "%", "computed", ".2f"), Column("FLOPs ratio", "%", "computed", ".2f"),
         Column("runtime"), Column("threads"), Column("device"),
         Column("latency ratio", "%", "computed", ".2f"), Column("ci95 low", "%", "computed", ".2f"),
-        Column("ci95 high", "%", "computed", ".2f"), Column("latency ratio method"),
+        Column("ci95 high", "%", "computed", ".2f"), Column("latency ratio method"), Column("validation"),
     ])
     if not view.baseline or not view.label_entries(view.baseline):
         table.note(f"The study names no baseline{'' if not view.baseline else f' found among its models ({view.baseline})'};"
@@ -51,16 +51,17 @@ def build(view: StudyView) -> Table:
             table.note(f"{e.label}{f' CR {e.cr}' if e.cr else ''} {e.side}: the baseline has no {e.side} entry at this CR or a single CR.")
             continue
         bc, oc = b.complexity, e.complexity
-        params = pct(oc.params, bc.params) if bc and oc else None
-        flops = None
-        if bc and oc and bc.flops and oc.flops:
-            if bc.convention == oc.convention:
-                flops = pct(oc.flops.value, bc.flops.value)
-            else:
-                table.note(f"{e.label}: FLOPs counted as '{oc.convention}', the baseline's as '{bc.convention}': "
-                           "not compared.")
+        params = flops = None
+        if bc and oc and bc.convention != oc.convention:  # e.g. a bare graph's count (BN folded) vs the torch module's
+            table.note(f"{e.label}: parameters and FLOPs counted as '{oc.convention}', the baseline's as "
+                       f"'{bc.convention}': not compared.")
+        elif bc and oc:
+            params = pct(oc.params, bc.params)
+            flops = pct(oc.flops.value, bc.flops.value) if bc.flops and oc.flops else None
         # Only artifacts that were timed or counted unchecked are marked (a format that failed to export is not used here).
-        mark = UNVALIDATED_MARK if any(x.status(f) in ("unvalidated", "failed") for x in (e, b) for f in x.formats) else ""
+        unchecked = [x.status_label(f) for x in (e, b) for f in x.formats if x.status(f) in ("unvalidated", "failed")]
+        mark = UNVALIDATED_MARK if unchecked else ""
+        validation = unchecked[0] if unchecked else "passed"
         if mark:
             table.note(UNVALIDATED_NOTE)
         base_ids = [a.id for a in [*b.artifacts.values(), *e.artifacts.values()]]
@@ -68,10 +69,10 @@ def build(view: StudyView) -> Table:
         for s in setups:
             ratio, low, high, method, comp_ids = _latency(view, b.latest[s], e.latest[s])
             table.add(e.label, e.cr, e.side, b.label, b.cr, params, flops, s.runtime, s.threads, s.device, ratio, low, high,
-                      method, ids={"measurements": [b.latest[s].id, e.latest[s].id], "comparisons": comp_ids,
+                      method, validation, ids={"measurements": [b.latest[s].id, e.latest[s].id], "comparisons": comp_ids,
                                    "artifacts": base_ids}, mark=mark)
         if not setups:
-            table.add(e.label, e.cr, e.side, b.label, b.cr, params, flops, None, None, None, None, None, None, None,
+            table.add(e.label, e.cr, e.side, b.label, b.cr, params, flops, None, None, None, None, None, None, None, validation,
                       ids={"artifacts": base_ids}, mark=mark)
     table.note("ratio = 100 · other / baseline (below 100 %: smaller or faster than the baseline). Interleaved: median "
                "of per-round ratios of runs alternating the two models in one process, with its distribution-free 95 % CI.")

@@ -62,7 +62,7 @@ def build(view: StudyView) -> Table:
                           ids={"trainings": [t.id], "artifacts": [a.id for a in e.artifacts.values()]})
     if not table.rows:
         table.note("No model of this study has trained weights: task metrics need trained weights (`weights = "
-                   "{kind = \"train\", …}` in the study); untrained models are compared on complexity and latency only.")
+                   "\"train\"` in the study); untrained models are compared on complexity and latency only.")
     else:
         table.note("Evaluated by csibench on the test split of the training data named (content hash); "
                    "untrained models have no row here.")
