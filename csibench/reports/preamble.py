@@ -86,7 +86,7 @@ def _failures(view: StudyView) -> list[str]:
         lines += [f"- {a.label} {a.format} ({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}" for a in failed_exports]
     stops = [f for f in view.data.failures if f.runtime is None]  # the run itself stopped (recorded by the runner)
     lines += [line for f in stops for line in ("", f"**This run did not finish:** {f.reason}")]
-    failures = [f for f in view.data.failures if f.runtime is not None]
+    failures = [f for f in view.data.failures if f.runtime is not None and f.id not in view.superseded]
     if failures:
         lines += ["", f"{len(failures)} measurement(s) could not be made:"]
         lines += [f"- {f.device}: {f.model}{f' CR {f.cr}' if f.cr else ''} on {f.runtime}, {f.threads} thread(s): {f.reason}"

@@ -173,6 +173,9 @@ class StudyView:
             entry = self._entry(art.label if art else (f.model or "?"), art.cr if art else f.cr, art.side if art else None, f.model)
             entry.failures[Setup(f.runtime or "?", f.threads or 0, f.device or "?")] = f
         self._drop_sideless_failures()
+        # A failure that a later measurement of the same setup replaced (a resumed run) is history, not a gap.
+        self.superseded = {f.id for e in self._entries.values() for setup, f in e.failures.items()
+                           if setup in e.latest and (e.latest[setup].created_at or "") >= (f.created_at or "")}
         self.entries = sorted(self._entries.values(), key=self._order)
         devices = list(data.study.definition.get("devices") or [])
         self.setups = sorted({s for e in self.entries for s in [*e.latest, *e.failures]},
