@@ -10,6 +10,7 @@ from rich.table import Table as RichTable
 from csibench.cli_util import JsonOpt, emit_json, handle_errors, out
 
 devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
+MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
 NameArg = Annotated[str, typer.Argument(help="Device name (see `csibench devices list`).")]
 
 
@@ -46,8 +47,8 @@ def add(
     user: Annotated[str | None, typer.Option("--user", help="SSH user \\[default: yours].")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Private key file \\[default: ssh-agent and ~/.ssh].")] = None,
     python: Annotated[str, typer.Option("--python", help="The device's Python (e.g. a venv with its runtime).")] = "python3",
-    known_hosts: Annotated[str | None, typer.Option("--known-hosts", help="known_hosts file \\[default: ~/.ssh/known_hosts].")] = None,
-    trust_on_first_use: Annotated[bool, typer.Option("--trust-on-first-use", help="Accept and remember an unknown host key.")] = False,
+    known_hosts: Annotated[str | None, typer.Option("--known-hosts", help="known_hosts file, only read \\[default: ~/.ssh/known_hosts].")] = None,
+    trust_on_first_use: Annotated[bool, typer.Option("--trust-on-first-use", help="Accept an unknown host key and remember it in csibench's own known_hosts (config directory).")] = False,
     remote_dir: Annotated[str, typer.Option("--remote-dir", help="Cache directory on the device.")] = ".cache/csibench",
     replace: Annotated[bool, typer.Option("--replace", help="Replace a device of the same name.")] = False,
     json_out: JsonOpt = False,
@@ -66,13 +67,16 @@ def add(
 @devices_app.command("show")
 @handle_errors
 def show(name: NameArg, json_out: JsonOpt = False) -> None:
-    """A device's configuration and its board profile."""
-    from csibench.devices.config import get_device
-    from csibench.devices.profiles import get_profile
+    """A device's configuration and its board profile, or a built-in profile (e.g. rpi4)."""
+    from csibench.devices.config import get_device, load_devices
+    from csibench.devices.profiles import PROFILES, get_profile
 
-    device = get_device(name)
-    cfg = device.cfg.to_dict() if hasattr(device, "cfg") else {"name": "local", "profile": "local"}
-    data = {"device": cfg, "profile": get_profile(cfg["profile"]).to_dict()}
+    if name != "local" and name not in load_devices() and name in PROFILES:
+        data = {"profile": PROFILES[name].to_dict()}
+    else:
+        device = get_device(name)
+        cfg = device.cfg.to_dict() if hasattr(device, "cfg") else {"name": "local", "profile": "local"}
+        data = {"device": cfg, "profile": get_profile(cfg["profile"]).to_dict()}
     if json_out:
         return emit_json(data)
     for section, values in data.items():
@@ -99,11 +103,13 @@ def check(name: NameArg, json_out: JsonOpt = False) -> None:
 
 @devices_app.command("remove")
 @handle_errors
-def remove(name: NameArg) -> None:
+def remove(name: NameArg, json_out: JsonOpt = False) -> None:
     """Remove a device from your config (its measurements stay in the database)."""
-    from csibench.devices.config import remove_device
+    from csibench.devices.config import devices_file, remove_device
 
     remove_device(name)
+    if json_out:
+        return emit_json({"removed": name, "config": str(devices_file())})
     out.print(f"removed device {name!r}", markup=False)
 
 
@@ -112,6 +118,12 @@ def remove(name: NameArg) -> None:
 def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds", help="Seconds per probe.")] = 1.0,
               json_out: JsonOpt = False) -> None:
     """Measure peak GFLOP/s and memory bandwidth on the device, for roofline efficiency in reports."""
+    import math
+
+    from csibench.errors import UsageError
+
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_CALIBRATE_S):
+        raise UsageError(f"invalid --seconds {seconds:g}: must be a number of seconds above 0 and at most {MAX_CALIBRATE_S}")
     from csibench.devices.calibration import record_calibration
     from csibench.devices.config import get_device
 

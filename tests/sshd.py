@@ -32,6 +32,7 @@ class Sshd:
     root: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    sftp: bool = True  # False: a server without the SFTP subsystem
 
     def __post_init__(self) -> None:
         self.host_key = keygen(self.root / "host_key")
@@ -52,7 +53,7 @@ class Sshd:
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}", f"PidFile {self.root / 'sshd.pid'}",
             f"AuthorizedKeysFile {self.root / 'authorized_keys'}", "UsePAM no", "StrictModes no", "PasswordAuthentication no",
             "KbdInteractiveAuthentication no", "PubkeyAuthentication yes", "PermitRootLogin prohibit-password",
-            "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxStartups 100",
+            *(["Subsystem sftp internal-sftp"] if self.sftp else []), "LogLevel ERROR", "MaxStartups 100",
         ]) + "\n")
         return path
 

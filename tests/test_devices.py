@@ -65,6 +65,11 @@ def test_bench_over_ssh_revalidates_and_caches(sshd, tmp_path, exported, fmt, ru
     before = cached.stat().st_mtime_ns
     measure(artifact, runtime, 1, device=SSHDevice(cfg), **FAST)
     assert cached.stat().st_mtime_ns == before  # content-addressed: not copied twice
+    damaged = bytearray(cached.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # same size, different bytes: the device's sha256 catches it
+    cached.write_bytes(bytes(damaged))
+    again = measure(artifact, runtime, 1, device=SSHDevice(cfg), **FAST)
+    assert cached.read_bytes() == artifact.read_bytes() and again["device_validation"]["status"] == "passed"
 
 
 def test_cli_devices_add_list_show_check_remove_and_bench(sshd, tmp_path, exported):
@@ -115,7 +120,8 @@ def test_unknown_host_key_needs_explicit_trust(sshd, tmp_path):
     with pytest.raises(CsibenchError, match="unknown host key"):
         SSHDevice(device(sshd, tmp_path, known_hosts=str(known))).probe()
     assert SSHDevice(device(sshd, tmp_path, known_hosts=str(known), trust_on_first_use=True)).probe()["runtimes"]
-    assert f"[127.0.0.1]:{sshd.port}" in known.read_text()  # remembered
+    # Remembered in csibench's own file (config directory); the user's known_hosts is never written.
+    assert f"[127.0.0.1]:{sshd.port}" in (tmp_path / "config" / "known_hosts").read_text() and not known.exists()
     assert SSHDevice(device(sshd, tmp_path, known_hosts=str(known))).probe()["runtimes"]
 
 
@@ -225,3 +231,11 @@ def test_run_sweeps_devices_in_parallel_and_resumes(sshd, tmp_path):
     assert again.exit_code == 1
     with ResultsDB(db) as results:
         assert len(results.rows()) == 4 and len(results.table("failures")) == 4
+
+
+def test_run_refuses_torch_alone_on_a_remote_device_at_once(sshd, tmp_path):
+    add_device(device(sshd, tmp_path, name="pi"))
+    result = runner.invoke(app, ["run", "--device", "pi", "--runtimes", "torch", "--no-train", "--db", str(tmp_path / "r.db"),
+                                 "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "reports")])
+    assert result.exit_code == 2 and "torch runtime runs only on this machine, not on device(s) pi" in result.stderr
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "r.db").exists()  # refused before any work

@@ -7,6 +7,7 @@ measure with the very same protocol. Reads one JSON request on stdin, writes one
     {"op": "calibrate", "seconds": 1.0}   peak GFLOP/s (numpy matmul) and memory bandwidth (numpy copy)
     {"op": "bench", "artifacts": [...], "runtime": "litert"|"onnxruntime", "threads": 1, "seed": 0,
      "protocol": {...}, "lock": "PATH"}   re-validate each artifact, then time them (interleaved)
+    {"op": "hashes", "paths": [...]}      sha256 of each file in the device cache (null where missing)
 
 Failures come back as {"error": "<one line>", "kind": "..."} with exit status 1, never as a traceback.
 Nothing here may import csibench: the device has only this file.
@@ -444,15 +445,34 @@ def calibrate(req: dict) -> dict:
             "rule": "best of repeated float32 numpy matmul (2·n³ FLOP) and copy (read+write bytes)", "host": fingerprint()}
 
 
+def hashes(req: dict) -> dict:
+    """sha256 of each cached file (None where missing or unreadable): the host copies again what does not match."""
+    import hashlib
+
+    digests = []
+    for path in req["paths"]:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            digests.append(digest.hexdigest())
+        except OSError:
+            digests.append(None)
+    return {"sha256": digests}
+
+
 def handle(req: dict) -> dict:
     op = req.get("op")
+    if op == "hashes":
+        return hashes(req)
     if op == "probe":
         return {"agent_version": AGENT_VERSION, "host": fingerprint(), "runtimes": available_runtimes()}
     if op == "calibrate":
         return calibrate(req)
     if op == "bench":
         return bench(req)
-    raise AgentError(f"unknown op {op!r}; valid: probe, calibrate, bench", "usage")
+    raise AgentError(f"unknown op {op!r}; valid: probe, calibrate, bench, hashes", "usage")
 
 
 def serve(handler) -> int:

@@ -38,7 +38,7 @@ class DeviceConfig:
     user: str | None = None
     key_file: str | None = None  # default: the SSH agent and ~/.ssh keys
     python: str = "python3"  # the device's interpreter (a venv's python where its runtime lives)
-    known_hosts: str | None = None  # default: ~/.ssh/known_hosts
+    known_hosts: str | None = None  # default: ~/.ssh/known_hosts; only read (learned keys go to CONFIG_DIR/known_hosts)
     trust_on_first_use: bool = False  # accept and remember an unknown host key (never a changed one)
     remote_dir: str = ".cache/csibench"  # content-addressed cache, relative to the remote home
 
@@ -47,13 +47,16 @@ class DeviceConfig:
 
 
 def validate_device(cfg: DeviceConfig) -> DeviceConfig:
-    if not cfg.name.strip() or "\n" in cfg.name or cfg.name == "local":
-        raise UsageError(f"invalid device name {cfg.name!r}: a non-empty single line, other than 'local'")
+    if not cfg.name.strip() or "\n" in cfg.name or "," in cfg.name or cfg.name == "local":
+        raise UsageError(f"invalid device name {cfg.name!r}: a non-empty single line without commas "
+                         "(`run --device` splits on them), other than 'local'")
     get_profile(cfg.profile)
     if not cfg.host.strip():
         raise UsageError("invalid --host: empty; give a hostname or address")
     if not 0 < cfg.port < 65536:
         raise UsageError(f"invalid --port {cfg.port}: must be 1–65535")
+    if cfg.key_file and not Path(cfg.key_file).expanduser().is_file():
+        raise UsageError(f"invalid --key {cfg.key_file}: no such file; give the private key's path")
     return cfg
 
 
@@ -84,7 +87,11 @@ def add_device(cfg: DeviceConfig, *, replace: bool = False) -> None:
 
 
 def remove_device(name: str) -> None:
+    from csibench.devices.profiles import PROFILES
+
     devices = load_devices()
+    if name not in devices and (name == "local" or name in PROFILES):
+        raise UsageError(f"{name!r} is built in and cannot be removed; `csibench devices list` shows the devices you added")
     if name not in devices:
         raise UsageError(f"unknown device {name!r}; {suggest(name, ['local', *devices])}")
     del devices[name]

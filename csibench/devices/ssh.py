@@ -6,11 +6,15 @@ everything else (artifact paths, device names, settings) travels as JSON on the 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import posixpath
 import shlex
 import socket
 import stat
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any
 import paramiko
 
 from csibench.devices.agent import AGENT_VERSION
-from csibench.devices.config import DeviceConfig
+from csibench.devices.config import DeviceConfig, config_dir
 from csibench.devices.local import AGENT, agent_request, parse_reply
 from csibench.errors import CsibenchError, RuntimeMissingError
 from csibench.files import sha256_of
@@ -32,16 +36,91 @@ class TransientError(CsibenchError):
     """A failure worth retrying: refused or dropped connection, timeout while connecting."""
 
 
-class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-    """Opt-in: remember an unknown host's key in known_hosts. A *changed* key is still refused by paramiko."""
+class RevokedHostKey(CsibenchError):
+    """The server offered a key marked ``@revoked`` in a known_hosts file."""
 
-    def __init__(self, known_hosts: Path):
-        self.known_hosts = known_hosts
+
+_NOTED: set[str] = set()
+
+
+def _note(message: str) -> None:
+    """A note on stderr, once per process (parallel sweeps and retries read the same files)."""
+    if message not in _NOTED:
+        _NOTED.add(message)
+        print(f"note: {message}", file=sys.stderr)
+
+
+def own_known_hosts() -> Path:
+    """Where csibench remembers the keys it learned by trust on first use; the user's known_hosts is never written."""
+    return config_dir() / "known_hosts"
+
+
+def read_known_hosts(path: Path, entries: list, revoked: set[bytes]) -> None:
+    """Append ``path``'s usable (host, key) entries to ``entries`` and its ``@revoked`` key blobs to ``revoked``; the file is only read.
+
+    Parsed line by line, so what paramiko cannot handle (``@cert-authority`` lines, security-key types,
+    garbage) is skipped with a note instead of failing every device command.
+    """
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CsibenchError(f"cannot read known_hosts file {path}: {exc.strerror or exc}") from None
+    skipped: dict[str, list[int]] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if fields[0].startswith("@"):
+            marker, fields = fields[0], fields[1:]
+            if marker == "@revoked" and len(fields) >= 3:
+                try:
+                    revoked.add(base64.b64decode(fields[2], validate=True))
+                except (binascii.Error, ValueError):
+                    skipped.setdefault("unreadable @revoked", []).append(lineno)
+                continue
+            skipped.setdefault("@cert-authority (host certificates are not supported)" if marker == "@cert-authority"
+                               else f"unknown marker {marker}", []).append(lineno)
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(" ".join(fields[:3]), lineno)
+            why = f"unsupported key type {fields[1]}" if entry is None and len(fields) >= 3 else "unreadable"
+        except Exception:  # noqa: BLE001 -- any line paramiko cannot read is skipped, never fatal
+            entry, why = None, "unreadable"
+        if entry is None or entry.key is None:
+            skipped.setdefault(why, []).append(lineno)
+            continue
+        entries.extend((host, entry.key) for host in entry.hostnames)
+    for why, lines in skipped.items():
+        _note(f"{path}: skipped {why} line(s) {', '.join(map(str, lines[:5]))}{' …' if len(lines) > 5 else ''}")
+
+
+class HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Called for a key found in no known_hosts file: refuse a revoked key, else remember it (trust on first use,
+    appended to csibench's own file) or refuse it. A *changed* key never reaches here: paramiko refuses it."""
+
+    def __init__(self, revoked: set[bytes], remember_in: Path | None):
+        self.revoked = revoked
+        self.remember_in = remember_in
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if key.asbytes() in self.revoked:
+            raise RevokedHostKey(f"its host key ({key.get_name()}) is marked @revoked in known_hosts; not connecting")
+        known = client.get_host_keys().lookup(hostname)
+        if known:  # known under another key type: a new type is a changed key, never trusted on "first" use
+            raise paramiko.BadHostKeyException(hostname, key, next(iter(known.values())))
+        if self.remember_in is None:
+            raise paramiko.SSHException(f"Server {hostname!r} not found in known_hosts")
         client.get_host_keys().add(hostname, key.get_name(), key)
-        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-        client.save_host_keys(str(self.known_hosts))
+        self.remember_in.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.remember_in, "a") as fh:  # appended: other lines (and other processes' keys) are kept
+            fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class NoSftpError(CsibenchError):
+    """The device's sshd offers no SFTP subsystem."""
 
 
 class SSHDevice:
@@ -58,19 +137,32 @@ class SSHDevice:
         return f"device {self.name!r} ({self.cfg.user + '@' if self.cfg.user else ''}{self.cfg.host}:{self.cfg.port})"
 
     def connect(self) -> paramiko.SSHClient:
+        key_file = Path(self.cfg.key_file).expanduser() if self.cfg.key_file else None
+        if key_file is not None and not key_file.is_file():
+            raise CsibenchError(f"{self.where}: key file {key_file} does not exist; fix --key (csibench devices add --replace)")
+        entries: list = []
+        revoked: set[bytes] = set()
+        own = own_known_hosts()
+        for path in dict.fromkeys((self.known_hosts, own)):  # read only; learned keys go to csibench's own file
+            read_known_hosts(path, entries, revoked)
         client = paramiko.SSHClient()
-        if self.known_hosts.exists():
-            client.load_host_keys(str(self.known_hosts))
-        client.set_missing_host_key_policy(TrustOnFirstUse(self.known_hosts) if self.cfg.trust_on_first_use else paramiko.RejectPolicy())
+        keys = client.get_host_keys()
+        for host, key in entries:
+            if key.asbytes() not in revoked:  # a revoked key is never "known", so the policy sees and refuses it
+                keys.add(host, key.get_name(), key)
+        client.set_missing_host_key_policy(HostKeyPolicy(revoked, own if self.cfg.trust_on_first_use else None))
         try:
             client.connect(
-                self.cfg.host, port=self.cfg.port, username=self.cfg.user, key_filename=self.cfg.key_file,
+                self.cfg.host, port=self.cfg.port, username=self.cfg.user, key_filename=str(key_file) if key_file else None,
                 timeout=self.connect_timeout_s, banner_timeout=self.connect_timeout_s, auth_timeout=self.connect_timeout_s,
-                look_for_keys=self.cfg.key_file is None, allow_agent=self.cfg.key_file is None,
+                look_for_keys=key_file is None, allow_agent=key_file is None,
             )
+        except RevokedHostKey as exc:
+            client.close()
+            raise RevokedHostKey(f"{self.where}: {exc}") from None
         except paramiko.BadHostKeyException:
             client.close()
-            raise CsibenchError(f"{self.where}: its host key CHANGED since it was recorded in {self.known_hosts}; "
+            raise CsibenchError(f"{self.where}: its host key CHANGED since it was recorded in {self._key_files()}; "
                                 "if the device was reinstalled, remove the old key (ssh-keygen -R), else do not connect") from None
         except paramiko.AuthenticationException as exc:
             client.close()
@@ -78,7 +170,7 @@ class SSHDevice:
         except paramiko.SSHException as exc:
             client.close()
             if "not found in known_hosts" in str(exc):
-                raise CsibenchError(f"{self.where}: unknown host key (not in {self.known_hosts}); add it with "
+                raise CsibenchError(f"{self.where}: unknown host key (not in {self._key_files()}); add it with "
                                     "`ssh-keyscan`, or re-add the device with --trust-on-first-use") from None
             raise TransientError(f"{self.where}: SSH failed ({exc})") from None
         except (OSError, socket.timeout, EOFError) as exc:
@@ -86,31 +178,32 @@ class SSHDevice:
             raise TransientError(f"{self.where} is unreachable ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})") from None
         return client
 
+    def _key_files(self) -> str:
+        own = own_known_hosts()
+        return str(self.known_hosts) if own == self.known_hosts else f"{self.known_hosts} or {own}"
+
     def _with_retries(self, action):
         delay = BACKOFF_S
         for attempt in range(1, RETRIES + 1):
             try:
                 return action()
-            except TransientError:
+            except TransientError as exc:
                 if attempt == RETRIES:
                     raise
+                print(f"retrying ({attempt}/{RETRIES - 1}) in {delay:g} s: {exc}", file=sys.stderr)
                 time.sleep(delay)
                 delay *= 2
 
     # ------------------------------------------------------------ files
 
-    def _cache(self, sftp: paramiko.SFTPClient, local: Path, sha: str) -> str:
-        """Copy ``local`` to ``remote_dir/cas/SHA/NAME`` unless it is already there; return the remote path."""
-        folder = posixpath.join(self.cfg.remote_dir, "cas", sha)
-        remote = posixpath.join(folder, local.name)
-        try:
-            if sftp.stat(remote).st_size == local.stat().st_size:
-                return remote
-        except OSError:
-            pass
+    def _remote(self, local: Path, sha: str) -> str:
+        return posixpath.join(self.cfg.remote_dir, "cas", sha, local.name)
+
+    def _put(self, sftp: paramiko.SFTPClient, local: Path, remote: str) -> str:
+        """Copy ``local`` to ``remote`` through a unique partial file and an atomic rename."""
         partial = f"{remote}.partial-{uuid.uuid4().hex[:12]}"  # unique: parallel sweeps may copy the same file
         try:
-            _makedirs(sftp, folder)
+            _makedirs(sftp, posixpath.dirname(remote))
             sftp.put(str(local), partial)
             sftp.posix_rename(partial, remote)
         except OSError as exc:
@@ -120,7 +213,37 @@ class SSHDevice:
         return remote
 
     def _agent(self, sftp: paramiko.SFTPClient) -> str:
-        return self._cache(sftp, AGENT, sha256_of(AGENT))
+        """The agent in the device's cache, read back and hashed (it is small): a corrupted copy is replaced."""
+        sha = sha256_of(AGENT)
+        remote = self._remote(AGENT, sha)
+        try:
+            with sftp.open(remote, "rb") as fh:
+                if hashlib.sha256(fh.read()).hexdigest() == sha:
+                    return remote
+        except OSError:
+            pass
+        return self._put(sftp, AGENT, remote)
+
+    def _cache(self, client: paramiko.SSHClient, sftp: paramiko.SFTPClient, agent_path: str,
+               files: list[tuple[Path, str]]) -> list[str]:
+        """Each ``(local, sha256)`` at ``remote_dir/cas/SHA/NAME``; copied unless the device hashes its copy to SHA."""
+        remote = [self._remote(path, sha) for path, sha in files]
+        if not files:
+            return remote
+        found = self._call(client, agent_path, {"op": "hashes", "paths": remote}, 120)["sha256"]
+        for (path, sha), where, have in zip(files, remote, found, strict=True):
+            if have != sha:  # missing, truncated or corrupted: copied again
+                self._put(sftp, path, where)
+        return remote
+
+    def _sftp(self, client: paramiko.SSHClient) -> paramiko.SFTPClient:
+        try:
+            return client.open_sftp()
+        except paramiko.SSHException as exc:
+            if client.get_transport() is not None and client.get_transport().is_active():
+                raise NoSftpError(f"{self.where}: its SSH server offers no SFTP ({exc}); csibench copies files over SFTP: "
+                                  "enable it in the device's sshd_config (Subsystem sftp internal-sftp)") from None
+            raise TransientError(f"{self.where}: connection dropped while opening SFTP ({exc})") from None
 
     # ------------------------------------------------------------ agent
 
@@ -147,9 +270,9 @@ class SSHDevice:
         def attempt() -> dict:
             client = self.connect()
             try:
-                with client.open_sftp() as sftp:
+                with self._sftp(client) as sftp:
                     agent_path = self._agent(sftp)
-                    remote = [self._cache(sftp, path, sha) for path, sha in files]
+                    remote = self._cache(client, sftp, agent_path, list(files))
                 return self._call(client, agent_path, make_request(remote), timeout_s)
             finally:
                 client.close()

@@ -249,6 +249,10 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     from csibench.reports import write_study_report
 
     targets = [get_device(name) for name in study.devices]  # unknown devices fail before any work
+    remote = [d.name for d in targets if d.name != "local"]
+    if remote and set(study.runtime_list()) <= {"torch"}:
+        raise UsageError(f"the torch runtime runs only on this machine, not on device(s) {', '.join(remote)}; "
+                         "use --runtimes litert or onnxruntime there")
     items = expand(study)
     cache = Path(cache or DEFAULT_CACHE)
     sweep = resume or new_sweep(study)
