@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,8 +13,8 @@ from rich.table import Table as RichTable
 
 import csibench
 from csibench.cli_util import (
-    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, SeedOpt, SetOpt, UsersOpt, emit_json, err, handle_errors,
-    out,
+    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, SeedOpt, SetOpt, UsersOpt, check_output_path, emit_json, err,
+    handle_errors, out,
 )
 from csibench.cli_bare import ReferenceOpt
 from csibench.errors import CsibenchError, UsageError
@@ -33,10 +34,13 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"invalid --set {item!r}: expected KEY=VALUE")
+        key = key.strip()
+        if key in params:
+            raise UsageError(f"--set {key} given twice ({params[key]} and {value}); give it once")
         try:
-            params[key.strip()] = json.loads(value)
+            params[key] = json.loads(value)
         except json.JSONDecodeError:
-            params[key.strip()] = value
+            params[key] = value
     return params
 
 
@@ -45,8 +49,25 @@ def build_model(name: str, cr: str | None, users: int | None, bits: int | None, 
     """A registered or plugin model by name, or the user's own (file.py:Name, package.module:Name)."""
     from csibench.models import resolve_model
 
-    params = {"cr": cr, "users": users, "bits": bits, **parse_sets(sets)}
+    sets_given = parse_sets(sets)
+    options = {"cr": cr, "users": users, "bits": bits}
+    for key, value in options.items():
+        if value is not None and key in sets_given:
+            raise UsageError(f"--{key} {value} and --set {key}={sets_given[key]} conflict; give {key} once")
+    params = {**options, **sets_given}
     return resolve_model(name, seed=seed, input_shape=input_shape, checkpoint=checkpoint, **params)
+
+
+def check_threads(threads: int, device: Any) -> int:
+    """``--threads`` in [1, the device's logical cores]; only this machine's core count is known before connecting,
+    so a remote device is checked against [1, 1024] here and by its runtime there."""
+    import os
+
+    cores = (os.cpu_count() or 1) if getattr(device, "name", "local") == "local" else 1024
+    if not 1 <= threads <= cores:
+        where = f"this machine has {cores} logical cores" if cores != 1024 else "at most 1024"
+        raise UsageError(f"invalid --threads {threads}: an integer in [1, {cores}] ({where})")
+    return threads
 
 
 def check_side(side: str, allowed: tuple[str, ...]) -> str:
@@ -244,6 +265,7 @@ def export(
 
     check_side(side, ("ue", "bs", "all"))
     formats = parse_formats(fmt)
+    check_output_path(out_dir, directory=True, what="artifacts")
     built = build_model(model, cr, users, bits, sets, seed, checkpoint, input_shape)
     with err.status(f"exporting {model} {side}") as status:
         results = export_side(built, side, formats, out_dir, seed=seed, overwrite=overwrite, on_step=lambda m: status.update(f"{model} {side} {m}"))
@@ -292,15 +314,20 @@ def bench(
         raise UsageError(f"invalid --repeat {repeat}: must be at least 1")
     protocol = protocol_settings(min_time_s=min_time, min_samples=min_samples, precision=precision, max_time_s=max_time)
     target = get_device(device)
-    db_path = db or Path(DEFAULT_DB)
+    check_threads(threads, target)
+    db_path = check_output_path(db or Path(DEFAULT_DB), directory=False, what="the results database")
     done = []
-    with ResultsDB(db_path) as results:  # opened first: a bad database fails before minutes of timing
-        with err.status(f"checking {artifact.name}"):  # once: a bare file's counts and reference check are not redone
-            opened = load_artifact(artifact, bare_ok=True, reference=reference)
+    with err.status(f"checking {artifact.name}"):  # once: a bare file's counts and reference check are not redone
+        opened = load_artifact(artifact, bare_ok=True, reference=reference)  # before the database: a refused file makes none
+    with ResultsDB(db_path) as results:  # then the database: a bad one fails before minutes of timing
         for i in range(repeat):
             with err.status(f"measuring {artifact.name} on {target.name} ({i + 1}/{repeat})"):
                 record = measure(opened, runtime, threads, device=target, seed=seed, **protocol)
-            done.append((results.append(record), record))  # committed at once: a later failure keeps it
+            try:
+                done.append((results.append(record), record))  # committed at once: a later failure keeps it
+            except sqlite3.Error as exc:  # disk full, read-only: the earlier repeats stay committed
+                kept = f"; measurements {', '.join(str(i) for i, _ in done)} are kept" if done else ""
+                raise CsibenchError(f"cannot record the measurement in {db_path} ({exc}){kept}") from None
     medians = [r["summary"]["median"] for _, r in done]
     across = summarize(medians) if repeat > 1 else None
     validation = {"status": opened.status, "label": opened.validation_label()}
@@ -369,6 +396,7 @@ def report(
             table.add_row(r["sweep"], r["created_at"], str(r["artifacts"]), str(r["measurements"]), str(r["failures"]))
         out.print(table if runs else f"no study runs in {db_path}")
         return
+    check_output_path(out_dir, directory=True, what="the report")
     written, tables = write_study_report(db_path, out_dir, select)
     if json_out:
         return emit_json({"files": {k: str(v) for k, v in written.items()}, "tables": [t.to_dict() for t in tables]})

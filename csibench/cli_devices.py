@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
 
-from csibench.cli_util import JsonOpt, emit_json, handle_errors, out
+from csibench.cli_util import DbOpt, JsonOpt, emit_json, handle_errors, out
 
 devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
 MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
@@ -116,7 +117,7 @@ def remove(name: NameArg, json_out: JsonOpt = False) -> None:
 @devices_app.command("calibrate")
 @handle_errors
 def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds", help="Seconds per probe.")] = 1.0,
-              json_out: JsonOpt = False) -> None:
+              db: DbOpt = None, json_out: JsonOpt = False) -> None:
     """Measure peak GFLOP/s and memory bandwidth on the device, for roofline efficiency in reports."""
     import math
 
@@ -127,8 +128,13 @@ def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds",
     from csibench.devices.calibration import record_calibration
     from csibench.devices.config import get_device
 
-    result = record_calibration(get_device(name), seconds)
+    from csibench.bench.results import DEFAULT_DB, ResultsDB
+
+    device = get_device(name)
+    with ResultsDB(Path(db) if db else DEFAULT_DB) as results:  # stored with the device fingerprint; reports read it there
+        result = record_calibration(device, seconds, db=results)
     if json_out:
         return emit_json(result)
     out.print(f"{name}: peak {result['peak_gflops']:.2f} GFLOP/s (float32 matmul), memory bandwidth "
-              f"{result['memory_bandwidth_gbs']:.2f} GB/s (copy); saved to {result['saved_to']}", markup=False)
+              f"{result['memory_bandwidth_gbs']:.2f} GB/s (copy); recorded as calibration {result['calibration_id']} "
+              f"in the results database and saved to {result['saved_to']}", markup=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from csibench.cli_util import DbOpt, JsonOpt, emit_json, err, handle_errors, out
+from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, err, handle_errors, out
 from csibench.errors import UsageError
 
 DEFAULT_STUDY = "seed-004"
@@ -76,9 +76,14 @@ def run_command(
     spec = narrow(spec, models=_items(models, "models"), crs=_crs(crs), runtimes=_items(runtimes, "runtimes"),
                   devices=_items(device, "device"))
     if threads is not None:
-        if not 1 <= threads <= 1024:
-            raise UsageError(f"invalid --threads {threads}: an integer in [1, 1024]")
+        from csibench.cli import check_threads
+        from csibench.devices.config import get_device
+
+        for name in spec.devices:  # this machine's cores are known; a remote device's are checked by its runtime
+            check_threads(threads, get_device(name))
         spec = dataclasses.replace(spec, threads=(threads,))
+    check_output_path(out_dir, directory=True, what="the report")
+    check_output_path(Path(db or DEFAULT_DB), directory=False, what="the results database")
     measure = {k: v for k, v in (("min_time", min_time), ("certify", certify)) if v is not None}
     if measure:
         from csibench.bench.latency import protocol_settings

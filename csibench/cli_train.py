@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from csibench.cli_util import JsonOpt, emit_json, err, handle_errors, out
+from csibench.cli_util import JsonOpt, check_output_path, emit_json, err, handle_errors, out
 from csibench.errors import UsageError
 
 data_app = typer.Typer(help="Channel datasets: generate with Sionna, import COST2100, inspect.", no_args_is_help=True)
@@ -38,6 +38,20 @@ def _train_cfg(epochs: int, lr: float, lr_low: float, lr_drop_epoch: int, patien
     from csibench.train import TrainConfig, resolve_device
 
     resolve_device(device)
+    import math
+    import os
+
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--patience", patience)):
+        if value < 1:
+            raise UsageError(f"invalid {name} {value}: a whole number ≥ 1")
+    if lr_drop_epoch < 0:
+        raise UsageError(f"invalid --lr-drop-epoch {lr_drop_epoch}: a whole number ≥ 0")
+    for name, value in (("--lr", lr), ("--lr-low", lr_low)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"invalid {name} {value}: a finite learning rate > 0")
+    cores = os.cpu_count() or 1
+    if threads is not None and not 1 <= threads <= cores:
+        raise UsageError(f"invalid --threads {threads}: an integer in [1, {cores}] (this machine has {cores} logical cores)")
     return TrainConfig(epochs=epochs, lr=lr, lr_low=lr_low, lr_drop_epoch=lr_drop_epoch, patience=patience,
                        batch_size=batch_size, seed=seed, device=device, threads=threads)
 
@@ -145,6 +159,7 @@ def train_command(
     from csibench.train.system import train_system
 
     cfg = _train_cfg(epochs, lr, lr_low, lr_drop_epoch, patience, batch_size, seed, device, threads)
+    check_output_path(out_dir, directory=True, what="the training run")
     multi_user = is_multi_user(data)
     if multi_user and cr is not None:
         raise UsageError("--cr applies to single-user autoencoders; multi-user systems take their sizes from the dataset and model")
@@ -187,6 +202,16 @@ def distill_command(
     from csibench.train import KDConfig, distill
 
     cfg = _train_cfg(epochs, lr, lr_low, lr_drop_epoch, patience, batch_size, seed, device, threads)
+    import math
+
+    for name, value in (("--temperature", temperature), ("--finetune-lr", finetune_lr)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"invalid {name} {value}: a finite number > 0")
+    if not (math.isfinite(alpha) and 0 <= alpha <= 1):
+        raise UsageError(f"invalid --alpha {alpha}: a weight in [0, 1]")
+    if finetune_epochs is not None and finetune_epochs < 0:
+        raise UsageError(f"invalid --finetune-epochs {finetune_epochs}: a whole number ≥ 0")
+    check_output_path(out_dir, directory=True, what="the distillation run")
     kd = KDConfig(temperature=temperature, alpha=alpha, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr)
     with _progress(out_dir) as progress:
         result = distill(teacher, student, method, data, out_dir, cfg, kd, cr=cr, resume=resume, progress=progress, bs_model=bs_model)
@@ -290,6 +315,11 @@ def data_generate(
             raise UsageError(f"unknown --los {los!r}; valid: los, nlos, random")
         overrides["los"] = los_map[los]
     sizes = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
+    for key, value in sizes.items():
+        if value is not None and value < 1:
+            raise UsageError(f"invalid --{key[2:]} {value}: a whole number of samples ≥ 1")
+    if out_path is not None:
+        _check_dataset_out(out_path)
     if for_model is not None:  # --full: that paper's own split
         overrides.update({k: v for k, v in sizes.items() if v is not None})
         return _generate_mu(for_model, scenario, users, full, overrides, out_path, json_out)
@@ -306,6 +336,15 @@ def data_generate(
             ds = generate(cfg, progress=step)
             ds = dataclasses.replace(ds, path=save_dataset(ds, out_path))
     _show(ds, json_out)
+
+
+def _check_dataset_out(out_path: Path) -> None:
+    """A dataset --out is NAME[.safetensors] (two files, NAME.safetensors + NAME.json): an existing directory is
+    refused rather than written beside, and an unwritable place before minutes of generation."""
+    if Path(out_path).is_dir():
+        raise UsageError(f"--out {out_path} is a directory; a dataset is written as NAME.safetensors + NAME.json: "
+                         f"give a name inside it, e.g. --out {Path(out_path) / 'umi'}")
+    check_output_path(Path(out_path), directory=False, what="the dataset")
 
 
 @contextmanager
@@ -348,6 +387,7 @@ def data_import_cost2100(
     """Import the COST2100 .mat files of CsiNet into a csibench dataset."""
     from csibench.data import import_cost2100, save_dataset
 
+    _check_dataset_out(out_path)
     with Progress(TextColumn("reading .mat files"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
         task = bar.add_task("import", total=None)
         ds = import_cost2100(directory, env, progress=lambda d, t: bar.update(task, completed=d, total=t), include_test_hf=not no_test_hf)

@@ -1,6 +1,6 @@
 """Hashing, content keys and atomic writes: the low layer every part of csibench may import.
 
-Standard library only, so that ``models/``, ``data/``, ``devices/`` and the measurement worker can hash and write
+Standard library (and csibench.errors) only, so that ``models/``, ``data/``, ``devices/`` and the measurement worker can hash and write
 files without importing the export stack (torch, converters). Atomic means: a crash leaves either the old file or
 the new one, never half of one — the new bytes go to a hidden temp file beside the target, then ``os.replace``.
 """
@@ -8,15 +8,19 @@ the new one, never half of one — the new bytes go to a hidden temp file beside
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import os
 import platform
+import re
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from csibench.errors import CsibenchError
 
 # Distributions whose versions change what csibench computes (counts, exports, validation); part of every code
 # fingerprint and of the tools block of a manifest.
@@ -71,18 +75,54 @@ def code_fingerprint(tools: tuple[str, ...] = TOOLS) -> str:
     return digest.hexdigest()
 
 
+_REASONS = {
+    errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied", errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "a part of the path is a file, not a directory", errno.EISDIR: "it is a directory, not a file",
+    errno.ENOENT: "no such file or directory", errno.EEXIST: "it already exists", errno.EFBIG: "file too large",
+    errno.ENAMETOOLONG: "file name too long", errno.EIO: "input/output error",
+}  # fmt: skip
+
+
+def os_error_message(exc: OSError, path: str | Path | None = None, verb: str = "write") -> str:
+    """One line for a failed file operation: the path, then the reason in words (``cannot write out/x.csv: no space
+    left on the device``). ``path`` defaults to the file the error names."""
+    where = path if path is not None else (exc.filename if exc.filename is not None else "a file")
+    reason = _REASONS.get(exc.errno) or exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot {verb} {where}: {reason}"
+
+
+class FileWriteError(CsibenchError):
+    """A file csibench writes could not be written (full disk, no permission, a file where a directory belongs)."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a hidden temp path beside ``path`` for a writer that needs a file name (safetensors, converters,
-    ``np.savez``); on a clean exit it replaces ``path``, and the temp file never outlives the block. The temp
-    name keeps the target's suffix, which some writers check or append."""
+    ``np.savez``); on a clean exit it replaces ``path``, and the temp file never outlives the block, whatever the
+    writer raised. The temp name keeps the target's suffix, which some writers check or append. An OSError (full
+    disk, no permission, a file where the directory belongs) becomes a one-line :class:`FileWriteError` naming
+    ``path``; the old file, if any, is untouched."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        raise FileWriteError(os_error_message(exc, path)) from None
+    except Exception as exc:
+        code = _os_errno_in(exc)  # a writer that reports the OS error only in its message (safetensors: "(os error 28)")
+        if code is None:
+            raise
+        raise FileWriteError(os_error_message(OSError(code, os.strerror(code)), path)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _os_errno_in(exc: BaseException) -> int | None:
+    match = re.search(r"\(os error (\d+)\)|\[Errno (\d+)\]", str(exc))
+    return int(match.group(1) or match.group(2)) if match else None
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

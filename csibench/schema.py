@@ -23,6 +23,8 @@ version  added
          reused or failed to export, with its label and validation status); trainings.metrics_json (the whole task
          metric dict: NMSE/rho, sum SE, sum rate, per-UE lists), label, reused; Manifest.source (registry, plugin,
          user) and bare artifacts (validation status "unvalidated")
+5        calibrations: one row per device calibration (peak GFLOP/s per thread count, DRAM and cache bandwidth) with
+         the sha256 of the device's hardware fingerprint; StudyData.calibrations
 =======  ==========================================================================================================
 """
 
@@ -33,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Validation statuses an artifact can have; "export-failed" exists only in the artifacts table (no file, no manifest).
 ARTIFACT_STATUSES = ("passed", "failed", "unvalidated", "export-failed")
@@ -525,3 +527,4 @@ class StudyData:
     trainings: tuple[Training, ...]
     artifacts: tuple[ArtifactRecord, ...]
     failures: tuple[Failure, ...]
+    calibrations: tuple[Mapping[str, Any], ...] = ()  # of the devices measured, oldest first (each with its row id)

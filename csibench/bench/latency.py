@@ -7,6 +7,7 @@ and runs locally in ``csibench.bench._worker`` with the agent's protocol functio
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,19 @@ RECORD_VERSION = 2
 def protocol_settings(*, min_time_s: float = 1.0, min_samples: int = 64, warmup_s: float = 0.5, warmup_calls: int = 10,
                       sample_target_s: float = 1e-3, precision: float | None = None, max_time_s: float = 30.0) -> dict[str, Any]:
     """The measurement protocol, checked: what `--min-time`, `--precision` … turn into."""
-    if min_samples < 1 or min_time_s < 0 or warmup_s < 0 or sample_target_s <= 0 or max_time_s <= 0:
-        raise UsageError("min_samples must be ≥ 1, min_time_s and warmup_s ≥ 0, sample_target_s and max_time_s > 0")
-    if precision is not None and not 0 < precision < 1:
+    # Checked before anything is measured or saved; NaN fails every comparison, so finiteness is tested first.
+    checks = [("min_time_s (--min-time)", min_time_s, 0.0, "a finite number of seconds ≥ 0"),
+              ("warmup_s", warmup_s, 0.0, "a finite number of seconds ≥ 0"),
+              ("sample_target_s", sample_target_s, None, "a finite number of seconds > 0"),
+              ("max_time_s (--max-time)", max_time_s, None, "a finite number of seconds > 0")]
+    for name, value, low, valid in checks:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or (value < low if low is not None else value <= 0):
+            raise UsageError(f"invalid {name} {value}: {valid}")
+    for name, value in (("min_samples (--min-samples)", min_samples), ("warmup_calls", warmup_calls)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name.startswith("min") else 0):
+            raise UsageError(f"invalid {name} {value}: a whole number ≥ {1 if name.startswith('min') else 0}")
+    if precision is not None and not (isinstance(precision, (int, float)) and math.isfinite(precision) and 0 < precision < 1):
         raise UsageError(f"invalid precision {precision}: a relative half-width in (0, 1), e.g. 0.01 for ±1 %")
     return {"min_time_s": min_time_s, "min_samples": min_samples, "warmup_s": warmup_s, "warmup_calls": warmup_calls,
             "sample_target_s": sample_target_s, "precision": precision, "max_time_s": max_time_s}

@@ -89,6 +89,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE trainings ADD COLUMN reused INTEGER",
         ],
     ),
+    (
+        5,
+        [
+            """CREATE TABLE calibrations (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, device TEXT NOT NULL,
+                fingerprint_sha256 TEXT, measured_at TEXT, peak_gflops REAL, memory_bandwidth_gbs REAL,
+                cache_bandwidth_gbs REAL, host_json TEXT, calibration_json TEXT NOT NULL
+            )""",
+            "CREATE INDEX calibrations_device ON calibrations (device)",
+        ],
+    ),
 ]
 assert MIGRATIONS[-1][0] == SCHEMA_VERSION, "a new migration is a new version in csibench.schema's history"
 
@@ -167,6 +178,26 @@ class ResultsDB:
 
     def append(self, record: dict[str, Any]) -> int:
         """Store one record (as returned by ``latency.measure``); returns its row id."""
+        return self._insert("measurements", self._measurement_values(record))
+
+    def append_group(self, records: list[dict[str, Any]], comparison: dict | None, *, device: str, runtime: str, threads: int,
+                     sweep: str | None = None) -> list[int]:
+        """Store a measured group (``latency.measure_group``'s records and comparison) in ONE transaction: the records
+        and the ratio of each to the first are all kept, or none is (a crash between them cannot lose the ratio).
+        ``sweep`` is set on every record. Returns the records' row ids, in order."""
+        ratios = (comparison or {}).get("ratios", [])
+        if len(ratios) > max(len(records) - 1, 0):
+            raise ValueError(f"{len(ratios)} ratios for {len(records)} records: at most one per record after the first")
+        rows = [self._measurement_values({**r, "sweep": sweep} if sweep is not None else r) for r in records]
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            ids = [self._insert_in("measurements", values) for values in rows]
+            for other_id, ratio in zip(ids[1:], ratios):
+                self._insert_in("comparisons", self._comparison_values(baseline_id=ids[0], other_id=other_id, ratio=ratio,
+                                                                       device=device, runtime=runtime, threads=threads, sweep=sweep))
+        return ids
+
+    def _measurement_values(self, record: dict[str, Any]) -> dict[str, Any]:
         summary = record["summary"]
         cr = record.get("config", {}).get("cr")
         values: dict[str, Any] = {col: record.get(col) for col in _RECORD_COLUMNS}
@@ -180,7 +211,7 @@ class ResultsDB:
             record_json=json.dumps(record),
         )
         values["certified"] = None if record.get("certified") is None else int(record["certified"])
-        return self._insert("measurements", values)
+        return values
 
     def append_failure(self, *, device: str, reason: str, kind: str = "error", sweep: str | None = None,
                        artifact: dict | None = None, runtime: str | None = None, threads: int | None = None) -> int:
@@ -193,10 +224,15 @@ class ResultsDB:
 
     def append_comparison(self, *, baseline_id: int, other_id: int, ratio: dict, device: str, runtime: str, threads: int,
                           sweep: str | None = None) -> int:
-        values = {"created_at": _now(), "sweep": sweep, "device": device, "runtime": runtime, "threads": threads,
-                  "baseline_id": baseline_id, "other_id": other_id, "ratio": ratio["ratio"], "ci95_low": ratio["ci95_low"],
-                  "ci95_high": ratio["ci95_high"], "ratio_of_medians": ratio["ratio_of_medians"], "pairs": ratio["pairs"]}
-        return self._insert("comparisons", values)
+        return self._insert("comparisons", self._comparison_values(baseline_id=baseline_id, other_id=other_id, ratio=ratio,
+                                                                   device=device, runtime=runtime, threads=threads, sweep=sweep))
+
+    @staticmethod
+    def _comparison_values(*, baseline_id: int, other_id: int, ratio: dict, device: str, runtime: str, threads: int,
+                           sweep: str | None) -> dict[str, Any]:
+        return {"created_at": _now(), "sweep": sweep, "device": device, "runtime": runtime, "threads": threads,
+                "baseline_id": baseline_id, "other_id": other_id, "ratio": ratio["ratio"], "ci95_low": ratio["ci95_low"],
+                "ci95_high": ratio["ci95_high"], "ratio_of_medians": ratio["ratio_of_medians"], "pairs": ratio["pairs"]}
 
     def append_training(self, *, model: str, cr: str, method: str, role: str, checkpoint: str, checkpoint_sha256: str,
                         data_hash: str | None, metrics: dict, epochs: int | None, wall_time_s: float, sweep: str | None = None,
@@ -241,15 +277,41 @@ class ResultsDB:
                   "manifest_json": None if manifest is None else json.dumps(manifest, default=str)}
         return self._insert("artifacts", values)
 
+    def append_calibration(self, *, device: str, calibration: dict[str, Any]) -> int:
+        """Store one device calibration (``csibench.devices.calibration.measure_calibration``'s result) with the
+        sha256 of the device's hardware fingerprint; values outside physical sense are refused."""
+        from csibench.devices.calibration import check_calibration, fingerprint_digest
+
+        check_calibration(calibration, f"device {device!r}")
+        values = {"created_at": _now(), "device": device,
+                  "fingerprint_sha256": calibration.get("fingerprint_sha256") or fingerprint_digest(calibration.get("host")),
+                  "measured_at": calibration.get("measured_at"), "peak_gflops": calibration["peak_gflops"],
+                  "memory_bandwidth_gbs": calibration["memory_bandwidth_gbs"],
+                  "cache_bandwidth_gbs": calibration.get("cache_bandwidth_gbs"),
+                  "host_json": json.dumps(calibration.get("host") or {}), "calibration_json": json.dumps(calibration)}
+        return self._insert("calibrations", values)
+
+    def calibrations(self, devices: list[str] | None = None) -> list[dict[str, Any]]:
+        """Stored calibrations (of ``devices``, or all), oldest first: each the calibration dict with ``id``,
+        ``device`` and ``fingerprint_sha256``."""
+        sql, args = "SELECT * FROM calibrations", ()
+        if devices is not None:
+            sql, args = sql + f" WHERE device IN ({', '.join('?' * len(devices))})", tuple(devices)
+        return [{**json.loads(r["calibration_json"]), "id": r["id"], "device": r["device"],
+                 "fingerprint_sha256": r["fingerprint_sha256"]} for r in self._conn.execute(sql + " ORDER BY id", args)]
+
     def _insert(self, table: str, values: dict[str, Any]) -> int:
-        cols, marks = ", ".join(values), ", ".join(f":{c}" for c in values)
         with self._conn:
-            cur = self._conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
-        return int(cur.lastrowid)
+            return self._insert_in(table, values)
+
+    def _insert_in(self, table: str, values: dict[str, Any]) -> int:
+        """One INSERT inside the caller's transaction."""
+        cols, marks = ", ".join(values), ", ".join(f":{c}" for c in values)
+        return int(self._conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values).lastrowid)
 
     def table(self, name: str) -> list[dict[str, Any]]:
-        """Every row of ``failures``, ``comparisons``, ``trainings``, ``studies`` or ``artifacts``, oldest first."""
-        if name not in ("failures", "comparisons", "trainings", "studies", "artifacts"):
+        """Every row of ``failures``, ``comparisons``, ``trainings``, ``studies``, ``artifacts`` or ``calibrations``, oldest first."""
+        if name not in ("failures", "comparisons", "trainings", "studies", "artifacts", "calibrations"):
             raise ValueError(name)
         return [dict(r) for r in self._conn.execute(f"SELECT * FROM {name} ORDER BY id")]
 
@@ -311,9 +373,11 @@ class ResultsDB:
             marks = ", ".join("?" * len(shas))
             for r in self._conn.execute(f"SELECT * FROM trainings WHERE checkpoint_sha256 IN ({marks}) ORDER BY id", sorted(shas)):
                 trainings.setdefault(r["id"], Training.from_row(r))
+        devices = sorted({m.device for m in measurements if m.device})
         return StudyData(study, measurements, tuple(Comparison.from_row(r) for r in select("comparisons")),
                          tuple(sorted(trainings.values(), key=lambda t: t.id)), artifacts,
-                         tuple(Failure.from_row(r) for r in select("failures")))
+                         tuple(Failure.from_row(r) for r in select("failures")),
+                         tuple(self.calibrations(devices)) if devices else ())
 
     def done(self, *, sweep: str, device: str, artifact_sha256: str, runtime: str, threads: int) -> bool:
         """Whether this sweep already measured this artifact here (re-running a sweep skips it)."""

@@ -100,6 +100,16 @@ def outlier_share(values_s: list[float], floor: float = 0.10) -> float:
     return float(np.mean(arr > max(q3 + 3 * (q3 - q1), (1 + floor) * median)))
 
 
+def drift(values_s: list[float]) -> float | None:
+    """Relative change of the median from the first half of the samples (in time order) to the second;
+    None for fewer than 8 samples (halves of 3 say nothing)."""
+    n = len(values_s)
+    if n < 8:
+        return None
+    first, second = float(np.median(values_s[: n // 2])), float(np.median(values_s[n - n // 2:]))
+    return (second - first) / first if first > 0 else None
+
+
 def _throttling(before: dict | None, after: dict | None) -> list[str]:
     seen = []
     for when, t in (("before", before), ("after", after)):
@@ -120,6 +130,7 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
     """Whether to trust the median, and why not.
 
     Unstable (``reasons``): the median's 95 % CI wider than ±3 %, ≥ 5 % far outliers (something else ran),
+    drift (the second half's median more than ±3 % from the first half's: the CI assumes one distribution),
     throttling, fewer than 20 samples or raw samples under 100 µs. pyperf's spread checks (CV ≥ 10 %, min/max ≥ 50 %
     from the median) and its 1 ms raw-sample rule are kept as ``notes``: on a VM a few interrupts trip them although
     the median is tight, and a verdict that cries "unstable" for a ±0.5 % CI is one nobody believes.
@@ -136,6 +147,10 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
         reasons.append(f"the median's 95 % CI spans ±{half:.1%} (> ±{CI_LIMIT:.0%}): measure longer (--min-time)")
     if share >= 0.05:
         reasons.append(f"{share:.0%} of samples are far outliers (> Q3 + 3·IQR and > 10 % above the median): something else ran")
+    drifted = drift(values_s)
+    if drifted is not None and abs(drifted) > CI_LIMIT:
+        reasons.append(f"drift: the median of the second half of the samples is {drifted:+.1%} from the first half's "
+                       f"(> ±{CI_LIMIT:.0%}): the machine changed during the run (frequency, heat, other load)")
     return {
         "stable": not reasons,
         "reasons": reasons,
@@ -143,6 +158,7 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
         "ci95_half_width": half,
         "cv": summary["cv"],
         "outlier_share": share,
+        "drift": drifted,
         "min_vs_median": summary["min"] / median if median else None,
         "max_vs_median": summary["max"] / median if median else None,
         "throttling_seen": bool(_throttling(before, after)),

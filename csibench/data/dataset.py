@@ -106,6 +106,24 @@ def content_hash(tensors: dict[str, np.ndarray], order: tuple[str, ...] = TENSOR
     return digest.hexdigest()
 
 
+def check_finite(tensors: dict[str, np.ndarray], where: str) -> None:
+    """Raise a one-line DatasetError naming every tensor holding NaN or ±Inf: how many, and the first sample (index
+    along the first axis) with one. A non-finite value would train and score as ``NMSE nan dB`` without an error."""
+    found = []
+    splits = ("train", "val", "test")
+    for name in sorted(tensors, key=lambda n: (next((i for i, s in enumerate(splits) if n.startswith(s)), 3), n)):
+        arr = tensors[name]
+        bad = ~np.isfinite(arr)
+        count = int(bad.sum())
+        if count:
+            first = int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1))) if arr.ndim else 0
+            kinds = "/".join(k for k, n in (("NaN", int(np.isnan(arr).sum())), ("Inf", count - int(np.isnan(arr).sum()))) if n)
+            found.append(f"{count} {kinds} in {name!r} (first at sample {first})")
+    if found:
+        raise DatasetError(f"{where}: non-finite values: {'; '.join(found)}; a dataset must be finite — regenerate it "
+                           "or clean those samples")
+
+
 def check_tensors(tensors: dict[str, np.ndarray], where: str) -> None:
     """Raise a one-line DatasetError unless the tensors have the dataset layout (dtype, rank, matching dims)."""
     for name in SPLITS:
@@ -128,6 +146,7 @@ def check_tensors(tensors: dict[str, np.ndarray], where: str) -> None:
         n_test = tensors["test"].shape[0]
         if re.shape != im.shape or re.ndim != 3 or re.shape[0] != n_test:
             raise DatasetError(f"{where}: test_hf tensors have shapes {list(re.shape)} and {list(im.shape)}, expected both [{n_test}, 32, Nsc]")
+    check_finite(tensors, where)
 
 
 def dataset_paths(path: str | Path) -> tuple[Path, Path]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from csibench.data.dataset import DatasetError, content_hash, dataset_paths, read_meta, read_tensors
+from csibench.data.dataset import DatasetError, check_finite, content_hash, dataset_paths, read_meta, read_tensors
 from csibench.errors import UsageError
 from csibench.files import atomic_path, write_json_atomic
 
@@ -93,6 +93,7 @@ def _check(tensors: dict[str, np.ndarray], where: str) -> None:
             raise DatasetError(f"{where}: tensor {name!r} has shape {list(arr.shape)}, inconsistent with train_dl {list(ref.shape)}")
         if name.endswith("_ul") and arr.shape[0] != tensors[name[:-3] + "_dl"].shape[0]:
             raise DatasetError(f"{where}: tensor {name!r} has {arr.shape[0]} samples, its downlink {tensors[name[:-3] + '_dl'].shape[0]}")
+    check_finite(tensors, where)
 
 
 def make_mu_dataset(dl: dict[str, np.ndarray], ul: dict[str, np.ndarray] | None, meta: dict[str, Any]) -> MuDataset:

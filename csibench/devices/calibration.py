@@ -1,13 +1,28 @@
-"""Peak compute and memory bandwidth per device, and the roofline bound they put on a measured model."""
+"""Peak compute and memory bandwidth per device, and the roofline bound they put on a measured model.
+
+A calibration holds the peak matmul FLOP/s at each thread count measured (a 1-thread run is bound by the 1-thread
+peak, not the all-core one), the DRAM copy bandwidth, and the copy bandwidth of a working set that stays in cache
+(weights that fit in cache are streamed at that rate, not DRAM's). Values outside physical sense are refused.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import inspect
 import json
+import math
 from typing import Any
 
 from csibench.devices.config import config_dir
+from csibench.errors import CsibenchError
 from csibench.files import write_json_atomic
+
+MAX_GFLOPS_PER_THREAD = 10_000.0  # 10 TFLOP/s per core: no CPU core comes near it
+MAX_BANDWIDTH_GBS = 10_000.0  # 10 TB/s
+CACHE_COPY_MB = 1  # the cache probe copies 1 MiB into 1 MiB: a 2 MiB working set
+SMALL_WEIGHTS_BYTES = 1 << 20  # without a cache probe, weights up to 1 MiB may sit in cache: their bound is unknown
+FINGERPRINT_KEYS = ("board", "cpu_model", "logical_cores", "machine", "memory_total_bytes", "cpu_freq_max_mhz")
 
 
 def _path(name: str):
@@ -15,31 +30,146 @@ def _path(name: str):
     return config_dir() / "calibrations" / f"{safe}.json"
 
 
-def record_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
+def fingerprint_digest(host: dict | None) -> str | None:
+    """sha256 of the hardware part of a device fingerprint (not load, temperature or versions): a calibration
+    applies to measurements whose host has the same digest."""
+    if not host:
+        return None
+    stable = {k: host.get(k) for k in FINGERPRINT_KEYS}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
+
+
+def thread_counts(cores: int | None) -> list[int]:
+    """1, the powers of two below the core count, and the core count."""
+    cores = max(1, int(cores or 1))
+    counts, t = [1], 2
+    while t < cores:
+        counts.append(t)
+        t *= 2
+    return sorted({*counts, cores})
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _finite_positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_calibration(cal: dict[str, Any], where: str) -> dict[str, Any]:
+    """The calibration, or a CsibenchError naming the value outside physical sense."""
+    cores = (cal.get("host") or {}).get("logical_cores") or 1
+
+    def bad(what: str, value: Any, valid: str) -> CsibenchError:
+        return CsibenchError(f"calibration of {where} refused: {what} = {value!r} is outside physical sense ({valid}); "
+                             "run `csibench devices calibrate` again on an idle device")
+
+    peak = cal.get("peak_gflops")
+    if not _finite_positive(peak) or peak > MAX_GFLOPS_PER_THREAD * cores:
+        raise bad("peak_gflops", peak, f"> 0 and ≤ {MAX_GFLOPS_PER_THREAD:,.0f} GFLOP/s per core × {cores} cores")
+    for t, value in (cal.get("peak_gflops_by_threads") or {}).items():
+        if not _finite_positive(value) or value > MAX_GFLOPS_PER_THREAD * int(t):
+            raise bad(f"peak_gflops at {t} threads", value, f"> 0 and ≤ {MAX_GFLOPS_PER_THREAD:,.0f} GFLOP/s per thread")
+    for key in ("memory_bandwidth_gbs", "cache_bandwidth_gbs"):
+        value = cal.get(key)
+        if key == "memory_bandwidth_gbs" or value is not None:
+            if not _finite_positive(value) or value > MAX_BANDWIDTH_GBS:
+                raise bad(key, value, f"> 0 and ≤ {MAX_BANDWIDTH_GBS:,.0f} GB/s")
+    return cal
+
+
+def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
+    """Calibrate ``device``: the all-core peak and DRAM bandwidth, then, where the device can limit its BLAS threads,
+    the peak at each thread count of ``thread_counts`` and the copy bandwidth of a 2 MiB (cache) working set."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise CsibenchError(f"calibration seconds must be a finite number > 0, got {seconds!r}")
     result = device.calibrate(seconds)
-    result.update(device=device.name, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    for key in ("lock_wait_s", "lock_held_unix_s"):
+        result.pop(key, None)
+    by_threads: dict[str, float] = {}
+    if _accepts(device.calibrate, "threads"):
+        cores = (result.get("host") or {}).get("logical_cores")
+        for t in thread_counts(cores):
+            if t == cores:
+                by_threads[str(t)] = result["peak_gflops"]
+                continue
+            by_threads[str(t)] = device.calibrate(seconds, threads=t)["peak_gflops"]
+    if _accepts(device.calibrate, "copy_mb"):
+        cache = device.calibrate(seconds, copy_mb=CACHE_COPY_MB)
+        result.update(cache_bandwidth_gbs=cache["memory_bandwidth_gbs"], cache_bytes=2 * CACHE_COPY_MB * 2**20)
+    if by_threads:
+        result["peak_gflops_by_threads"] = by_threads
+    result.update(device=device.name, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  fingerprint_sha256=fingerprint_digest(result.get("host")))
+    return check_calibration(result, f"device {device.name!r}")
+
+
+def record_calibration(device, seconds: float = 1.0, db=None) -> dict[str, Any]:
+    """Measure and keep a calibration: in the results database ``db`` (a ResultsDB) when given, with the device
+    fingerprint, and in the config directory's file (read when no database holds one)."""
+    result = measure_calibration(device, seconds)
     path = _path(device.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, result)
-    return {**result, "saved_to": str(path)}
+    saved = {"saved_to": str(path)}
+    if db is not None:
+        saved["calibration_id"] = db.append_calibration(device=device.name, calibration=result)
+    return {**result, **saved}
 
 
 def load_calibration(name: str) -> dict[str, Any] | None:
     path = _path(name)
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        cal = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CsibenchError(f"calibration file {path} is unreadable ({exc}); run `csibench devices calibrate {name}` again") from None
+    return check_calibration(cal, f"device {name!r} ({path})")
 
 
-def roofline(flops: int, weight_bytes: int, seconds: float, calibration: dict[str, Any]) -> dict[str, Any]:
-    """Achieved FLOP/s against the roofline bound min(peak, bandwidth × intensity).
+def peak_for_threads(calibration: dict[str, Any], threads: int) -> tuple[float, str]:
+    """Peak GFLOP/s at ``threads`` threads and how it was found: measured at that count, or scaled linearly from
+    the nearest measured count below (capped at the all-core peak)."""
+    by = {int(t): v for t, v in (calibration.get("peak_gflops_by_threads") or {}).items()}
+    if threads in by:
+        return by[threads], f"measured at {threads} thread(s)"
+    cores = (calibration.get("host") or {}).get("logical_cores") or 1
+    by.setdefault(cores, calibration["peak_gflops"])  # numpy's BLAS calibrates on every core
+    below = [t for t in by if t <= threads] or [min(by)]
+    base = max(below)
+    return min(by[base] * threads / base, max(by.values())), f"scaled from the {base}-thread peak × {threads}/{base}"
 
-    Intensity counts the weights streamed once per call (activations of these models are small), so the
-    bound is optimistic for models whose weights stay in cache; it is labelled as such.
+
+def roofline(flops: int, weight_bytes: int, seconds: float, calibration: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+    """Achieved FLOP/s against the roofline bound min(peak at ``threads``, bandwidth × intensity).
+
+    Intensity counts the weights streamed once per call (activations of these models are small). Weights that fit
+    in the cache probe's working set are streamed at the cache bandwidth; without a cache probe, small weights
+    (≤ 1 MiB) have no known memory bound and only the compute peak bounds them (``memory_level`` "unknown").
+    An efficiency above 100 % means the model of the bound is wrong: ``over_bound`` says so.
     """
-    peak = calibration["peak_gflops"] * 1e9
-    bandwidth = calibration["memory_bandwidth_gbs"] * 1e9
+    peak_g, peak_how = peak_for_threads(calibration, threads)
+    peak = peak_g * 1e9
     intensity = flops / weight_bytes if weight_bytes else float("inf")
-    bound = min(peak, bandwidth * intensity)
+    cache_bytes, cache_bw = calibration.get("cache_bytes"), calibration.get("cache_bandwidth_gbs")
+    if cache_bytes and cache_bw and weight_bytes <= cache_bytes:
+        level, bandwidth = "cache", cache_bw * 1e9
+    elif not cache_bytes and weight_bytes <= SMALL_WEIGHTS_BYTES:
+        level, bandwidth = "unknown", None
+    else:
+        level, bandwidth = "DRAM", calibration["memory_bandwidth_gbs"] * 1e9
+    memory_bound = bandwidth * intensity if bandwidth is not None else None
+    bound = peak if memory_bound is None else min(peak, memory_bound)
     achieved = flops / seconds
-    return {"achieved_gflops": achieved / 1e9, "bound_gflops": bound / 1e9, "efficiency": achieved / bound,
-            "intensity_flop_per_byte": intensity, "limited_by": "memory" if bandwidth * intensity < peak else "compute",
-            "rule": "FLOPs = 2·MACs; bound = min(peak matmul FLOP/s, copy bandwidth × FLOPs / weight bytes)"}
+    efficiency = achieved / bound
+    limited_by = "compute" if memory_bound is None or memory_bound >= peak else f"memory ({level})"
+    return {"achieved_gflops": achieved / 1e9, "bound_gflops": bound / 1e9, "efficiency": efficiency,
+            "intensity_flop_per_byte": intensity, "limited_by": limited_by, "memory_level": level, "peak_gflops": peak_g,
+            "peak_rule": peak_how, "over_bound": efficiency > 1.0,
+            "rule": "FLOPs = 2·MACs; bound = min(peak matmul FLOP/s at the run's threads, copy bandwidth of the level "
+                    "holding the weights (cache or DRAM) × FLOPs / weight bytes)"}

@@ -65,9 +65,11 @@ def load_devices() -> dict[str, DeviceConfig]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         return {name: DeviceConfig(**entry) for name, entry in data["devices"].items()}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except UnicodeDecodeError:
+        raise CsibenchError(f"{path} is not a valid csibench devices file (not UTF-8 text); fix or remove it") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise CsibenchError(f"{path} is not a valid csibench devices file ({exc}); fix or remove it") from None
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,22 @@ def parse_reply(stdout: str, returncode: int, stderr: str, what: str) -> dict:
     raise CsibenchError(f"{what} failed: exit status {returncode}" + (f": {tail[-1]}" if tail else ""))
 
 
+def lock_path() -> Path:
+    """The lock two csibench processes on this machine take before measuring (a remote device has its own)."""
+    from csibench.devices.config import config_dir
+
+    return config_dir() / "locks" / "local.lock"
+
+
 class LocalDevice:
     name = "local"
+    lock_timeout_s = 3600.0
 
     def require_runtime(self, info: runtimes.RuntimeInfo) -> None:
         runtimes.require_installed(info)
 
-    def _run(self, argv: list[str], request: dict, timeout_s: float, what: str) -> dict:
-        env = dict(os.environ)
+    def _run(self, argv: list[str], request: dict, timeout_s: float, what: str, env_extra: dict | None = None) -> dict:
+        env = {**os.environ, **(env_extra or {})}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         try:
             proc = subprocess.run(argv, input=json.dumps(request), capture_output=True, text=True, timeout=timeout_s, env=env)
@@ -64,19 +73,43 @@ class LocalDevice:
     def probe(self) -> dict:
         return self._run([sys.executable, str(AGENT)], {"op": "probe"}, 60, "probing this machine")
 
-    def calibrate(self, seconds: float = 1.0) -> dict:
-        return self._run([sys.executable, str(AGENT)], {"op": "calibrate", "seconds": seconds}, 120, "calibrating this machine")
+    def _locked(self, argv: list[str], request: dict, timeout_s: float, what: str, env_extra: dict | None = None) -> dict:
+        """``_run`` holding this machine's lock, as the agent does on a remote device: two csibench processes never
+        time at the same moment. The wait goes into the result (``lock_wait_s``, recorded with each measurement)."""
+        from csibench.devices.agent import AgentError, exclusive
+
+        path = lock_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CsibenchError(f"cannot create the lock directory {path.parent} ({exc.strerror or exc})") from None
+        try:
+            with exclusive(str(path), self.lock_timeout_s) as waited:
+                t_locked = time.time()
+                result = self._run(argv, request, timeout_s, what, env_extra)
+                result.update(lock_wait_s=waited, lock_held_unix_s=[t_locked, time.time()])
+        except AgentError as exc:
+            raise CsibenchError(f"{what} failed: {exc}; another csibench is measuring on this machine") from None
+        return result
+
+    def calibrate(self, seconds: float = 1.0, threads: int | None = None, copy_mb: int | None = None) -> dict:
+        """The agent's calibration; ``threads`` limits numpy's BLAS (set before the agent imports numpy) and
+        ``copy_mb`` sizes the copy (1 MiB: a working set that stays in cache)."""
+        request = {"op": "calibrate", "seconds": seconds, **({"copy_mb": copy_mb} if copy_mb else {})}
+        env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} if threads else None
+        return self._locked([sys.executable, str(AGENT)], request, 120, "calibrating this machine", env)
 
     def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         paths = [str(a.path.resolve()) for a in artifacts]
         validations = [_validation_file(a) for a in artifacts]
         request = agent_request(artifacts, paths, validations, runtime, threads, seed, protocol)
-        return self._run([sys.executable, str(AGENT)], request, timeout_s, f"measuring {_names(artifacts)} on {runtime}")
+        return self._locked([sys.executable, str(AGENT)], request, timeout_s, f"measuring {_names(artifacts)} on {runtime}")
 
     def run_torch(self, artifacts: list, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         request = {"artifacts": [{"path": str(a.path.resolve()), "manifest": a.manifest} for a in artifacts],
                    "threads": threads, "seed": seed, "protocol": protocol}
-        return self._run([sys.executable, "-m", "csibench.bench._worker"], request, timeout_s, f"measuring {_names(artifacts)} on torch")
+        return self._locked([sys.executable, "-m", "csibench.bench._worker"], request, timeout_s,
+                            f"measuring {_names(artifacts)} on torch")
 
 
 def _names(artifacts: list) -> str:

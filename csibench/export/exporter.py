@@ -12,7 +12,7 @@ import csibench
 from csibench.bench.complexity import profile
 from csibench.errors import UsageError
 from csibench.export.formats import ExportFormat
-from csibench.export.manifest import MANIFEST_VERSION, manifest_path
+from csibench.export.manifest import MANIFEST_VERSION, manifest_path, with_digest
 from csibench.export.validate import VALIDATION_SAMPLES, reference, save_reference, validate
 from csibench.files import atomic_path, sha256_of, write_json_atomic
 from csibench.files import tool_versions as dist_versions
@@ -110,6 +110,7 @@ def export_side(
             meta.update(fmt.impl.inspect(path))
         except Exception as exc:  # an op census is informative; its failure must not hide the validation result
             meta["inspect_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        meta = with_digest(meta)  # a digest of its own content: load_artifact refuses a manifest edited by hand
         write_json_atomic(manifest_path(path), meta)
         results.append((path, meta))
     return results

@@ -12,6 +12,23 @@ from csibench.files import sha256_of, write_json_atomic, write_text_atomic  # no
 from csibench.formats_table import TABLE
 
 MANIFEST_VERSION = 1
+DIGEST_KEY = "manifest_sha256"  # the manifest's digest of its own content (without this key); absent before issue 10
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON (sorted keys, compact, UTF-8) without its own digest field: a manifest
+    edited by hand (its ``model`` changed, a validation status flipped) no longer matches."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != DIGEST_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def with_digest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as JSON will give it back, with its digest added (what the exporter writes)."""
+    body = json.loads(json.dumps({k: v for k, v in manifest.items() if k != DIGEST_KEY}, allow_nan=False))
+    return {**body, DIGEST_KEY: manifest_digest(body)}
 
 # Artifact suffix → (format name, runtimes able to run it; the first is the default), from csibench.formats_table.
 FORMAT_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {r.suffix: (r.format, r.runtimes) for r in TABLE}
@@ -27,6 +44,7 @@ class Artifact:
 
     path: Path
     manifest: dict[str, Any]
+    notes: tuple[str, ...] = ()  # what the reader should know, e.g. a manifest from before manifests had a digest
 
     @property
     def format(self) -> str:
@@ -115,9 +133,16 @@ def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | P
         raise ArtifactError(f"{path}: manifest {mpath.name} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(manifest, dict) or manifest.get("csibench_manifest") != MANIFEST_VERSION:
         raise ArtifactError(f"{path}: {mpath.name} is not a csibench manifest (version {MANIFEST_VERSION})")
+    recorded, notes = manifest.get(DIGEST_KEY), ()
+    if recorded is None:  # written before manifests carried a digest: accepted, and said so
+        notes = (f"{mpath.name} has no digest of its own content (written by an older csibench): hand edits to it "
+                 "cannot be detected; export again to add one",)
+    elif recorded != manifest_digest(manifest):
+        raise ArtifactError(f"{path}: {mpath.name} was edited after export (its content no longer matches its "
+                            f"{DIGEST_KEY}); its model, config or validation cannot be trusted — export the artifact again")
     size = path.stat().st_size
     if size != manifest.get("size_bytes"):
         raise ArtifactError(f"{path}: file is {size} bytes but its manifest says {manifest.get('size_bytes')} (truncated or replaced)")
     if sha256_of(path) != manifest.get("sha256"):
         raise ArtifactError(f"{path}: sha256 differs from its manifest (the file is corrupt or was modified)")
-    return Artifact(path, manifest)
+    return Artifact(path, manifest, notes)

@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from csibench.errors import ArtifactError, UsageError
-from csibench.files import atomic_path, sha256_of, write_json_atomic
+from csibench.files import atomic_path, os_error_message, sha256_of, write_json_atomic
 from csibench.models.base import CsiModel
 from csibench.models.registry import cfg_to_dict, create_model, make_cfg
 
@@ -48,13 +48,19 @@ def load_weights(module: torch.nn.Module, path: Path, what: str) -> None:
 def read_sidecar(path: Path) -> dict[str, Any]:
     meta_path = sidecar(path)
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{path}: its config {meta_path.name} is missing (a checkpoint is safetensors + JSON config)") from None
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{meta_path}: not UTF-8 text; a checkpoint config is a JSON file") from None
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}: {meta_path.name} is not valid JSON ({exc.msg})") from None
+        raise ArtifactError(f"{meta_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except OSError as exc:
+        raise ArtifactError(os_error_message(exc, meta_path, verb="read")) from None
     if not isinstance(meta, dict) or not {"model", "config"} <= set(meta):
-        raise ArtifactError(f"{path}: {meta_path.name} must name 'model' and 'config'")
+        raise ArtifactError(f"{meta_path}: must be a JSON object naming 'model' and 'config'")
+    if not isinstance(meta["model"], str) or not isinstance(meta["config"], dict):
+        raise ArtifactError(f"{meta_path}: 'model' must be a name and 'config' an object of parameters")
     return meta
 
 
@@ -66,7 +72,10 @@ def load_checkpoint(path: str | Path, *, model: str | None = None, **overrides: 
     meta = read_sidecar(path)
     if model is not None and model != meta["model"]:
         raise UsageError(f"checkpoint {path.name} holds {meta['model']!r}, not {model!r}")
-    built = create_model(meta["model"], **meta["config"])
+    try:  # the sidecar's values are coerced and range-checked exactly as --set values are
+        built = create_model(meta["model"], **meta["config"])
+    except UsageError as exc:
+        raise ArtifactError(f"{sidecar(path)}: {exc}") from None
     asked = make_cfg(meta["model"], **overrides)  # parsed exactly as the command line is
     for key, value in overrides.items():
         if value is not None and getattr(asked, key) != getattr(built.cfg, key):

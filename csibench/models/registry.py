@@ -79,17 +79,127 @@ def entry_of(model: CsiModel) -> ModelEntry:
 
 
 def make_cfg(name: str, **overrides: Any) -> Any:
-    """The config of ``name`` with ``overrides`` applied; None values mean "keep the default"."""
+    """The config of ``name`` with ``overrides`` applied; None values mean "keep the default".
+
+    Every value is coerced by its field's type and checked against its range (see :func:`coerce_field`), so text
+    from ``--set`` and values from a checkpoint's JSON config are held to the same rule."""
     entry = get_entry(name)
     fields = {f.name: f for f in dataclasses.fields(entry.cfg_cls)}
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(fields))
     if unknown:
         raise UsageError(f"model {name!r} has no parameter {', '.join(unknown)}; valid: {', '.join(fields)}")
+    hints = _type_hints(entry.cfg_cls)
     for key, value in list(given.items()):
-        if fields[key].type in ("Fraction", Fraction) and not isinstance(value, Fraction):
-            given[key] = parse_cr(str(value))
+        given[key] = coerce_field(name, fields[key], hints.get(key, fields[key].type), value)
     return dataclasses.replace(entry.default_cfg(), **given)
+
+
+# Int fields are counts or sizes (widths, layers, users, bits, heads …): at least 1. Fields whose name contains one
+# of these words may be 0 (a seed; optional blocks a model may have none of). A field can state its own lower
+# bound with ``dataclasses.field(metadata={"min": N})``. Floats must be finite; nothing else is range-checked here.
+_INT_MAY_BE_ZERO = ("seed", "blocks")
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # a plugin's annotations that do not resolve: fall back to the raw field types
+        return {}
+
+
+def _type_name(hint: Any) -> str:
+    names = {Fraction: "a compression ratio such as 1/16", "Fraction": "a compression ratio such as 1/16",
+             int: "a whole number", "int": "a whole number", float: "a finite number", "float": "a finite number",
+             bool: "true or false", "bool": "true or false", str: "text", "str": "text"}
+    return names.get(hint, str(getattr(hint, "__name__", hint)))
+
+
+def coerce_field(model: str, field: dataclasses.Field, hint: Any, value: Any) -> Any:
+    """``value`` (text from ``--set``, or a JSON value) as the type of config ``field``; a UsageError naming the
+    parameter, the value and what is valid otherwise."""
+    import math
+    import types
+    import typing
+
+    key = field.name
+
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"invalid {key}={value!r} for model {model!r}: expected {expected}")
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if isinstance(value, str) and value.strip().lower() in ("none", "null"):
+            return None
+        if len(args) != 1:
+            return value
+        hint = args[0]
+    elif isinstance(hint, str) and hint.replace(" ", "").endswith("|None"):
+        if isinstance(value, str) and value.strip().lower() in ("none", "null"):
+            return None
+        hint = hint.replace(" ", "")[: -len("|None")]
+    if hint in (Fraction, "Fraction"):
+        if isinstance(value, Fraction):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise bad("a compression ratio such as 1/16")
+        try:
+            return parse_cr(str(value))
+        except UsageError as exc:
+            if key == "cr":  # parse_cr's own message already names the value and what is valid
+                raise
+            raise UsageError(f"invalid {key}={value!r} for model {model!r}: {str(exc).partition(': ')[2]}") from None
+    if hint in (bool, "bool"):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise bad("true or false")
+    if hint in (int, "int"):
+        if isinstance(value, bool):
+            raise bad("a whole number")
+        number: Any = value
+        if isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                try:
+                    number = float(value.strip())
+                except ValueError:
+                    raise bad("a whole number") from None
+        if isinstance(number, float):
+            if not (math.isfinite(number) and number.is_integer()):
+                raise bad("a whole number")
+            number = int(number)
+        if not isinstance(number, int):
+            raise bad("a whole number")
+        low = field.metadata.get("min", 0 if any(w in key for w in _INT_MAY_BE_ZERO) else 1)
+        if number < low:
+            raise bad(f"a whole number ≥ {low}")
+        return number
+    if hint in (float, "float"):
+        if isinstance(value, bool):
+            raise bad("a finite number")
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise bad("a finite number") from None
+        if not math.isfinite(number):
+            raise bad("a finite number (not NaN or infinity)")
+        low = field.metadata.get("min")
+        if low is not None and number < low:
+            raise bad(f"a number ≥ {low}")
+        return number
+    if hint in (str, "str"):
+        if isinstance(value, (dict, list)):
+            raise bad("text")
+        return str(value)
+    return value  # a type csibench does not know (a plugin's own): the builder judges it
 
 
 def create_model(name: str, *, seed: int = 0, **overrides: Any) -> CsiModel:
@@ -100,13 +210,25 @@ def create_model(name: str, *, seed: int = 0, **overrides: Any) -> CsiModel:
     cfg = make_cfg(name, **overrides)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = entry.builder(cfg)
+        try:
+            model = entry.builder(cfg)
+        except (ValueError, TypeError, RuntimeError, AssertionError, ZeroDivisionError) as exc:
+            if not any(v is not None for v in overrides.values()):
+                raise  # the default config failing is csibench's bug, not the user's input
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(f"model {name!r} cannot be built with {_given(cfg, overrides)} ({first}); "
+                             f"see `csibench models` for its defaults") from None
     from csibench.models.plugins import source_for
 
     model.name = name
     model.cfg = cfg
     model.source = source_for(name)  # how a fresh process rebuilds it (the torch worker)
     return model.eval()
+
+
+def _given(cfg: Any, overrides: dict[str, Any]) -> str:
+    shown = cfg_to_dict(cfg)
+    return ", ".join(f"{k}={shown.get(k)}" for k, v in overrides.items() if v is not None)
 
 
 def cfg_to_dict(cfg: Any) -> dict[str, Any]:

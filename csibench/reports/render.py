@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from csibench.files import write_text_atomic
+from csibench.files import FileWriteError, os_error_message
 from csibench.reports.table import Table
 
 
@@ -51,20 +54,51 @@ def slug(text: str) -> str:
 
 def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``report.md``, one ``<table id>.csv`` per table and ``report.json`` (``meta`` + every table with its
-    row ids); returns the written paths: "markdown", "json", and each table id."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"markdown": out_dir / "report.md", "json": out_dir / "report.json"}
-    previous = _files_of_previous_report(written["json"])
-    write_text_atomic(written["markdown"], preamble + "\n" + "\n".join(to_markdown(t) for t in tables))
+    row ids); returns the written paths: "markdown", "json", and each table id.
+
+    Every file is first written to a hidden temp directory beside ``out_dir``; only when all are complete are they
+    moved into place (same file system, ``os.replace``), CSVs first and report.md last. A full disk or a refused
+    write leaves the previous report as it was and no temp directory; the error is one line naming the path."""
+    out_dir = Path(out_dir)
+    names = {"markdown": "report.md", "json": "report.json"}
+    files: dict[str, str] = {}
     for table in tables:
-        path = out_dir / f"{slug(table.id)}.csv"
-        write_text_atomic(path, to_csv(table))
-        written[table.id] = path
-    doc = {**(meta or {}), "files": sorted(p.name for p in written.values()), "tables": [t.to_dict() for t in tables]}
-    write_text_atomic(written["json"], json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n")
-    for name in previous - {p.name for p in written.values()}:  # another study's CSVs must not sit beside this report
-        (out_dir / name).unlink(missing_ok=True)
-    return written
+        names[table.id] = f"{slug(table.id)}.csv"
+        files[names[table.id]] = to_csv(table)
+    doc = {**(meta or {}), "files": sorted(names.values()), "tables": [t.to_dict() for t in tables]}
+    files["report.json"] = json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n"
+    files["report.md"] = preamble + "\n" + "\n".join(to_markdown(t) for t in tables)  # last: its presence means complete
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(os_error_message(exc, out_dir)) from None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileWriteError(f"cannot write the report to {out_dir}: it is a file, not a directory")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except OSError as exc:
+        raise FileWriteError(os_error_message(exc, out_dir)) from None
+    target = None
+    try:
+        for name, text in files.items():
+            target = out_dir / name
+            with open(staging / name, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        target = out_dir
+        out_dir.mkdir(exist_ok=True)
+        previous = _files_of_previous_report(out_dir / "report.json")
+        for name in files:
+            target = out_dir / name
+            os.replace(staging / name, target)
+        for name in previous - set(files):  # another study's CSVs must not sit beside this report
+            (out_dir / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise FileWriteError(os_error_message(exc, target)) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {key: out_dir / name for key, name in names.items()}
 
 
 def _files_of_previous_report(report_json: Path) -> set[str]:

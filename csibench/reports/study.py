@@ -26,12 +26,21 @@ def _unknown(select: str, db_path: Path, runs: list[StudyRun], sweeps: list[str]
                       f"sweeps: {', '.join(shown) or 'none recorded'}{older}" + (f"; {hint}" if hint else ""))
 
 
+def _require_db(db_path: Path, hint: str) -> None:
+    """A report reads a database, it never creates or migrates one that is not csibench's: a missing path and an
+    empty file (which SQLite would take for a new database and fill with csibench's tables) are refused here; any
+    other file is judged by ResultsDB's header check before SQLite opens it."""
+    if not db_path.exists():
+        raise UsageError(f"no results database at {db_path}; {hint}")
+    if db_path.is_file() and db_path.stat().st_size == 0:
+        raise UsageError(f"{db_path} is an empty file, not a csibench results database; {hint}")
+
+
 def load_study(db_path: Path, select: str | None = None) -> StudyData:
     """The records of one study run. ``select``: a study name (its newest run), a sweep id, or None (the newest
     study run; a database from before studies reports all its rows, as `csibench report` always did)."""
     db_path = Path(db_path)
-    if not db_path.exists():
-        raise UsageError(f"no results database at {db_path}; run `csibench run` or `csibench bench` first, or pass --db")
+    _require_db(db_path, "run `csibench run` or `csibench bench` first, or pass --db")
     with ResultsDB(db_path) as db:
         runs = db.study_runs()
         if select is None:
@@ -54,8 +63,7 @@ def load_study(db_path: Path, select: str | None = None) -> StudyData:
 def list_runs(db_path: Path) -> list[dict]:
     """Every study run in the database, oldest first: id, name, sweep, when, and how much it recorded."""
     db_path = Path(db_path)
-    if not db_path.exists():
-        raise UsageError(f"no results database at {db_path}; run `csibench run` first, or pass --db")
+    _require_db(db_path, "run `csibench run` first, or pass --db")
     with ResultsDB(db_path) as db:
         return [{"id": r.id, "name": r.name, "sweep": r.sweep, "created_at": r.created_at,
                  "artifacts": db.count("artifacts", r.sweep), "measurements": db.count("measurements", r.sweep),

@@ -226,10 +226,8 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
                                  "error": str(exc)})
                 progress.advance(task)
                 continue
-            ids = [results.append({**r, "sweep": sweep}) for r in records]
-            for other_id, ratio in zip(ids[1:], (comparison or {}).get("ratios", []), strict=False):
-                results.append_comparison(baseline_id=ids[0], other_id=other_id, ratio=ratio, device=device.name, runtime=runtime,
-                                          threads=threads, sweep=sweep)
+            # The group and its ratios to the baseline in one transaction: a crash never keeps one without the other.
+            ids = results.append_group(records, comparison, device=device.name, runtime=runtime, threads=threads, sweep=sweep)
             outcomes.append({"device": device.name, "runtime": runtime, "threads": threads, "ids": ids,
                              "models": [it.name() for it in members], "medians_s": [r["summary"]["median"] for r in records],
                              "stable": all(r["verdict"]["stable"] for r in records)})

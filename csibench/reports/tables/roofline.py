@@ -1,5 +1,10 @@
 """Table "roofline": achieved vs bound FLOP/s of each measured artifact on devices calibrated with
-`csibench devices calibrate` (absent when no device of the study run was calibrated)."""
+`csibench devices calibrate` (absent when no device of the study run was calibrated).
+
+Calibrations come from the results database (stored with the device's hardware fingerprint); a device with none
+there falls back to the calibration file in the config directory, and the table says so. The bound uses the peak
+at the measurement's thread count and the bandwidth of the level holding the weights (cache or DRAM); an efficiency
+above 100 % means that model of the bound is wrong, and the row says so."""
 
 from __future__ import annotations
 
@@ -7,30 +12,67 @@ from csibench.reports.table import Column, Table
 from csibench.reports.view import StudyView
 
 ID = "roofline"
+OVER_BOUND = "over 100 %: wrong bound"
+
+
+def _calibration_for(view: StudyView, device: str, host, file_cache: dict) -> tuple[dict | None, str]:
+    """The newest stored calibration of ``device`` whose fingerprint matches the measurement's host, else the newest
+    of the device (noted), else the config-directory file (noted)."""
+    from csibench.devices.calibration import check_calibration, fingerprint_digest, load_calibration
+
+    stored = [c for c in getattr(view.data, "calibrations", ()) if c.get("device") == device]
+    digest = fingerprint_digest(dict(host)) if host else None
+    same = [c for c in stored if digest and c.get("fingerprint_sha256") == digest]
+    if same:
+        return check_calibration(dict(same[-1]), f"device {device!r}"), f"calibration #{same[-1]['id']}"
+    if stored:
+        return (check_calibration(dict(stored[-1]), f"device {device!r}"),
+                f"calibration #{stored[-1]['id']} (another hardware fingerprint)")
+    if device not in file_cache:
+        file_cache[device] = load_calibration(device)
+    return file_cache[device], "calibration file"
 
 
 def build(view: StudyView) -> Table | None:
-    from csibench.devices.calibration import load_calibration, roofline
+    from csibench.devices.calibration import roofline
 
     table = Table(ID, "Roofline efficiency of the measured models (devices calibrated with `csibench devices calibrate`)", [
         Column("label"), Column("CR"), Column("side"), Column("runtime"), Column("threads"), Column("device"),
         Column("FLOPs", "FLOP", "counted", ","), Column("achieved", "GFLOP/s", "computed", ".2f"),
-        Column("bound", "GFLOP/s", "computed", ".2f"), Column("efficiency", "%", "computed", ".1f"), Column("limited by"),
+        Column("peak", "GFLOP/s", "computed", ".2f"), Column("bound", "GFLOP/s", "computed", ".2f"),
+        Column("efficiency", "%", "computed", ".1f"), Column("limited by"), Column("check"), Column("calibration"),
     ])
-    calibrations = {d: load_calibration(d) for d in {s.device for s in view.setups}}
+    files: dict = {}
+    scaled = over = unknown = from_file = False
     for e in view.entries:
         c = e.complexity
         if c is None or c.flops is None or not c.param_bytes_fp32:
             continue
         for setup, m in e.latest.items():
-            cal = calibrations.get(setup.device)
+            cal, source = _calibration_for(view, setup.device, m.host, files)
             if cal is None or not m.median_s:
                 continue
-            r = roofline(c.flops.value, c.param_bytes_fp32, m.median_s, cal)
+            r = roofline(c.flops.value, c.param_bytes_fp32, m.median_s, cal, threads=setup.threads or 1)
+            scaled |= r["peak_rule"].startswith("scaled")
+            over |= r["over_bound"]
+            unknown |= r["memory_level"] == "unknown"
+            from_file |= source == "calibration file"
             table.add(e.label, e.cr, e.side, setup.runtime, setup.threads, setup.device, c.flops.value, r["achieved_gflops"],
-                      r["bound_gflops"], 100 * r["efficiency"], r["limited_by"], ids={"measurements": [m.id]})
+                      r["peak_gflops"], r["bound_gflops"], 100 * r["efficiency"], r["limited_by"],
+                      OVER_BOUND if r["over_bound"] else "ok", source, ids={"measurements": [m.id]})
     if not table.rows:
         return None
-    table.note("bound = min(peak matmul FLOP/s, copy bandwidth × FLOPs / weight bytes): weights streamed once "
-               "per call, so the bound is optimistic where weights stay in cache.")
+    table.note("bound = min(peak matmul FLOP/s at the run's thread count, copy bandwidth × FLOPs / weight bytes), the "
+               "bandwidth of the cache when the weights fit in the calibrated cache working set, of DRAM otherwise.")
+    if scaled:
+        table.note("peak not measured at this thread count: scaled linearly from the nearest measured count.")
+    if unknown:
+        table.note("limited by \"compute\" with small weights and a calibration without a cache probe: the memory bound "
+                   "is unknown (weights ≤ 1 MiB may sit in cache); calibrate again for a cache bandwidth.")
+    if over:
+        table.note(f"\"{OVER_BOUND}\": the model ran faster than its bound, so the bound's model (peak or bandwidth) is "
+                   "wrong for it; do not read its efficiency.")
+    if from_file:
+        table.note("\"calibration file\": read from the config directory, not the results database; it is not tied "
+                   "to the measured hardware — run `csibench devices calibrate` to store one with the results.")
     return table
