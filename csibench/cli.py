@@ -97,24 +97,26 @@ def models(json_out: JsonOpt = False) -> None:
     from csibench.models.plugins import broken, plugin_of
 
     listing = []
-    names = list_models()
+    with err.status("loading the model families and plugins"):
+        names = list_models()
     for reason in broken().values():  # a broken plugin never hides the others; asking for it by name fails
         err.print(f"[yellow]warning:[/] {escape(reason)}; skipped", highlight=False, soft_wrap=True)
-    for name in names:
-        entry, plugin = get_entry(name), plugin_of(name)
-        try:
-            specs = create_model(name).side_specs()
-        except CsibenchError as exc:
-            if plugin is None:
-                raise
-            specs = {}  # e.g. a plain nn.Module plugin without example_input: it needs --input-shape
-            err.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sides = {
-            side: {"role": s.role, "inputs": [t.to_dict() for t in s.inputs], "outputs": [t.to_dict() for t in s.outputs]}
-            for side, s in specs.items()
-        }
-        listing.append({"name": name, "paper": entry.paper, "summary": entry.summary, "parameters": entry.configurable(),
-                        "sides": sides, "plugin": plugin.to_dict() if plugin else None})
+    with err.status("describing the models"):  # building the big ones takes seconds: say so rather than sit silent
+        for name in names:
+            entry, plugin = get_entry(name), plugin_of(name)
+            try:
+                specs = create_model(name).side_specs()
+            except CsibenchError as exc:
+                if plugin is None:
+                    raise
+                specs = {}  # e.g. a plain nn.Module plugin without example_input: it needs --input-shape
+                err.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            sides = {
+                side: {"role": s.role, "inputs": [t.to_dict() for t in s.inputs], "outputs": [t.to_dict() for t in s.outputs]}
+                for side, s in specs.items()
+            }
+            listing.append({"name": name, "paper": entry.paper, "summary": entry.summary, "parameters": entry.configurable(),
+                            "sides": sides, "plugin": plugin.to_dict() if plugin else None})
     if json_out:
         return emit_json(listing)
     table = RichTable("model", "paper", "sides (default config)", "parameters", "summary")
@@ -170,8 +172,10 @@ def profile(
     for c in wanted:
         if c not in valid:
             raise UsageError(f"unknown convention {c!r}; {suggest(c, valid)}")
-    built = build_model(model, cr, users, bits, sets, seed, checkpoint, input_shape)
-    result = run_profile(built, side)
+    with err.status(f"building {model}"):
+        built = build_model(model, cr, users, bits, sets, seed, checkpoint, input_shape)
+    with err.status(f"counting {model} side {side} (torch.export, then every convention's counter)"):
+        result = run_profile(built, side)
     result["config"] = cfg_to_dict(built.cfg)
     if "analytic" in wanted and "analytic" not in result["counts"]:
         raise UsageError(f"{model} has no analytic count (only non-neural baselines have one)")

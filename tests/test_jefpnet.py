@@ -95,9 +95,9 @@ def test_invalid_configs_say_what_is_valid():
         create_model("jefpnet", g=6)
     with pytest.raises(UsageError, match="z must be <= nc"):
         create_model("jefpnet", z=97)
-    with pytest.raises(UsageError, match="z must be an integer"):
+    with pytest.raises(UsageError, match="invalid z=.abc. for model .jefpnet.: expected a whole number"):
         create_model("jefpnet", z="abc")
-    with pytest.raises(UsageError, match="users must be a positive integer"):
+    with pytest.raises(UsageError, match="invalid users=0 for model .jefpnet.: expected a whole number ≥ 1"):
         create_model("jefpnet", users=0)
     with pytest.raises(UsageError, match="nc must be even"):
         create_model("sefpnet", nc=17, g=1)

@@ -167,7 +167,7 @@ def test_dkm_shrinkage_lowers_the_feedback_bits(model):
     ("rvq-egat", {"bits": 20}, "bits=20 is not divisible by stages=3"),
     ("rvq-egat", {"dim": 200}, "dim=200 must be a multiple of antennas=128"),
     ("rvq-egat", {"deploy_bits": 31}, "deploy_bits=31 must be an integer from 1 to bits=30"),
-    ("rvq-egat", {"users": 0}, "users=0 must be a positive integer"),
+    ("rvq-egat", {"users": 0}, "invalid users=0 for model .rvq-egat.: expected a whole number ≥ 1"),
     ("zf", {"users": 200}, "zero-forcing needs K ≤ M"),
 ])
 def test_invalid_configs_are_usage_errors(name, overrides, message):
