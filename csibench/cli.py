@@ -70,6 +70,12 @@ def check_threads(threads: int, device: Any) -> int:
     return threads
 
 
+def with_units(summary: dict) -> dict:
+    """A latency summary for --json: every time key names its unit (``median_s``), as the database columns do."""
+    unitless = {"cv", "n", "ci95_confidence", "ci95_ranks"}
+    return {k if k in unitless or k.endswith("_s") else f"{k}_s": v for k, v in summary.items()}
+
+
 def check_side(side: str, allowed: tuple[str, ...]) -> str:
     if side not in allowed:
         raise UsageError(f"unknown side {side!r}; valid: {', '.join(allowed)}")
@@ -336,7 +342,8 @@ def bench(
     across = summarize(medians) if repeat > 1 else None
     validation = {"status": opened.status, "label": opened.validation_label()}
     if json_out:
-        return emit_json({"db": str(db_path), "measurements": [{"id": i, **r} for i, r in done], "across_repeats": across,
+        return emit_json({"db": str(db_path), "measurements": [{"id": i, **r, "summary": with_units(r["summary"])} for i, r in done],
+                          "across_repeats": None if across is None else with_units(across),
                           "validation": validation})
     for row_id, record in done:
         print_measurement(record, row_id, db_path)

@@ -287,6 +287,8 @@ def test_bad_input_is_one_line(row: Row, env, tmp_path, monkeypatch):
     assert_one_line_error(result, row.code, *(_fill_in(f, env) for f in row.fragments))
     assert {p: _sha(p) for p in guarded} == before, "a database given to the command changed"
     assert not _temp_files(env["tmp"], env["full"], env["ro"], env["db"].parent), "temp files left behind"
+    if row.needs == "full" and "new.db" in " ".join(args):  # a database it could not create is not left behind empty
+        assert not (env["full"] / "new.db").exists()
 
 
 def test_table_covers_every_class():

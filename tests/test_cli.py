@@ -87,7 +87,7 @@ def test_export_then_bench_then_report(tmp_path):
         assert result.exit_code == 0, result.output
         [record] = json.loads(result.stdout)["measurements"]
         s = record["summary"]
-        assert s["n"] >= 20 and s["min"] <= s["median"] <= s["max"] and record["threads"] == 1
+        assert s["n"] >= 20 and s["min_s"] <= s["median_s"] <= s["max_s"] and record["threads"] == 1  # units in the keys
     with ResultsDB(db) as results:
         rows = results.rows()
     assert [r["model"] for r in rows] == ["crnet", "crnet-se"]
@@ -108,9 +108,9 @@ def test_bench_repeat_records_each_process(exported, tmp_path):
                     "--db", str(db), "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    medians = [m["summary"]["median"] for m in data["measurements"]]
+    medians = [m["summary"]["median_s"] for m in data["measurements"]]
     assert len(medians) == 3 and data["across_repeats"]["n"] == 3
-    assert data["across_repeats"]["min"] == min(medians) and data["across_repeats"]["max"] == max(medians)
+    assert data["across_repeats"]["min_s"] == min(medians) and data["across_repeats"]["max_s"] == max(medians)
     with ResultsDB(db) as results:
         assert [r["id"] for r in results.rows()] == [m["id"] for m in data["measurements"]]
 

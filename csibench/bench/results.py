@@ -126,6 +126,7 @@ class ResultsDB:
     def __init__(self, path: str | Path = DEFAULT_DB):
         self.path = Path(path)
         self._check_header()
+        created = not self.path.exists()  # a database this call creates and cannot finish is removed again
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(self.path, timeout=60)  # parallel device sweeps share the file
@@ -137,6 +138,9 @@ class ResultsDB:
             self._migrate()
         except BaseException as exc:
             self._conn.close()
+            if created:  # e.g. a full disk mid-migration: never leave an empty or half-made database behind
+                for leftover in (self.path, self.path.with_name(self.path.name + "-journal")):
+                    leftover.unlink(missing_ok=True)
             if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, disk full: not the file's fault
                 raise CsibenchError(f"cannot use results database {self.path} ({exc})") from None
             if isinstance(exc, sqlite3.DatabaseError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import csibench
 from csibench.bench.complexity import profile
-from csibench.errors import UsageError
+from csibench.errors import CsibenchError, ExportError, UsageError
 from csibench.export.formats import ExportFormat
 from csibench.export.manifest import MANIFEST_VERSION, manifest_path, with_digest
 from csibench.export.validate import VALIDATION_SAMPLES, reference, save_reference, validate
@@ -45,7 +45,12 @@ def complexity_summary(model: CsiModel, side: str) -> dict[str, Any]:
 def _convert(fmt: ExportFormat, module, sample: dict, outputs: list[str], path: Path) -> None:
     """Convert into a hidden temp file first, so a failed conversion never leaves a half-written artifact."""
     with atomic_path(path) as partial:
-        fmt.export(module, sample, outputs, partial)
+        try:
+            fmt.export(module, sample, outputs, partial)
+        except ExportError as exc:  # the converters report a full disk as their own failure: name the file instead
+            if "No space left" in str(exc):
+                raise CsibenchError(f"cannot write {path}: no space left on the device") from None
+            raise
 
 
 def export_side(
