@@ -98,7 +98,7 @@ def _busy(seconds: float) -> None:
 
 
 def test_torch_calibration_confirms_loops_when_calls_speed_up():
-    from csibench.bench import _worker
+    from csibench.devices import agent
 
     calls = []
 
@@ -106,8 +106,8 @@ def test_torch_calibration_confirms_loops_when_calls_speed_up():
         calls.append(None)
         _busy(200e-6 if len(calls) <= 15 else 60e-6)
 
-    loops, steps = _worker.calibrate_loops(call, 1e-3)
-    # The agent's doubling (1, 2, 4, …) stops at ≤ 8 loops (8 × 200 µs = 1.6 ms ≥ the 1.25 ms goal); the confirmation
+    loops, steps = agent.calibrate_loops(call, 1e-3)
+    # The doubling (1, 2, 4, …) stops at ≤ 8 loops (8 × 200 µs = 1.6 ms ≥ the 1.25 ms goal); the confirmation
     # that follows repeats that count, finds the calls now fast (8 × 60 µs < 1.25 ms) and grows the loops.
     first = next(i for i in range(1, len(steps)) if steps[i][0] <= steps[i - 1][0])
     assert [s[0] for s in steps[:first]] == [2**i for i in range(first)] and steps[first - 1][0] <= 8
