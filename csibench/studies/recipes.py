@@ -66,17 +66,24 @@ def _key(parts: dict[str, Any]) -> str:
     return content_key(parts)[:16]
 
 
-def _done(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "done.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _finish(folder: Path, summary: dict) -> None:
+def _train_once(ctx: TrainContext, folder: Path, title: str, train: Callable[[Any], dict]) -> tuple[dict, bool]:
+    """``(summary, reused)``: the finished run in ``folder`` if there is one, else ``train(on_event)`` (resuming
+    whatever an interrupted run left there), whose summary is written last, atomically, as ``done.json``."""
     from csibench.files import write_json_atomic
 
+    try:
+        return json.loads((folder / "done.json").read_text()), True
+    except (OSError, ValueError):
+        pass
+    task = ctx.progress.add_task(title, total=None)
+
+    def on_event(ev) -> None:
+        ctx.progress.update(task, description=f"{title}: {ev.stage} epoch {ev.epoch}/{ev.epochs}")
+
+    summary = train(on_event)
     write_json_atomic(folder / "done.json", summary)  # last: a crash before it resumes the run, never half-reuses it
+    ctx.progress.update(task, total=1, completed=1)
+    return summary, False
 
 
 def _single_user_data(ctx: TrainContext):
@@ -94,15 +101,6 @@ def _single_user_data(ctx: TrainContext):
     return ctx.datasets["single"]
 
 
-def _on_event(ctx: TrainContext, title: str):
-    task = ctx.progress.add_task(title, total=None)
-
-    def on_event(ev) -> None:
-        ctx.progress.update(task, description=f"{title}: {ev.stage} epoch {ev.epoch}/{ev.epochs}")
-
-    return task, on_event
-
-
 def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
     """004's teacher and students at ``cr``; returns the checkpoint of ``role`` (default: the model's 004 role)."""
     from csibench.files import code_fingerprint
@@ -118,13 +116,9 @@ def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, c
     ds = _single_user_data(ctx)
     epochs = ctx.epochs if ctx.epochs is not None else (None if ctx.full else DEFAULT_PAIR_EPOCHS)
     folder = ctx.cache / "train" / f"004-pair-{_key({'recipe': '004-pair', 'cr': cr, 'data': ds.content_hash, 'seed': ctx.seed, 'epochs': epochs, 'full': ctx.full, 'code': code_fingerprint()})}"
-    summary, reused = _done(folder), True
-    if summary is None:
-        reused = False
-        task, on_event = _on_event(ctx, f"train 004 pair CR {cr}")
-        summary = train_default_pair(ds, folder, epochs, on_event, cr=cr or "1/16", seed=ctx.seed, full=ctx.full, resume=True)
-        _finish(folder, summary)
-        ctx.progress.update(task, total=1, completed=1)
+    summary, reused = _train_once(ctx, folder, f"train 004 pair CR {cr}", lambda on_event: train_default_pair(
+        ds, folder, epochs, on_event, cr=cr or "1/16", seed=ctx.seed, full=ctx.full, resume=True))
+
     def trained(r: str) -> Trained:
         run = summary["runs"][r]
         method = {"teacher": "vanilla", "student": "vanilla"}.get(r, r)
@@ -145,16 +139,14 @@ def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None
     if ctx.epochs is not None:
         settings["epochs"] = ctx.epochs
     folder = ctx.cache / "train" / f"vanilla-{_key({'recipe': 'vanilla', 'model': model, 'cr': cr, 'set': overrides, 'data': ds.content_hash, 'seed': ctx.seed, 'settings': settings, 'code': code_fingerprint()})}"
-    summary, reused = _done(folder), True
-    if summary is None:
-        reused = False
-        task, on_event = _on_event(ctx, f"train {model}" + (f" CR {cr}" if cr else ""))
-        cfg = TrainConfig(**{**settings, "seed": ctx.seed, "threads": 1})
+    cfg = TrainConfig(**{**settings, "seed": ctx.seed, "threads": 1})
+
+    def run(on_event) -> dict:
         result = train(model, ds, folder, cfg, cr=cr, overrides=overrides or None, resume=True, progress=on_event)
-        summary = {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
-                   "epochs": cfg.epochs, "data_hash": ds.content_hash}
-        _finish(folder, summary)
-        ctx.progress.update(task, total=1, completed=1)
+        return {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
+                "epochs": cfg.epochs, "data_hash": ds.content_hash}
+
+    summary, reused = _train_once(ctx, folder, f"train {model}" + (f" CR {cr}" if cr else ""), run)
     return [Trained(Path(summary["checkpoint"]), model, cr, "vanilla", role or "vanilla", summary["metrics"], summary["data_hash"],
                     summary["epochs"], summary["wall_time_s"], reused, summary)]
 
@@ -182,15 +174,12 @@ def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None,
     epochs = ctx.epochs if ctx.epochs is not None else (TrainConfig.epochs if ctx.full else SYSTEM_EPOCHS)
     settings = {"epochs": epochs, "batch_size": 50, "seed": ctx.seed, "threads": 1}
     folder = ctx.cache / "train" / f"system-{model}-{_key({'recipe': 'system', 'model': model, 'set': overrides, 'data': ds.content_hash, 'settings': settings, 'code': code_fingerprint()})}"
-    summary, reused = _done(folder), True
-    if summary is None:
-        reused = False
-        task, on_event = _on_event(ctx, f"train {model} ({paper}'s recipe)")
+    def run(on_event) -> dict:
         result = train_system(model, ds, folder, TrainConfig(**settings), overrides=overrides or None, resume=True, progress=on_event)
-        summary = {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
-                   "epochs": epochs, "data_hash": ds.content_hash, "method": result.method}
-        _finish(folder, summary)
-        ctx.progress.update(task, total=1, completed=1)
+        return {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
+                "epochs": epochs, "data_hash": ds.content_hash, "method": result.method}
+
+    summary, reused = _train_once(ctx, folder, f"train {model} ({paper}'s recipe)", run)
     return [Trained(Path(summary["checkpoint"]), model, cr, summary.get("method", "system"), role or f"paper {paper} recipe",
                     summary["metrics"], summary["data_hash"], summary["epochs"], summary["wall_time_s"], reused, summary)]
 

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from csibench.errors import CsibenchError, Interrupted, UsageError
 from csibench.formats_table import runtime_format
-from csibench.studies.spec import ModelSpec, Study
+from csibench.studies.spec import BARE_SUFFIXES, ModelSpec, Study
 
 DEFAULT_CACHE = Path("csibench-results") / "cache"
 DEFAULT_DATA = Path("csibench-results") / "data"
@@ -57,7 +57,7 @@ def expand(study: Study) -> list[Item]:
         if spec.artifact is not None:
             from csibench.export.manifest import check_artifact_path
 
-            check_artifact_path(Path(spec.artifact), (".onnx", ".tflite"), "a bare artifact csibench can open")
+            check_artifact_path(Path(spec.artifact), BARE_SUFFIXES, "a bare artifact csibench can open")
             if spec.reference is not None and not Path(spec.reference).is_file():
                 raise UsageError(f"study {study.name}: reference {spec.reference} of {spec.label} is not a file")
             items.append(Item(spec, None, spec.sides[0]))
@@ -70,7 +70,7 @@ def expand(study: Study) -> list[Item]:
             for side in spec.sides:
                 if side not in probe.side_specs():
                     raise UsageError(f"study {study.name}: {spec.label} has no {side} side; it has {', '.join(probe.side_specs())}")
-                items.append(Item(spec, cr, side))
+                items.append(Item(spec, cr, side, model=probe if cr is None else None))  # built once where it can be
     return items
 
 
@@ -82,11 +82,11 @@ def _weights(item: Item, study: Study, ctx, results, sweep: str, recorded: set[s
 
     spec, w = item.spec, item.spec.weights
     params = {**spec.sets, **({"cr": item.cr} if item.cr else {})}
-    if w.kind == "random":
-        return resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, **params)
     if w.kind == "checkpoint":
         return resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, checkpoint=Path(w.path), **params)
-    probe = resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, **params)
+    probe = item.model or resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, **params)
+    if w.kind == "random":
+        return probe
     recipe = w.recipe or default_recipe(probe.name, probe.mu_data() is not None)
     if recipe != "004-pair" and getattr(probe, "source", {}).get("kind", "registry") != "registry":
         raise UsageError(f"study {study.name}: csibench trains only registered models; give {spec.label} a checkpoint or random weights")
