@@ -141,3 +141,21 @@ def test_a_missing_bare_artifact_fails_before_a_run_is_recorded(tmp_path):
     result = CliRunner().invoke(app, ["run", str(tmp_path / "s.toml"), "--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 1 and f"{tmp_path / 'gone.tflite'}: no such artifact file" in result.stderr
     assert not (tmp_path / "r.db").exists() and not (tmp_path / "rep").exists()
+
+
+@pytest.mark.slow
+def test_joint_trains_a_system_with_its_papers_recipe_reports_its_task_metric_and_reuses_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the generated multi-user data goes to ./csibench-results/data
+    args = ["run", "joint", "--models", "jefpnet", "--epochs", "1", "--runtimes", "onnxruntime", "--min-time", "0.1",
+            "--db", "r.db", "--cache", "cache", "--out", "rep", "--json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.output[first.output.index("{"):])
+    assert summary["made"] == {"trainings": 1, "artifacts": 1}
+    with ResultsDB(tmp_path / "r.db") as db:
+        [training] = db.study_data(summary["sweep"]).trainings
+    assert training.model == "jefpnet" and training.epochs == 1 and training.metrics["sum_se_per_subcarrier"] > 0
+    assert "| sum SE per subcarrier |" in (tmp_path / "rep" / "report.md").read_text()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output[again.output.index("{"):])["reused"] == {"trainings": 1, "artifacts": 1}
