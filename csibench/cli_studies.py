@@ -84,6 +84,8 @@ def run_command(
         spec = dataclasses.replace(spec, threads=(threads,))
     check_output_path(out_dir, directory=True, what="the report")
     check_output_path(Path(db or DEFAULT_DB), directory=False, what="the results database")
+    if cache is not None:
+        check_output_path(cache, directory=True, what="the cache")
     measure = {k: v for k, v in (("min_time", min_time), ("certify", certify)) if v is not None}
     if measure:
         from csibench.bench.latency import protocol_settings
