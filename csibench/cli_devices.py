@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from csibench.cli_util import DbOpt, JsonOpt, emit_json, handle_errors, out
+from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, handle_errors, out
 
 devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
 MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
@@ -131,10 +131,11 @@ def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds",
     from csibench.bench.results import DEFAULT_DB, ResultsDB
 
     device = get_device(name)
-    with ResultsDB(Path(db) if db else DEFAULT_DB) as results:  # stored with the device fingerprint; reports read it there
+    db_path = check_output_path(Path(db) if db else Path(DEFAULT_DB), directory=False, what="the results database")
+    with ResultsDB(db_path) as results:  # stored with the device fingerprint; reports read it there
         result = record_calibration(device, seconds, db=results)
     if json_out:
         return emit_json(result)
     out.print(f"{name}: peak {result['peak_gflops']:.2f} GFLOP/s (float32 matmul), memory bandwidth "
               f"{result['memory_bandwidth_gbs']:.2f} GB/s (copy); recorded as calibration {result['calibration_id']} "
-              f"in the results database and saved to {result['saved_to']}", markup=False)
+              f"in {db_path}", markup=False)

@@ -116,6 +116,14 @@ def _print_system_metrics(m: dict[str, Any]) -> None:
     out.print(table)
 
 
+def _result_json(result) -> dict[str, Any]:
+    """A training's --json: each stage's ``best_val`` is its best validation loss (``val_metric`` names which), so
+    the key says ``best_val_loss``, as the history's ``val_loss`` does."""
+    data = result.to_dict()
+    data["stages"] = [{("best_val_loss" if k == "best_val" else k): v for k, v in stage.items()} for stage in data.get("stages", [])]
+    return data
+
+
 def _report(result) -> None:
     if result.extra.get("exchanged"):
         for e in result.extra["exchanged"]:
@@ -169,7 +177,7 @@ def train_command(
         else:
             result = train(model, data, out_dir, cfg, cr=cr, resume=resume, progress=progress)
     if json_out:
-        return emit_json(result.to_dict())
+        return emit_json(_result_json(result))
     _report(result)
 
 
@@ -216,7 +224,7 @@ def distill_command(
     with _progress(out_dir) as progress:
         result = distill(teacher, student, method, data, out_dir, cfg, kd, cr=cr, resume=resume, progress=progress, bs_model=bs_model)
     if json_out:
-        return emit_json(result.to_dict())
+        return emit_json(_result_json(result))
     _report(result)
 
 
@@ -408,6 +416,7 @@ def data_show(path: Annotated[Path, typer.Argument(help="Dataset path NAME[.safe
 def _show(ds, json_out: bool) -> None:
     extra = ("uplink", "layout") if ds.meta.get("kind") == "multi-user" else ("rho_convention",)
     info = {**ds.summary(), **{k: ds.meta.get(k) for k in extra}, "normalisation": ds.meta.get("normalisation")}
+    info = {("test_hf_shape" if k == "test_hf" else k): v for k, v in info.items()}  # a shape, not the tensor: the key says so
     if json_out:
         return emit_json(info)
     for key, value in info.items():

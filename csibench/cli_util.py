@@ -13,6 +13,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+try:  # recent typer vendors click: the usage errors raised are its copy's classes, not click's
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_errors
+from typer.core import TyperGroup
 
 from csibench.errors import CsibenchError
 
@@ -41,6 +46,8 @@ def handle_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            if kwargs.get("json_out"):
+                return _json_only_on_stdout(fn, *args, **kwargs)
             return fn(*args, **kwargs)
         except CsibenchError as exc:
             # Escaped: messages quote user code's exceptions, whose "[...]" rich would take for markup and drop.
@@ -59,6 +66,22 @@ def handle_errors(fn):
     return wrapper
 
 
+_json_stdout: list = []  # the real stdout while a --json command runs (everything else printed goes to stderr)
+
+
+def _json_only_on_stdout(fn, *args, **kwargs):
+    """Run a --json command with Python-level prints (converters' progress lines, e.g. torch.onnx's) sent to stderr,
+    so stdout holds exactly the JSON ``emit_json`` writes and parses as it is."""
+    import contextlib
+
+    _json_stdout.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return fn(*args, **kwargs)
+    finally:
+        _json_stdout.pop()
+
+
 def emit_json(data: Any) -> None:
     """``data`` as JSON on stdout. NaN/inf never reach it: JSON cannot hold them, and a number that is not finite
     is a wrong number, so the command fails with one line naming where it is (exit 1) instead of printing it."""
@@ -67,7 +90,7 @@ def emit_json(data: Any) -> None:
     except ValueError:
         where = _non_finite_at(data, "") or "a value"
         raise CsibenchError(f"the result holds a number that is not finite at {where}; refusing to print it as JSON") from None
-    sys.stdout.write(text + "\n")
+    (_json_stdout[-1] if _json_stdout else sys.stdout).write(text + "\n")
 
 
 def _non_finite_at(data: Any, path: str) -> str | None:
@@ -111,3 +134,52 @@ def check_output_path(path: Path, *, directory: bool, what: str) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise FileWriteError(f"cannot write {what} {path}: {parent} is not writable")
     return path
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The root command group: click's own usage errors (``--threads abc``, a missing argument, an unknown option or
+    command) print one ``error:`` line with a pointer to the command's --help and exit 2, like csibench's own
+    UsageError, instead of typer's multi-line usage box. Sub-groups and commands are parsed inside the root's
+    ``invoke``, so catching here covers every command."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_errors.UsageError as exc:
+            _usage_exit(exc, args, info_name or "csibench")
+
+    def invoke(self, ctx):
+        args = [*ctx._protected_args, *ctx.args]  # what the sub-command will parse: to name the value it refuses
+        try:
+            return super().invoke(ctx)
+        except click_errors.UsageError as exc:  # some (an option without its value) come without their context
+            _usage_exit(exc, args, f"{ctx.command_path} {args[0]}" if args and not args[0].startswith("-") else ctx.command_path)
+
+
+def _usage_exit(exc: click_errors.UsageError, args: list[str], command: str):
+    if isinstance(exc, click_errors.NoArgsIsHelpError):  # `csibench devices` alone: the help, as before
+        raise exc
+    message = " ".join(exc.format_message().split()).rstrip(".")  # click wraps some messages over lines
+    if isinstance(exc, click_errors.NoSuchOption) and exc.option_name == "--precision":
+        # Until csibench 0.1 `--precision` meant statistical certification; now precision is numeric everywhere.
+        message += " (certifying p50/p90 to ± a fraction is --certify; numeric precision is export --precision)"
+    given = _given_value(exc, args)
+    if given is not None:
+        message = f"{message} (got {given!r})"
+    where = exc.ctx.command_path if exc.ctx is not None else command
+    err.print(f"[bold red]error:[/] {escape(message)}; see `{escape(where)} --help`", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _given_value(exc: click_errors.UsageError, args: list[str]) -> str | None:
+    """The text the user gave an option click refused (``--threads abc`` → "abc"), when it can be found in ``args``."""
+    param = getattr(exc, "param", None)
+    if not isinstance(exc, click_errors.BadParameter) or getattr(param, "param_type_name", None) != "option":
+        return None
+    for i, arg in enumerate(args):
+        for opt in param.opts:
+            if arg == opt and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(opt + "="):
+                return arg[len(opt) + 1:]
+    return None

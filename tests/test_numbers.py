@@ -165,10 +165,7 @@ def test_roofline_uses_the_runs_thread_count_and_the_cache_level_by_hand():
     ({"memory_bandwidth_gbs": -3.0}, "memory_bandwidth_gbs = -3.0 is outside physical sense (> 0 and ≤ 10,000 GB/s)"),
     ({"cache_bandwidth_gbs": float("inf")}, "cache_bandwidth_gbs = inf is outside physical sense"),
 ])
-def test_calibration_outside_physical_sense_is_refused(tmp_path, monkeypatch, change, message):
-    import json
-
-    from csibench.devices.calibration import load_calibration
+def test_calibration_outside_physical_sense_is_refused(tmp_path, change, message):
     from csibench.errors import CsibenchError
 
     with ResultsDB(tmp_path / "r.db") as db, pytest.raises(CsibenchError, match="calibration of device 'pi' refused") as err:
@@ -176,11 +173,6 @@ def test_calibration_outside_physical_sense_is_refused(tmp_path, monkeypatch, ch
     assert message in str(err.value) and "\n" not in str(err.value)
     with ResultsDB(tmp_path / "r.db") as db:
         assert db.table("calibrations") == []
-    monkeypatch.setenv("CSIBENCH_CONFIG_DIR", str(tmp_path / "cfg"))
-    (tmp_path / "cfg" / "calibrations").mkdir(parents=True)
-    (tmp_path / "cfg" / "calibrations" / "pi.json").write_text(json.dumps({**_CAL, **change}, allow_nan=True))
-    with pytest.raises(CsibenchError, match=message.split(" (")[0].replace("(", r"\(")):
-        load_calibration("pi")
 
 
 def test_local_calibration_per_thread_and_cache_stored_with_fingerprint(tmp_path, monkeypatch):
@@ -200,15 +192,21 @@ def test_local_calibration_per_thread_and_cache_stored_with_fingerprint(tmp_path
     assert stored["id"] == cal["calibration_id"] == 1 and stored["device"] == "local"
     assert stored["fingerprint_sha256"] == fingerprint_digest(cal["host"]) and stored["peak_gflops"] == cal["peak_gflops"]
     assert "lock_wait_s" not in stored
+    # The database is the only record: no copy in the config directory (only the machine's lock file is there).
+    assert [p.relative_to(tmp_path / "cfg").as_posix() for p in (tmp_path / "cfg").rglob("*") if p.is_file()] == ["locks/local.lock"]
 
 
 def test_roofline_table_reads_the_database_calibration(exported, tmp_path, monkeypatch):
+    import json
+
     from csibench.bench.latency import measure
     from csibench.devices.calibration import fingerprint_digest
     from csibench.reports.tables import roofline as roofline_table
     from csibench.reports.view import StudyView
 
-    monkeypatch.setenv("CSIBENCH_CONFIG_DIR", str(tmp_path / "cfg"))  # no calibration file: the database decides
+    monkeypatch.setenv("CSIBENCH_CONFIG_DIR", str(tmp_path / "cfg"))
+    (tmp_path / "cfg" / "calibrations").mkdir(parents=True)  # a copy an older csibench wrote: it must decide nothing
+    (tmp_path / "cfg" / "calibrations" / "local.json").write_text(json.dumps(_CAL))
     record = measure(exported[("crnet", "onnx")], "onnxruntime", 1, min_time_s=0.1, min_samples=16, warmup_s=0.0)
     with ResultsDB(tmp_path / "r.db") as db:
         db.append({**record, "sweep": "s"})

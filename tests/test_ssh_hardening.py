@@ -169,6 +169,41 @@ def test_retries_after_a_dropped_connection_are_reported(sshd, tmp_path):
     assert "unreachable" in lines[-1] and "Traceback" not in result.output
 
 
+# ------------------------------------------------------------------ calibration
+
+
+def test_ssh_calibration_per_thread_count_and_cache_like_the_local_device(sshd, tmp_path, config_dir):
+    """`devices calibrate` of an SSH device measures the peak at each thread count (the device's BLAS limited by
+    the env csibench sets on the remote command) and the cache copy bandwidth, and stores it in the database only."""
+    import json
+
+    from csibench.bench.results import ResultsDB
+    from csibench.devices.calibration import CACHE_COPY_MB, fingerprint_digest, thread_counts
+
+    log = tmp_path / "blas-threads.log"  # the device's python, wrapped: it notes the thread limit each agent run got
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "${{OPENBLAS_NUM_THREADS:-all}} ${{OMP_NUM_THREADS:-all}} ${{MKL_NUM_THREADS:-all}}" >> "{log}"\n'
+                       f'exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    add_device(device(sshd, tmp_path, python=str(wrapper)))
+    db = tmp_path / "r.db"
+    result = runner.invoke(app, ["devices", "calibrate", "pi", "--seconds", "0.1", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    cal = json.loads(result.stdout)
+    cores = cal["host"]["logical_cores"]
+    assert sorted(map(int, cal["peak_gflops_by_threads"])) == thread_counts(cores)
+    assert cal["peak_gflops_by_threads"][str(cores)] == cal["peak_gflops"]
+    assert cal["cache_bytes"] == 2 * CACHE_COPY_MB * 2**20 and cal["cache_bandwidth_gbs"] > 0
+    # One agent run per probe: all cores, each smaller thread count (every BLAS variable set to it), the cache copy.
+    below = [str(t) for t in thread_counts(cores) if t != cores]
+    assert log.read_text().splitlines() == ["all all all", *(f"{t} {t} {t}" for t in below), "all all all"]
+    with ResultsDB(db) as results:
+        [stored] = results.calibrations(["pi"])
+    assert stored["id"] == cal["calibration_id"] and stored["fingerprint_sha256"] == fingerprint_digest(cal["host"])
+    assert stored["peak_gflops_by_threads"] == cal["peak_gflops_by_threads"] and "saved_to" not in cal
+    assert not (config_dir / "calibrations").exists()  # the database is the only record
+
+
 # ------------------------------------------------------------------ the CLI
 
 

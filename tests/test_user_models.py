@@ -159,10 +159,10 @@ def user_dir(tmp_path_factory) -> Path:
 
 
 def exported_json(result) -> list[dict]:
-    """`export --json` output. torch.onnx prints progress with print(): the real CLI silences it at the file
-    descriptors, but CliRunner swaps sys.stdout, so skip to the JSON document."""
+    """`export --json` output: stdout is the JSON document alone (torch.onnx's print()ed progress goes to stderr
+    while a --json command runs, even under CliRunner, which swaps sys.stdout)."""
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout[result.stdout.index("[\n"):])
+    return json.loads(result.stdout)
 
 
 def profile_json(*args: str) -> dict:
@@ -350,6 +350,65 @@ BAD = [
 @pytest.mark.parametrize("args, code, fragments", BAD, ids=[" ".join(a) for a, _, _ in BAD])
 def test_bad_references_one_line(user_dir, args, code, fragments):
     assert_one_line_error(invoke("profile", *(a.format(d=user_dir) for a in args)), code, *fragments)
+
+
+# ---- config values are coerced and range-checked as the zoo's (type, range, NaN) ----------------------------------
+
+TYPED = textwrap.dedent('''
+    from __future__ import annotations
+
+    import torch
+    from torch import nn
+
+
+    class Typed(nn.Module):
+        example_input = torch.zeros(1, 8)
+
+        def __init__(self, width: int = 4, slope: float = 0.1, offset: int = 0, shift=-2, bias: bool = True,
+                     ratio: float = 1 / 16, tag: str = "a", extra: int | None = None, anything=None):
+            super().__init__()
+            self.fc = nn.Linear(8, width, bias=bias)
+
+        def forward(self, x):
+            return self.fc(x)
+''')
+
+
+@pytest.fixture(scope="module")
+def typed(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("typed") / "typed.py"
+    path.write_text(TYPED)
+    return f"{path}:Typed"
+
+
+@pytest.mark.parametrize("setting, fragments", [
+    ("width=abc", ["width='abc'", "a whole number"]),
+    ("width=2.5", ["width=2.5", "a whole number"]),
+    ("width=true", ["width=True", "a whole number"]),
+    ("width=0", ["width=0", "a whole number ≥ 1"]),
+    ("width=-3", ["width=-3", "≥ 1"]),
+    ("width=1e400", ["width=inf", "a whole number"]),
+    ("offset=-1", ["offset=-1", "≥ 0"]),  # a default of 0 allows 0, not below
+    ("slope=abc", ["slope='abc'", "a finite number"]),
+    ("slope=nan", ["slope='nan'", "not NaN or infinity"]),
+    ("slope=-Infinity", ["slope=-inf", "not NaN or infinity"]),
+    ("ratio=1/0", ["ratio='1/0'", "a finite number"]),
+    ("bias=maybe", ["bias='maybe'", "true or false"]),
+    ("bias=2", ["bias=2", "true or false"]),
+    ("tag=[1,2]", ["tag=[1, 2]", "text"]),
+    ("extra=x", ["extra='x'", "a whole number"]),
+])
+def test_user_config_values_are_typed_and_checked(typed, setting, fragments):
+    assert_one_line_error(invoke("profile", typed, "--set", setting), 2, f"for model {typed!r}", *fragments)
+
+
+def test_user_config_values_are_coerced_to_the_parameters_types(typed):
+    config = profile_json(typed, "--set", "width=8", "--set", "slope=-0.5", "--set", "offset=0", "--set", "shift=-7",
+                          "--set", "bias=false", "--set", "ratio=1/32", "--set", "tag=7", "--set", "extra=none",
+                          "--set", "anything=[1, 2]", "--convention", "macs")["config"]
+    assert config == {"width": 8, "slope": -0.5, "offset": 0, "shift": -7, "bias": False, "ratio": 1 / 32, "tag": "7",
+                      "extra": None, "anything": [1, 2]}
+    assert type(config["slope"]) is float and type(config["width"]) is int
 
 
 def test_export_refuses_a_side_the_module_lacks(user_dir, tmp_path):

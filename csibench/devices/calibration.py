@@ -3,6 +3,9 @@
 A calibration holds the peak matmul FLOP/s at each thread count measured (a 1-thread run is bound by the 1-thread
 peak, not the all-core one), the DRAM copy bandwidth, and the copy bandwidth of a working set that stays in cache
 (weights that fit in cache are streamed at that rate, not DRAM's). Values outside physical sense are refused.
+
+The results database is the only record (with the device's hardware fingerprint): no copy is written elsewhere, so
+nothing outside the results decides whether a report has a roofline, or which calibration it uses.
 """
 
 from __future__ import annotations
@@ -14,20 +17,13 @@ import json
 import math
 from typing import Any
 
-from csibench.devices.config import config_dir
 from csibench.errors import CsibenchError
-from csibench.files import write_json_atomic
 
 MAX_GFLOPS_PER_THREAD = 10_000.0  # 10 TFLOP/s per core: no CPU core comes near it
 MAX_BANDWIDTH_GBS = 10_000.0  # 10 TB/s
 CACHE_COPY_MB = 1  # the cache probe copies 1 MiB into 1 MiB: a 2 MiB working set
 SMALL_WEIGHTS_BYTES = 1 << 20  # without a cache probe, weights up to 1 MiB may sit in cache: their bound is unknown
 FINGERPRINT_KEYS = ("board", "cpu_model", "logical_cores", "machine", "memory_total_bytes", "cpu_freq_max_mhz")
-
-
-def _path(name: str):
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)  # a file name, whatever the device name
-    return config_dir() / "calibrations" / f"{safe}.json"
 
 
 def fingerprint_digest(host: dict | None) -> str | None:
@@ -108,28 +104,11 @@ def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
     return check_calibration(result, f"device {device.name!r}")
 
 
-def record_calibration(device, seconds: float = 1.0, db=None) -> dict[str, Any]:
-    """Measure and keep a calibration: in the results database ``db`` (a ResultsDB) when given, with the device
-    fingerprint, and in the config directory's file (read when no database holds one)."""
+def record_calibration(device, seconds: float, db) -> dict[str, Any]:
+    """Measure a calibration and append it to the results database ``db`` (a ResultsDB), with the device
+    fingerprint; the calibration with its row id (``calibration_id``)."""
     result = measure_calibration(device, seconds)
-    path = _path(device.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, result)
-    saved = {"saved_to": str(path)}
-    if db is not None:
-        saved["calibration_id"] = db.append_calibration(device=device.name, calibration=result)
-    return {**result, **saved}
-
-
-def load_calibration(name: str) -> dict[str, Any] | None:
-    path = _path(name)
-    if not path.exists():
-        return None
-    try:
-        cal = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CsibenchError(f"calibration file {path} is unreadable ({exc}); run `csibench devices calibrate {name}` again") from None
-    return check_calibration(cal, f"device {name!r} ({path})")
+    return {**result, "calibration_id": db.append_calibration(device=device.name, calibration=result)}
 
 
 def peak_for_threads(calibration: dict[str, Any], threads: int) -> tuple[float, str]:

@@ -1,7 +1,8 @@
 """A device reached over SSH (paramiko): host keys verified, files content-addressed, the agent run remotely.
 
-Only two strings ever reach the remote shell, the device's python and the agent's path, both quoted;
-everything else (artifact paths, device names, settings) travels as JSON on the agent's stdin.
+Only the device's python and the agent's path ever reach the remote shell, quoted (and, when calibrating at a
+thread count, ``env`` with integer BLAS thread variables csibench formats itself); everything else (artifact
+paths, device names, settings) travels as JSON on the agent's stdin.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from csibench.errors import CsibenchError, RuntimeMissingError
 from csibench.files import sha256_of
 
 RETRIES = 3
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # as LocalDevice.calibrate sets them
 BACKOFF_S = 0.5  # doubled after each failed attempt
 
 
@@ -247,8 +249,12 @@ class SSHDevice:
 
     # ------------------------------------------------------------ agent
 
-    def _call(self, client: paramiko.SSHClient, agent_path: str, request: dict, timeout_s: float) -> dict:
-        command = " ".join(shlex.quote(a) for a in (self.cfg.python, agent_path))
+    def _call(self, client: paramiko.SSHClient, agent_path: str, request: dict, timeout_s: float,
+              threads: int | None = None) -> dict:
+        # ``threads`` limits the device's BLAS (numpy reads these before the agent imports it), set through env(1):
+        # sshd refuses most variables sent with the channel (AcceptEnv).
+        env = ["env", *(f"{v}={int(threads)}" for v in BLAS_THREAD_VARS)] if threads else []
+        command = " ".join(shlex.quote(a) for a in (*env, self.cfg.python, agent_path))
         try:
             stdin, stdout, stderr = client.exec_command(command, timeout=timeout_s)
             stdin.write(json.dumps(request))
@@ -266,14 +272,14 @@ class SSHDevice:
             raise TransientError(f"{self.where}: connection dropped mid-run (no exit status)")
         return parse_reply(out, code, err, self.where)
 
-    def _session(self, make_request, timeout_s: float, files: list[tuple[Path, str]] = ()) -> dict:
+    def _session(self, make_request, timeout_s: float, files: list[tuple[Path, str]] = (), threads: int | None = None) -> dict:
         def attempt() -> dict:
             client = self.connect()
             try:
                 with self._sftp(client) as sftp:
                     agent_path = self._agent(sftp)
                     remote = self._cache(client, sftp, agent_path, list(files))
-                return self._call(client, agent_path, make_request(remote), timeout_s)
+                return self._call(client, agent_path, make_request(remote), timeout_s, threads)
             finally:
                 client.close()
 
@@ -282,8 +288,11 @@ class SSHDevice:
     def probe(self) -> dict[str, Any]:
         return self._session(lambda _: {"op": "probe"}, 60)
 
-    def calibrate(self, seconds: float = 1.0) -> dict[str, Any]:
-        return self._session(lambda _: {"op": "calibrate", "seconds": seconds}, 120)
+    def calibrate(self, seconds: float = 1.0, threads: int | None = None, copy_mb: int | None = None) -> dict[str, Any]:
+        """The agent's calibration on the device, as the local device's: ``threads`` limits its BLAS (the roofline
+        peak at each thread count) and ``copy_mb`` sizes the copy (1 MiB: a working set that stays in cache)."""
+        request = {"op": "calibrate", "seconds": seconds, **({"copy_mb": int(copy_mb)} if copy_mb else {})}
+        return self._session(lambda _: request, 120, threads=threads)
 
     def require_runtime(self, info) -> None:
         """Checked on the device by the agent, which names what it tried."""

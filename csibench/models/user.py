@@ -24,6 +24,8 @@ import inspect
 import math
 import os
 import sys
+import types
+import typing
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -203,10 +205,12 @@ def _callable_of(obj: Any, label: str):
 
 
 def config_class(obj: Any, label: str) -> type:
-    """A frozen dataclass of ``obj``'s parameters that have JSON-simple defaults (the model's config)."""
+    """A frozen dataclass of ``obj``'s parameters that have JSON-simple defaults (the model's config). Each field is
+    typed by the parameter's annotation, else its default's type, so ``--set`` values and configs read back from a
+    manifest or checkpoint are coerced and range-checked by the registry's rule (:func:`registry.coerce_field`)."""
     target = _callable_of(obj, label)
     try:
-        params = list(inspect.signature(target).parameters.values())
+        params = list(_signature(target).parameters.values())
     except (TypeError, ValueError):  # no introspectable signature: nothing to configure
         params = []
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -215,28 +219,71 @@ def config_class(obj: Any, label: str) -> type:
     if required:
         raise UsageError(f"{label} needs argument(s) {', '.join(required)}; csibench calls it with none: give each a "
                          f"default or name a factory that takes no argument")
-    fields = [(p.name, Any, dataclasses.field(default=p.default)) for p in params
+    fields = [_config_field(p) for p in params
               if p.kind in kinds and isinstance(p.default, _SIMPLE) and not (isinstance(p.default, float) and not math.isfinite(p.default))]
     return dataclasses.make_dataclass("UserConfig", fields, frozen=True)
 
 
+def _signature(target: Any) -> inspect.Signature:
+    try:  # `from __future__ import annotations` in their file: resolve the annotation text where it can be
+        return inspect.signature(target, eval_str=True)
+    except Exception:  # a name their annotations use that does not resolve: the text is read below
+        return inspect.signature(target)
+
+
+_HINTS = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _hint(param: inspect.Parameter) -> Any:
+    """The type a parameter's values are coerced to: its annotation when it is bool/int/float/str (or one of them
+    | None), else its default's type; Any (taken as given) for a None default without such an annotation."""
+    ann = param.annotation
+    if isinstance(ann, str):  # unresolved text: only the simple spellings are understood
+        text = ann.replace(" ", "")
+        optional = text.endswith("|None") or (text.startswith("Optional[") and text.endswith("]"))
+        text = text.removesuffix("|None").removeprefix("Optional[").removesuffix("]") if optional else text
+        ann = (_HINTS[text] | None if optional else _HINTS[text]) if text in _HINTS else inspect.Parameter.empty
+    if ann in _HINTS.values():
+        return ann
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and len(args) == 1 and args[0] in _HINTS.values():
+        return ann
+    return type(param.default) if param.default is not None else Any
+
+
+def _config_field(param: inspect.Parameter) -> tuple[str, Any, dataclasses.Field]:
+    hint = _hint(param)
+    meta = {}
+    if hint is int and isinstance(param.default, int) and not isinstance(param.default, bool) and param.default < 1:
+        # The registry's rule (whole numbers ≥ 1: counts and sizes) would refuse the user's own default: their
+        # default sets the floor instead (0 stays allowed, a negative default means negatives are meant).
+        meta["min"] = 0 if param.default == 0 else -math.inf
+    return param.name, hint, dataclasses.field(default=param.default, metadata=meta)
+
+
 def make_config(cfg_cls: type, label: str, overrides: dict[str, Any]) -> Any:
-    """``cfg_cls`` with ``overrides`` (None: keep the default); unknown keys are refused, as for the zoo."""
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg_cls)}
+    """``cfg_cls`` with ``overrides`` (None: keep the default); unknown keys are refused and every value is coerced
+    by its field's type and range, exactly as the zoo's (type, range, NaN: one line naming key, value and rule)."""
+    from csibench.models.registry import coerce_field
+
+    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
     given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = sorted(set(given) - set(defaults))
+    unknown = sorted(set(given) - set(fields))
     if unknown:
-        raise UsageError(f"model {label!r} has no parameter {', '.join(unknown)}; valid: {', '.join(defaults) or 'none'}")
+        raise UsageError(f"model {label!r} has no parameter {', '.join(unknown)}; valid: {', '.join(fields) or 'none'}")
     for key, value in given.items():
-        default = defaults[key]
-        # --cr 1/16 arrives as text; a numeric parameter takes its value.
-        if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+        field = fields[key]
+        if isinstance(value, str) and "/" in value and _numeric(field.type):  # --cr 1/16 into a float parameter
             try:
-                number = Fraction(value)
+                value = float(Fraction(value.strip()))
             except (ValueError, ZeroDivisionError):
-                raise UsageError(f"model {label!r}: parameter {key}={value!r} is not a number") from None
-            given[key] = float(number) if isinstance(default, float) or number.denominator != 1 else int(number)
+                pass  # coerce_field names the value and what is valid
+        given[key] = coerce_field(label, field, field.type, value)
     return cfg_cls(**given)
+
+
+def _numeric(hint: Any) -> bool:
+    return hint is float or (typing.get_origin(hint) in (typing.Union, types.UnionType) and float in typing.get_args(hint))
 
 
 def instantiate(obj: Any, label: str, cfg: Any) -> nn.Module:

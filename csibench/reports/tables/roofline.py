@@ -1,10 +1,10 @@
 """Table "roofline": achieved vs bound FLOP/s of each measured artifact on devices calibrated with
 `csibench devices calibrate` (absent when no device of the study run was calibrated).
 
-Calibrations come from the results database (stored with the device's hardware fingerprint); a device with none
-there falls back to the calibration file in the config directory, and the table says so. The bound uses the peak
-at the measurement's thread count and the bandwidth of the level holding the weights (cache or DRAM); an efficiency
-above 100 % means that model of the bound is wrong, and the row says so."""
+Calibrations come from the results database only (stored with the device's hardware fingerprint): a device with
+none there has no row. The bound uses the peak at the measurement's thread count and the bandwidth of the level
+holding the weights (cache or DRAM); an efficiency above 100 % means that model of the bound is wrong, and the row
+says so."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ ID = "roofline"
 OVER_BOUND = "over 100 %: wrong bound"
 
 
-def _calibration_for(view: StudyView, device: str, host, file_cache: dict) -> tuple[dict | None, str]:
+def _calibration_for(view: StudyView, device: str, host, file_cache: dict | None = None) -> tuple[dict | None, str]:
     """The newest stored calibration of ``device`` whose fingerprint matches the measurement's host, else the newest
-    of the device (noted), else the config-directory file (noted)."""
-    from csibench.devices.calibration import check_calibration, fingerprint_digest, load_calibration
+    of the device (noted), else none. (``file_cache`` is unused: no file outside the database decides.)"""
+    from csibench.devices.calibration import check_calibration, fingerprint_digest
 
     stored = [c for c in getattr(view.data, "calibrations", ()) if c.get("device") == device]
     digest = fingerprint_digest(dict(host)) if host else None
@@ -28,9 +28,7 @@ def _calibration_for(view: StudyView, device: str, host, file_cache: dict) -> tu
     if stored:
         return (check_calibration(dict(stored[-1]), f"device {device!r}"),
                 f"calibration #{stored[-1]['id']} (another hardware fingerprint)")
-    if device not in file_cache:
-        file_cache[device] = load_calibration(device)
-    return file_cache[device], "calibration file"
+    return None, "none"
 
 
 def build(view: StudyView) -> Table | None:
@@ -42,21 +40,19 @@ def build(view: StudyView) -> Table | None:
         Column("peak", "GFLOP/s", "computed", ".2f"), Column("bound", "GFLOP/s", "computed", ".2f"),
         Column("efficiency", "%", "computed", ".1f"), Column("limited by"), Column("check"), Column("calibration"),
     ])
-    files: dict = {}
-    scaled = over = unknown = from_file = False
+    scaled = over = unknown = False
     for e in view.entries:
         c = e.complexity
         if c is None or c.flops is None or not c.param_bytes_fp32:
             continue
         for setup, m in e.latest.items():
-            cal, source = _calibration_for(view, setup.device, m.host, files)
+            cal, source = _calibration_for(view, setup.device, m.host)
             if cal is None or not m.median_s:
                 continue
             r = roofline(c.flops.value, c.param_bytes_fp32, m.median_s, cal, threads=setup.threads or 1)
             scaled |= r["peak_rule"].startswith("scaled")
             over |= r["over_bound"]
             unknown |= r["memory_level"] == "unknown"
-            from_file |= source == "calibration file"
             table.add(e.label, e.cr, e.side, setup.runtime, setup.threads, setup.device, c.flops.value, r["achieved_gflops"],
                       r["peak_gflops"], r["bound_gflops"], 100 * r["efficiency"], r["limited_by"],
                       OVER_BOUND if r["over_bound"] else "ok", source, ids={"measurements": [m.id]})
@@ -72,7 +68,4 @@ def build(view: StudyView) -> Table | None:
     if over:
         table.note(f"\"{OVER_BOUND}\": the model ran faster than its bound, so the bound's model (peak or bandwidth) is "
                    "wrong for it; do not read its efficiency.")
-    if from_file:
-        table.note("\"calibration file\": read from the config directory, not the results database; it is not tied "
-                   "to the measured hardware — run `csibench devices calibrate` to store one with the results.")
     return table
