@@ -142,7 +142,8 @@ def test_selecting_a_study_name_reports_its_newest_run_only(report, study_db):
     fingerprint = report["json"]["devices"]["local"]["fingerprint"]
     assert len(fingerprint) == 12 and f"device **local** (fingerprint {fingerprint})" in report["md"]
     assert "onnxruntime" in report["json"]["devices"]["local"]["runtimes"]
-    assert [t["id"] for t in report["json"]["tables"]] == ["models", "latency", "ratios", "task", "004-III", "004-IV", "004-ratio"]
+    assert [t["id"] for t in report["json"]["tables"]] == ["models", "latency", "ratios", "task", "004-III", "004-IV", "004-ratio",
+                                                          "flops-latency", "deployability"]  # issue 11: own tables (no BS: no ue-bs)
 
 
 def test_csv_cells_are_numbers_with_units_in_headers(report, study_db):
@@ -277,7 +278,8 @@ def test_a_database_from_before_studies_still_reports(measured, tmp_path):
     with ResultsDB(tmp_path / "old.db") as db:
         db.append(teacher), db.append(student)
     written, tables = write_study_report(tmp_path / "old.db", tmp_path / "r")
-    assert [t.id for t in tables] == ["models", "latency", "ratios", "task", "004-III", "004-IV", "004-ratio", "004-VII", "004-VIII"]
+    assert [t.id for t in tables] == ["models", "latency", "ratios", "task", "004-III", "004-IV", "004-ratio", "004-VII", "004-VIII",
+                                      "flops-latency", "deployability"]  # issue 11: own tables
     assert "every measurement in" in written["markdown"].read_text()
     assert {r["label"] for r in read_csv(written["models"])} == {"crnet", "crnet-se"}
 
@@ -328,4 +330,6 @@ def test_a_report_removes_the_csvs_its_predecessor_wrote_and_nothing_else(tmp_pa
     written = write_report([table("latency")], tmp_path, "# second\n")
     assert not (tmp_path / "zoo-only.csv").exists()  # another study's table must not sit beside this report
     assert (tmp_path / "mine.csv").read_text() == "a user's own file\n" and (tmp_path / "latency.csv").is_file()
-    assert json.loads(written["json"].read_text())["files"] == ["latency.csv", "report.json", "report.md"]
+    assert not (tmp_path / "zoo-only.tex").exists()
+    assert json.loads(written["json"].read_text())["files"] == ["index.html", "latency.csv", "latency.tex", "report.json",
+                                                                "report.md", "report.tex"]

@@ -4,6 +4,7 @@ runtimes), and what could not be exported or measured."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import csibench
@@ -83,7 +84,8 @@ def _failures(view: StudyView) -> list[str]:
     failed_exports = [a for a in view.data.artifacts if a.status == "export-failed"]
     if failed_exports:
         lines += ["", f"{len(failed_exports)} artifact(s) could not be exported:"]
-        lines += [f"- {a.label} {a.format} ({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}" for a in failed_exports]
+        lines += [f"- {a.label} {a.format}{f' {a.precision}' if a.precision and a.precision != 'fp32' else ''} "
+                  f"({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}" for a in failed_exports]
     stops = [f for f in view.data.failures if f.runtime is None]  # the run itself stopped (recorded by the runner)
     lines += [line for f in stops for line in ("", f"**This run did not finish:** {f.reason}")]
     failures = [f for f in view.data.failures if f.runtime is not None and f.id not in view.superseded]
@@ -112,3 +114,61 @@ def preamble(view: StudyView, source: str) -> tuple[str, dict[str, Any]]:
             "failures": [{"id": f.id, "device": f.device, "model": f.model, "cr": f.cr, "runtime": f.runtime,
                           "reason": f.reason} for f in view.data.failures]}
     return "\n".join(lines) + "\n", meta
+
+
+# ---------------------------------------------------------------- what the other renderers need of it
+
+# A column's kind as a mark after its header in LaTeX and HTML (Markdown keeps plain headers: tests and readers key on
+# them); "label" columns carry none.
+KIND_MARKS = {"measured": "m", "counted": "c", "published": "p", "computed": "d"}
+KIND_WORDS = {"measured": "measured by csibench on the device named", "counted": "counted from the artifact's graph",
+              "published": "published in the paper (not measured here)", "computed": "derived from other cells"}
+UNVALIDATED_WORDS = "unvalidated artifact (not checked against a PyTorch reference)"
+
+
+def legend(kinds: set[str], marked: bool) -> list[tuple[str, str]]:
+    """(mark, meaning) for the column kinds present, then † when a row carries it."""
+    pairs = [(KIND_MARKS[k], KIND_WORDS[k]) for k in KIND_MARKS if k in kinds]
+    return pairs + ([("†", UNVALIDATED_WORDS)] if marked else [])
+
+
+def blocks(markdown: str) -> list[tuple[str, int, str]]:
+    """The preamble's Markdown (the small subset it writes) as blocks for LaTeX and HTML: ("h", level, text),
+    ("li", depth, text) and ("p", 0, text); consecutive list items form one list."""
+    out: list[tuple[str, int, str]] = []
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            level = len(stripped) - len(stripped.lstrip("#"))
+            out.append(("h", level, stripped[level:].strip()))
+        elif stripped.startswith("- "):
+            out.append(("li", (len(line) - len(line.lstrip(" "))) // 2, stripped[2:]))
+        else:
+            out.append(("p", 0, stripped))
+    return out
+
+
+def inline(text: str) -> list[tuple[str, str]]:
+    """``**bold**`` and ```code``` spans of one line: (style, text) with style "", "strong" or "code"."""
+    spans = []
+    for part in re.split(r"(\*\*[^*]+\*\*|`[^`]+`)", text):
+        if part.startswith("**") and part.endswith("**") and len(part) > 4:
+            spans.append(("strong", part[2:-2]))
+        elif part.startswith("`") and part.endswith("`") and len(part) > 2:
+            spans.append(("code", part[1:-1]))
+        elif part:
+            spans.append(("", part))
+    return spans
+
+
+FIGURE_NOTES = 5  # a caption is no list: beyond this many notes, a count and where the rest are
+
+
+def figure_notes(notes: tuple[str, ...] | list[str]) -> list[str]:
+    """A figure's notes for its caption: the first few, then how many more report.json holds."""
+    shown = list(notes[:FIGURE_NOTES])
+    if len(notes) > FIGURE_NOTES:
+        shown.append(f"… and {len(notes) - FIGURE_NOTES} more note(s), listed with the figure in report.json.")
+    return shown

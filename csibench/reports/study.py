@@ -1,20 +1,35 @@
 """A report of one study run: choose the run (by study name, sweep id, or the newest), join its records, build
-the tables, write report.md, one CSV per table and report.json."""
+the tables and figures, write them in the formats asked for (Markdown, CSV, LaTeX, HTML, JSON)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from csibench.bench.results import ResultsDB
-from csibench.errors import UsageError, suggest
+from csibench.errors import CsibenchError, UsageError, suggest
 from csibench.reports.preamble import preamble
 from csibench.reports.registry import build_tables
-from csibench.reports.render import write_report
+from csibench.reports.render import FORMATS, write_report
 from csibench.reports.table import Table
 from csibench.reports.view import StudyView
 from csibench.schema import StudyData, StudyRun
 
 _LISTED_SWEEPS = 5
+
+
+class NothingMeasured(CsibenchError):
+    """A report asked of a database or study run that holds no measurement (exit 1: run something first)."""
+
+
+def _require_measured(data: StudyData, db_path: Path) -> None:
+    s = data.study
+    if data.measurements or s.id is None:
+        return
+    study = s.name
+    failed = f"; it recorded {len(data.failures)} failure(s) and {len(data.artifacts)} artifact(s)" if data.failures or data.artifacts else ""
+    raise NothingMeasured(f"study run {s.sweep} ({s.name}) in {db_path} has no measurements yet{failed}; run "
+                          f"`csibench run {study}` or resume it with `csibench run {study} --resume {s.sweep}` first")
 
 
 def _unknown(select: str, db_path: Path, runs: list[StudyRun], sweeps: list[str]) -> UsageError:
@@ -48,7 +63,8 @@ def load_study(db_path: Path, select: str | None = None) -> StudyData:
                 return db.study_data(runs[-1].sweep)
             data = db.legacy_data()
             if not data.measurements:
-                raise UsageError(f"results database {db_path} holds no measurements yet; run `csibench bench` or `csibench run` first")
+                raise NothingMeasured(f"results database {db_path} holds no measurements yet; run `csibench run` (a study) "
+                                      "or `csibench bench MODEL` first")
             return data
         named = [r for r in runs if r.name == select]
         if named:
@@ -70,11 +86,66 @@ def list_runs(db_path: Path) -> list[dict]:
                  "failures": db.count("failures", r.sweep)} for r in db.study_runs()]
 
 
-def write_study_report(db_path: Path, out_dir: Path, select: str | None = None) -> tuple[dict[str, Path], list[Table]]:
-    """Write the report of one study run (see :func:`load_study`): report.md, ``<table id>.csv`` per table (raw
-    numbers, units in the headers) and report.json (every table with its DB row ids, the study definition, the
-    devices). Returns the written paths ("markdown", "json", each table id) and the tables."""
-    view = StudyView(load_study(db_path, select))
+def _unknown_names(given: list[str] | None, valid: set[str], option: str, what: str) -> None:
+    unknown = [g for g in given or [] if g not in valid]
+    if unknown:
+        hint = suggest(unknown[0], sorted(valid)).partition(";")[2].strip()
+        raise UsageError(f"unknown {what} {', '.join(map(repr, unknown))} in {option}; this run has: "
+                         f"{', '.join(sorted(valid)) or 'none'}" + (f"; {hint}" if hint else ""))
+
+
+def narrow_data(data: StudyData, *, models: list[str] | None = None, devices: list[str] | None = None,
+                runtimes: list[str] | None = None) -> StudyData:
+    """Only the rows of these model labels, devices and runtimes (None: all); a name the run does not have is an
+    error listing the ones it has. Comparisons stay only where both sides stay."""
+    if not (models or devices or runtimes):
+        return data
+    label_of = {a.sha256: a.label or a.model for a in data.artifacts if a.sha256}
+
+    def label(sha: str | None, model: str | None) -> str | None:
+        return label_of.get(sha or "", model)
+
+    _unknown_names(models, {n for n in [*(a.label or a.model for a in data.artifacts),
+                                        *(label(m.artifact_sha256, m.model) for m in data.measurements)] if n}, "--models", "model(s)")
+    _unknown_names(devices, {m.device for m in data.measurements if m.device}, "--device", "device(s)")
+    _unknown_names(runtimes, {m.runtime for m in data.measurements if m.runtime}, "--runtimes", "runtime(s)")
+
+    def keep(sha: str | None, model: str | None, device: str | None, runtime: str | None) -> bool:
+        return ((not models or label(sha, model) in models) and (not devices or device in devices)
+                and (not runtimes or runtime in runtimes))
+
+    measurements = tuple(m for m in data.measurements if keep(m.artifact_sha256, m.model, m.device, m.runtime))
+    kept = {m.id for m in measurements}
+    return dataclasses.replace(
+        data, measurements=measurements,
+        comparisons=tuple(c for c in data.comparisons if c.baseline_id in kept and c.other_id in kept),
+        artifacts=tuple(a for a in data.artifacts if not models or (a.label or a.model) in models),
+        failures=tuple(f for f in data.failures if f.runtime is None or keep(f.artifact_sha256, f.model, f.device, f.runtime)),
+        calibrations=tuple(c for c in data.calibrations if not devices or c.get("device") in devices))
+
+
+def write_study_report(db_path: Path, out_dir: Path, select: str | None = None, formats: tuple[str, ...] = FORMATS,
+                       *, require_measured: bool = False, models: list[str] | None = None, devices: list[str] | None = None,
+                       runtimes: list[str] | None = None) -> tuple[dict[str, Path], list[Table]]:
+    """Write the report of one study run (see :func:`load_study`) in ``formats`` (default all: md, csv, tex, html,
+    json; see :func:`csibench.reports.render.write_report` for the files). report.json carries every table with its
+    DB row ids, every figure with the ids of its points, the study definition and the devices. Returns the written
+    paths ("report": the main document; "markdown", "json", "latex", "html", each table id: its CSV) and the tables.
+    ``require_measured``: refuse a run with no measurement (`csibench report`); the runner reports any run it made.
+    ``models``, ``devices``, ``runtimes``: report only those rows (see :func:`narrow_data`)."""
+    from csibench.reports.plots import build_figures  # matplotlib: loaded only when a report is written
+
+    data = load_study(db_path, select)
+    if require_measured:
+        _require_measured(data, Path(db_path))
+    narrowed = narrow_data(data, models=models, devices=devices, runtimes=runtimes)
+    if require_measured and data.measurements and not narrowed.measurements:
+        chosen = "; ".join(f"{k} {', '.join(v)}" for k, v in (("models", models), ("devices", devices), ("runtimes", runtimes)) if v)
+        raise NothingMeasured(f"nothing in study run {data.study.sweep or db_path} was measured with {chosen}; "
+                              "widen the filters (each name exists, not in this combination)")
+    data = narrowed
+    view = StudyView(data)
     tables = build_tables(view)
+    figures = build_figures(view) if set(formats) & {"md", "tex", "html"} else []
     text, meta = preamble(view, str(db_path))
-    return write_report(tables, Path(out_dir), text, meta), tables
+    return write_report(tables, Path(out_dir), text, meta, formats=tuple(formats), figures=figures), tables

@@ -28,3 +28,50 @@ VERDICT_NOTE = ("verdict: stable unless the median's 95 % CI spans more than ±3
                 "do not make the median unstable. "
                 "'unstable (n)' counts the reasons, listed above this note. ci95: distribution-free 95 % confidence "
                 "interval of the median.")
+
+
+COUNT_NOTE = ("Counts do not depend on runtime, threads or device: each is read off the fp32 PyTorch module the artifact "
+              "was exported from, at batch 1.")
+
+
+def mega(value: float | None) -> float | None:
+    """Counts in millions, the unit the papers print."""
+    return None if value is None else value / 1e6
+
+
+def count(entry, name: str) -> float | None:
+    """One named count of an entry's complexity (``thop``, ``macs``, ``flops``, ``analytic``…), None where absent."""
+    c = entry.complexity if entry is not None else None
+    found = c.counts.get(name) if c else None
+    if found is None and name == "flops" and c is not None and c.flops is not None:
+        return c.flops.value  # 2·MACs, named so in the convention
+    return found.value if found else None
+
+
+def artifact_ids(*entries) -> dict[str, list[int]]:
+    """The DB row ids behind an entry's counts (its artifacts) and its latest measurements."""
+    ids: dict[str, list[int]] = {"artifacts": [], "measurements": []}
+    for e in entries:
+        if e is not None:
+            ids["artifacts"] += [a.id for a in e.artifacts.values()]
+            ids["measurements"] += [m.id for m in e.latest.values()]
+    return ids
+
+
+def published_value(text: str | None) -> float | None:
+    """A number as a paper prints it ("0.561", "11,407,232", "5.28%") → float."""
+    if text is None:
+        return None
+    return float(text.replace(",", "").rstrip("%").strip())
+
+
+UNSTABLE_MARK = "⚠"
+
+
+def unstable_note(table, entry, setup, m) -> str:
+    """Note an unstable measurement on ``table`` (with its reasons) and return the row mark for it ('' when stable)."""
+    if m is None or m.verdict.stable:
+        return ""
+    where = f"{entry.label}{f' CR {entry.cr}' if entry.cr else ''}{f' {entry.side}' if entry.side else ''}"
+    table.note(f"{UNSTABLE_MARK} {where}, {setup.label}: unstable — " + "; ".join(m.verdict.reasons))
+    return UNSTABLE_MARK
