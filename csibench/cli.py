@@ -13,14 +13,15 @@ from rich.table import Table as RichTable
 
 import csibench
 from csibench.cli_util import (
-    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, SeedOpt, SetOpt, UsersOpt, check_output_path, emit_json, err,
-    handle_errors, out,
+    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, OneLineUsageErrors, SeedOpt, SetOpt, UsersOpt, check_output_path,
+    emit_json, err, handle_errors, out,
 )
 from csibench.cli_bare import ReferenceOpt
 from csibench.errors import CsibenchError, UsageError
 
 app = typer.Typer(
     name="csibench",
+    cls=OneLineUsageErrors,  # click's own usage errors are one line too
     help="Complexity, export and on-device latency of deep-learning CSI-feedback models.",
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -261,6 +262,16 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="Comma list of onnx, tflite, torch.")] = "onnx,tflite",
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for artifacts and manifests.")] = Path("artifacts"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace artifacts of the same name.")] = False,
+    precision: Annotated[str, typer.Option("--precision", help="Comma list of fp32, fp16, int8-dynamic (int8 weights), int8 "
+                                                              "(static, calibrated); quantised ones need trained weights.")] = "fp32",
+    tolerance: Annotated[list[str] | None, typer.Option("--tolerance", help="KEY=VALUE overriding a quantised artifact's "
+                                                                          "tolerance: delta_nmse_db, codeword_rel_error (repeatable) "
+                                                                          "\\[default: per precision; printed with each artifact "
+                                                                          "and kept in its manifest].")] = None,
+    calibration_data: Annotated[Path | None, typer.Option("--calibration-data", help="The dataset the weights were trained on "
+                                                                                   "\\[default: the path their training record names].")] = None,
+    calibration_samples: Annotated[int | None, typer.Option("--calibration-samples", help="Training samples that calibrate int8 "
+                                                                                         "\\[default: 128; at least 16].")] = None,
     users: UsersOpt = None,
     bits: BitsOpt = None,
     sets: SetOpt = None,
@@ -269,16 +280,28 @@ def export(
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Export one side to each format and validate every artifact against PyTorch (exit 1 if any fails)."""
+    """Export one side to each format and precision and validate every artifact (exit 1 if any fails): fp32 against
+    PyTorch; quantised UE encoders in their runtime against the fp32 encoder's codeword and the fp32 BS decoder's NMSE."""
     from csibench.errors import ValidationError
     from csibench.export import export_side, parse_formats
+    from csibench.precisions import check_format_precision, parse_precisions, parse_tolerances
 
     check_side(side, ("ue", "bs", "all"))
     formats = parse_formats(fmt)
+    precisions = parse_precisions(precision)
+    tolerances = parse_tolerances(tolerance)
+    for f in formats:
+        for p in precisions:
+            check_format_precision(f, p)
+    if (tolerances or calibration_data or calibration_samples is not None) and precisions == ["fp32"]:
+        raise UsageError("--tolerance, --calibration-data and --calibration-samples apply to quantised precisions "
+                         "(--precision fp16,int8-dynamic,int8)")
     check_output_path(out_dir, directory=True, what="artifacts")
     built = build_model(model, cr, users, bits, sets, seed, checkpoint, input_shape)
     with err.status(f"exporting {model} {side}") as status:
-        results = export_side(built, side, formats, out_dir, seed=seed, overwrite=overwrite, on_step=lambda m: status.update(f"{model} {side} {m}"))
+        results = export_side(built, side, formats, out_dir, seed=seed, overwrite=overwrite, on_step=lambda m: status.update(f"{model} {side} {m}"),
+                              precisions=precisions, tolerances=tolerances, calibration_data=calibration_data,
+                              calibration_samples=calibration_samples)
     failed = [(p, m) for p, m in results if m["validation"]["status"] != "passed"]
     if json_out:
         emit_json([{"path": str(p), "manifest": m} for p, m in results])
@@ -286,6 +309,9 @@ def export(
         for path, m in results:
             v = m["validation"]
             mark = "[green]✓ valid[/]" if v["status"] == "passed" else f"[red]✗ INVALID[/] ({v['error']})"
+            if m.get("precision", "fp32") != "fp32":
+                print_quantised(path, m)
+                continue
             detail = f"max-abs {v['max_abs_error']:.2e}" if v.get("max_abs_error") is not None else ""
             nmse = f", NMSE {v['nmse_db']:.1f} dB" if v.get("nmse_db") is not None else (", bit-identical" if v.get("max_abs_error") == 0 else "")
             out.print(f"{mark} {path} ({m['size_bytes']:,} bytes; {v['runtime']} {detail}{nmse})")
@@ -293,6 +319,25 @@ def export(
                 out.print("   ops: " + ", ".join(f"{k}×{n}" for k, n in m["op_census"].items()))
     if failed:
         raise ValidationError(f"{len(failed)} artifact(s) failed validation and are marked invalid: {', '.join(str(p) for p, _ in failed)}")
+
+
+def print_quantised(path: Path, m: dict) -> None:
+    """One quantised artifact: verdict, size vs fp32, codeword error, NMSE next to fp32's, what stayed in float."""
+    v = m["validation"]
+    mark = "[green]✓ valid[/]" if v["status"] == "passed" else f"[red]✗ INVALID[/] ({escape(v['error'])})"
+    fp32 = f" vs {m['size_bytes_fp32']:,} fp32" if m.get("size_bytes_fp32") else ""
+    db = lambda x: "–" if x is None else f"{x:.2f} dB"  # noqa: E731 - None: an exact reconstruction (−∞ dB)
+    out.print(f"{mark} {escape(str(path))} ({m['precision']}, {m['size_bytes']:,} bytes{fp32}; {v['runtime']})")
+    if v.get("codeword_rel_error") is not None:
+        tol = v["tolerance"]
+        out.print(f"   codeword rel. error {v['codeword_rel_error']:.2e} (max-abs {v['codeword_max_abs_error']:.2e}; tolerance "
+                  f"{tol['codeword_rel_error']:g}); NMSE {db(v.get('nmse_db'))} vs fp32 {db(v.get('nmse_db_fp32'))}, ΔNMSE "
+                  f"{db(v.get('delta_nmse_db'))} (tolerance {tol['delta_nmse_db']:g} dB) on {v['samples']} held-out samples",
+                  markup=False)
+    census = m.get("quant_census") or {}
+    if census:
+        show = lambda ops: ", ".join(f"{k}×{n}" for k, n in ops.items()) or "none"  # noqa: E731
+        out.print(f"   quantised ops: {show(census['quant_ops'])}; left in float: {show(census['float_ops'])}", markup=False)
 
 
 @app.command()
@@ -304,7 +349,7 @@ def bench(
     threads: Annotated[int, typer.Option("--threads", help="Threads set in the runtime.")] = 1,
     min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds of steady-state samples.")] = 1.0,
     min_samples: Annotated[int, typer.Option("--min-samples", help="Minimum number of timed samples.")] = 64,
-    precision: Annotated[float | None, typer.Option("--precision", help="Stop once p50 and p90 are certified to ± this fraction (e.g. 0.01).")] = None,
+    certify: Annotated[float | None, typer.Option("--certify", help="Stop once p50 and p90 are certified to ± this fraction (e.g. 0.01).")] = None,
     max_time: Annotated[float, typer.Option("--max-time", help="Cap on the sampling time in seconds.")] = 30.0,
     repeat: Annotated[int, typer.Option("--repeat", help="Independent processes, each recorded.")] = 1,
     device: DeviceOpt = None,
@@ -313,7 +358,11 @@ def bench(
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure latency and memory in a fresh process (here or on --device) and append each result to the database."""
+    """Measure latency and memory in a fresh process (here or on --device) and append each result to the database.
+
+    An artifact whose validation failed (e.g. a quantised one outside its tolerance) is refused, with the reason."""
+    import math
+
     from csibench.bench.latency import measure, protocol_settings
     from csibench.bench.results import DEFAULT_DB, ResultsDB
     from csibench.bench.stats import summarize
@@ -322,13 +371,16 @@ def bench(
 
     if repeat < 1:
         raise UsageError(f"invalid --repeat {repeat}: must be at least 1")
-    protocol = protocol_settings(min_time_s=min_time, min_samples=min_samples, precision=precision, max_time_s=max_time)
+    if certify is not None and not (math.isfinite(certify) and 0 < certify < 1):  # named as the user typed it
+        raise UsageError(f"invalid --certify {certify}: a relative half-width in (0, 1), e.g. 0.01 for ±1 %")
+    protocol = protocol_settings(min_time_s=min_time, min_samples=min_samples, precision=certify, max_time_s=max_time)
     target = get_device(device)
     check_threads(threads, target)
     db_path = check_output_path(db or Path(DEFAULT_DB), directory=False, what="the results database")
     done = []
     with err.status(f"checking {artifact.name}"):  # once: a bare file's counts and reference check are not redone
         opened = load_artifact(artifact, bare_ok=True, reference=reference)  # before the database: a refused file makes none
+        opened.require_valid()  # an invalid artifact (e.g. quantised outside its tolerance) is refused before one too
     with ResultsDB(db_path) as results:  # then the database: a bad one fails before minutes of timing
         for i in range(repeat):
             with err.status(f"measuring {artifact.name} on {target.name} ({i + 1}/{repeat})"):
@@ -384,15 +436,21 @@ def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
 @handle_errors
 def report(
     select: Annotated[str | None, typer.Argument(metavar="STUDY|SWEEP", help="A study name (its newest run) or a sweep id \\[default: the newest study run; a database from before studies: all of it].")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.md, report.json and the CSV tables.")] = Path("reports"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for index.html, report.md, report.tex, report.json, the tables (CSV, LaTeX) and figures/.")] = Path("reports"),
+    formats: Annotated[str | None, typer.Option("--format", help="Comma list of md, csv, tex, html, json \\[default: all five].")] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Only these model labels (comma list).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="Only these devices (comma list).")] = None,
+    runtimes: Annotated[str | None, typer.Option("--runtimes", help="Only these runtimes (comma list).")] = None,
     db: DbOpt = None,
     list_only: Annotated[bool, typer.Option("--list", help="List the study runs in the database instead.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write the report of one study run: models, latency, ratios to the baseline, task metrics, and the templates
-    the study turns on, as Markdown, CSV (numbers, units in headers) and JSON."""
+    """Write the report of one study run: models, latency, ratios to the baseline, task metrics, the templates the
+    study turns on, and plots, as an HTML page, LaTeX (report.tex + one file per table), Markdown, CSV (numbers,
+    units in headers) and JSON (every cell traceable to its database rows)."""
     from csibench.bench.results import DEFAULT_DB
     from csibench.reports import list_runs, write_study_report
+    from csibench.reports.render import parse_formats
 
     db_path = Path(db) if db else Path(DEFAULT_DB)
     if list_only:
@@ -407,11 +465,20 @@ def report(
             table.add_row(r["sweep"], r["created_at"], str(r["artifacts"]), str(r["measurements"]), str(r["failures"]))
         out.print(table if runs else f"no study runs in {db_path}")
         return
+    chosen = parse_formats(formats)
+    filters = {k: [n.strip() for n in v.split(",") if n.strip()] if v is not None else None
+               for k, v in (("models", models), ("devices", device), ("runtimes", runtimes))}
+    empty = [f"--{'device' if k == 'devices' else k}" for k, v in filters.items() if v == []]
+    if empty:
+        raise UsageError(f"{empty[0]}: give a comma list of names, e.g. {empty[0]} a,b")
     check_output_path(out_dir, directory=True, what="the report")
-    written, tables = write_study_report(db_path, out_dir, select)
+    written, tables = write_study_report(db_path, out_dir, select, chosen, require_measured=True, **filters)
     if json_out:
-        return emit_json({"files": {k: str(v) for k, v in written.items()}, "tables": [t.to_dict() for t in tables]})
-    out.print(f"report written: {written['markdown']} (+ report.json and {len(tables)} CSV tables in {out_dir})", markup=False)
+        return emit_json({"files": {k: str(v) for k, v in written.items()}, "formats": list(chosen),
+                          "tables": [t.to_dict() for t in tables]})
+    figures = sum(1 for k in written if k.startswith("figure:"))
+    out.print(f"report written: {written['report']} ({', '.join(chosen)}; {len(tables)} tables, {figures} figures in "
+              f"{out_dir})", markup=False)
 
 
 from csibench.cli_devices import devices_app  # noqa: E402  (a sub-command group, registered after the shared options)

@@ -52,12 +52,13 @@ def run_command(
     device: Annotated[str | None, typer.Option("--device", help="Comma list of devices, measured in parallel \\[default: the study's].")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="Threads set in each runtime \\[default: the study's].")] = None,
     min_time: Annotated[float | None, typer.Option("--min-time", help="Minimum seconds of samples per measurement.")] = None,
-    certify: Annotated[float | None, typer.Option("--certify", "--precision", help="Certify p50/p90 to ± this fraction (e.g. 0.01).")] = None,
+    certify: Annotated[float | None, typer.Option("--certify", help="Certify p50/p90 to ± this fraction (e.g. 0.01).")] = None,
     train: Annotated[bool, typer.Option("--train/--no-train", help="Train what the study trains (else seeded random weights, labelled).")] = True,
     full: Annotated[bool, typer.Option("--full", help="Paper-scale data and epochs: for a GPU.")] = False,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per training run \\[default: the study's short budget].")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Single-user dataset to train on \\[default: the small UMi LOS set].")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("reports"),
+    report_formats: Annotated[str | None, typer.Option("--format", help="Report formats: comma list of md, csv, tex, html, json \\[default: all five].")] = None,
     db: DbOpt = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="Content-addressed cache of trained weights and artifacts \\[default: ./csibench-results/cache].")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted run (its sweep id) without measuring twice.")] = None,
@@ -82,6 +83,9 @@ def run_command(
         for name in spec.devices:  # this machine's cores are known; a remote device's are checked by its runtime
             check_threads(threads, get_device(name))
         spec = dataclasses.replace(spec, threads=(threads,))
+    from csibench.reports.render import parse_formats
+
+    chosen_formats = parse_formats(report_formats)  # checked before any work
     check_output_path(out_dir, directory=True, what="the report")
     check_output_path(Path(db or DEFAULT_DB), directory=False, what="the results database")
     if cache is not None:
@@ -99,11 +103,19 @@ def run_command(
     if full or training:
         spec = dataclasses.replace(spec, training=Training(**{**dataclasses.asdict(spec.training), **training, "full": full or spec.training.full}))
     if not train:
-        spec = dataclasses.replace(spec, models=tuple(dataclasses.replace(m, weights=Weights("random")) if m.weights.kind == "train" else m
-                                                      for m in spec.models))
+        untrained = [m for m in spec.models if m.weights.kind == "train"]
+        # Quantising needs the CSI the weights were trained on (calibration, NMSE): without training, fp32 only, said once.
+        quantised = [m.label for m in untrained if any(p != "fp32" for p in (m.precisions or spec.precisions))]
+        spec = dataclasses.replace(spec, models=tuple(
+            dataclasses.replace(m, weights=Weights("random"), precisions=("fp32",) if m.label in quantised else m.precisions)
+            if m in untrained else m for m in spec.models))
+        if quantised:
+            err.print(f"--no-train: {', '.join(quantised)} measured in fp32 only (quantised precisions calibrate and "
+                      "validate on the CSI the weights were trained on)", markup=False, highlight=False)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
-    summary = run_study(spec, db=Path(db or DEFAULT_DB), out_dir=out_dir, console=err, cache=cache, resume=resume)
+    summary = run_study(spec, db=Path(db or DEFAULT_DB), out_dir=out_dir, console=err, cache=cache, resume=resume,
+                        formats=chosen_formats)
     if json_out:
         return emit_json(summary)
     measured = sum(len(o.get("ids", [])) for o in summary["measurements"])

@@ -25,21 +25,28 @@ version  added
          user) and bare artifacts (validation status "unvalidated")
 5        calibrations: one row per device calibration (peak GFLOP/s per thread count, DRAM and cache bandwidth) with
          the sha256 of the device's hardware fingerprint; StudyData.calibrations
+6        evaluations: one row per evaluation of a trained model outside latency (kind "payload": NMSE vs feedback
+         bits per codeword element, uniform and μ-law), joined by sweep; StudyData.evaluations
 =======  ==========================================================================================================
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Validation statuses an artifact can have; "export-failed" exists only in the artifacts table (no file, no manifest).
 ARTIFACT_STATUSES = ("passed", "failed", "unvalidated", "export-failed")
 UNVALIDATED_REASON = "unvalidated: no PyTorch reference"
+
+
+_RAW_SAMPLES = re.compile(r'"raw_samples_ns"\s*:\s*(\[[^\]]*\])')  # a flat list of numbers in a record's JSON
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -295,11 +302,15 @@ class Measurement:
     warnings: tuple[str, ...]
     host: Mapping[str, Any] = field(repr=False)
     manifest: Manifest | None = field(repr=False)
+    # The record's raw samples as JSON text ("[ns, ...]", each ``loops`` calls), parsed only when a plot asks:
+    # a report of 10,000 rows must not decode every record_json.
+    raw_samples_json: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_row(cls, row: Any) -> Measurement:
         r = _row(row)
         warnings = tuple(_loads(r.get("warnings_json"), []))
+        found = _RAW_SAMPLES.search(r.get("record_json") or "")
         return cls(
             id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), model=r.get("model"), side=r.get("side"),
             format=r.get("format"), precision=r.get("precision"), cr=r.get("cr"), runtime=r.get("runtime"),
@@ -312,7 +323,17 @@ class Measurement:
             certified=_bool(r.get("certified")), verdict=Verdict.from_json(r.get("verdict_json"), warnings),
             warnings=warnings, host=_loads(r.get("host_json"), {}),
             manifest=Manifest.from_dict(_loads(r.get("manifest_json"), {})),
+            raw_samples_json=found.group(1) if found else None,
         )
+
+    @cached_property
+    def samples_s(self) -> tuple[float, ...]:
+        """Seconds per call of every stored sample (raw_samples_ns / loops); () where the record kept none."""
+        raw = _loads(self.raw_samples_json, [])
+        loops = self.loops or 1
+        if not isinstance(raw, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw):
+            return ()
+        return tuple(v / loops / 1e9 for v in raw)
 
 
 @dataclass(frozen=True)
@@ -528,3 +549,26 @@ class StudyData:
     artifacts: tuple[ArtifactRecord, ...]
     failures: tuple[Failure, ...]
     calibrations: tuple[Mapping[str, Any], ...] = ()  # of the devices measured, oldest first (each with its row id)
+    evaluations: tuple[Evaluation, ...] = ()  # of this sweep, oldest first (v6)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One row of ``evaluations``: a task-metric evaluation of a trained model that is not a latency, e.g. kind
+    "payload" (the codeword quantised to B bits per element: NMSE vs payload bits, in ``record["points"]``)."""
+
+    id: int
+    created_at: str | None
+    sweep: str | None
+    label: str | None
+    model: str | None
+    cr: str | None
+    kind: str | None
+    checkpoint_sha256: str | None
+    record: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Evaluation:
+        r = _row(row)
+        return cls(r["id"], r.get("created_at"), r.get("sweep"), r.get("label"), r.get("model"), r.get("cr"), r.get("kind"),
+                   r.get("checkpoint_sha256"), _loads(r.get("record_json"), {}))

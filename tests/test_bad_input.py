@@ -82,8 +82,8 @@ ROWS = [
     R("range", "bench {art} --db {db} --repeat 0", 2, "--repeat 0", "at least 1"),
     R("range", "bench {art} --db {db} --min-time -1", 2, "min_time_s (--min-time) -1", "≥ 0"),
     R("range", "bench {art} --db {db} --min-samples 0", 2, "min_samples (--min-samples) 0", "≥ 1"),
-    R("range", "bench {art} --db {db} --precision 0", 2, "precision 0", "(0, 1)"),
-    R("range", "bench {art} --db {db} --precision 1.5", 2, "precision 1.5", "(0, 1)"),
+    R("range", "bench {art} --db {db} --certify 0", 2, "--certify 0", "(0, 1)"),  # issue 12: --precision → --certify
+    R("range", "bench {art} --db {db} --certify 1.5", 2, "--certify 1.5", "(0, 1)"),
     R("range", "bench {art} --db {db} --max-time 0", 2, "max_time_s (--max-time) 0", "> 0"),
     R("range", "train crnet-se --data {tmp}/none --out {tmp}/run --epochs 0", 2, "--epochs 0", "≥ 1"),
     R("range", "train crnet-se --data {tmp}/none --out {tmp}/run --batch-size 0", 2, "--batch-size 0", "≥ 1"),
@@ -107,7 +107,7 @@ ROWS = [
     R("nan", "bench {art} --db {db} --min-time inf", 2, "min_time_s (--min-time) inf", "finite"),
     R("nan", "bench {art} --db {db} --max-time nan", 2, "max_time_s (--max-time) nan", "finite"),
     R("nan", "bench {art} --db {db} --max-time inf", 2, "max_time_s (--max-time) inf", "finite"),
-    R("nan", "bench {art} --db {db} --precision nan", 2, "precision nan", "(0, 1)"),
+    R("nan", "bench {art} --db {db} --certify nan", 2, "--certify nan", "(0, 1)"),
     R("nan", "train crnet-se --data {tmp}/none --out {tmp}/run --lr nan", 2, "--lr nan", "finite"),
     R("nan", "distill --data {tmp}/none --out {tmp}/run --temperature inf", 2, "--temperature inf", "finite"),
     R("nan", "run seed-004 --no-train --db {db} --out {tmp}/rep --min-time nan", 2, "min_time_s (--min-time) nan", "finite"),
@@ -170,6 +170,39 @@ ROWS = [
     R("config", "report --list --db {foreign_db}", 1, "{foreign_db}", "SQLite file of something else", guard="foreign_db"),
     R("config", "report --db {empty_db} --out {tmp}/rep", 2, "{empty_db}", "empty file", guard="empty_db"),
     R("config", "bench {art} --db {text_db}", 1, "{text_db}", "not an SQLite file", guard="text_db"),
+    # --- issue 10: click's own usage errors (wrong type, missing argument, unknown option): one line, exit 2 ------
+    R("type", "bench {art} --db {db} --threads abc", 2, "Invalid value for '--threads'", "(got 'abc')", "see `csibench bench --help`"),
+    R("type", "bench {art} --db {db} --min-time=soon", 2, "Invalid value for '--min-time'", "(got 'soon')"),
+    R("type", "run seed-004 --no-train --db {db} --out {tmp}/rep --min-time soon", 2, "'--min-time'", "(got 'soon')", "csibench run --help"),
+    R("type", "train crnet-se --data {tmp}/none --out {tmp}/run --epochs two", 2, "'--epochs'", "(got 'two')", "csibench train --help"),
+    R("type", "data generate --train many --out {tmp}/ds2", 2, "'--train'", "(got 'many')", "csibench data generate --help"),
+    R("type", "devices calibrate local --seconds x --db {db}", 2, "'--seconds'", "(got 'x')", "csibench devices calibrate --help"),
+    R("type", "profile", 2, "Missing argument 'model'", "see `csibench profile --help`"),
+    R("type", "bench --db {db}", 2, "Missing argument 'artifact'", "csibench bench --help"),
+    R("type", "devices add pi2", 2, "Missing option '--host'", "csibench devices add --help"),
+    R("type", "profile crnet --nope", 2, "No such option: --nope", "csibench profile --help"),
+    R("type", "bench {art} --db {db} --thread 2", 2, "No such option: --thread", "--threads"),
+    R("type", "bench {art} --db {db} --threads", 2, "'--threads' requires an argument", "csibench bench --help"),
+    R("type", "report --db {db} --out {tmp}/rep a-run another", 2, "unexpected extra argument", "another"),
+    R("type", "nosuch", 2, "No such command 'nosuch'", "see `csibench --help`"),
+    R("type", "devices nosuch", 2, "No such command 'nosuch'", "see `csibench devices --help`"),
+    R("type", "--versio", 2, "No such option: --versio", "--version"),
+    # --- issue 12: quantised export (precisions, routes, tolerances, weights and calibration data) ------------
+    R("range", "export crnet-se --precision int4 --out {tmp}/q", 2, "'int4'", "fp32, fp16, int8-dynamic, int8"),
+    R("conflict", "export crnet-se --format torch --precision int8 --out {tmp}/q", 2, "format torch", "int8", "produces fp32"),
+    R("config", "export crnet-se --precision int8 --out {tmp}/q", 2, "needs trained weights", "seeded random", "csibench train"),
+    R("config", "export crnet-se --cr 1/32 --checkpoint {ckpt} --precision int8 --out {tmp}/q", 2, "without a training record"),
+    R("conflict", "export crnet-se --side bs --precision fp16 --out {tmp}/q", 2, "UE encoder", "fp32 only"),
+    R("type", "export crnet-se --precision int8 --tolerance delta_nmse_db=abc --out {tmp}/q", 2, "delta_nmse_db=abc", "≥ 0"),
+    R("range", "export crnet-se --precision int8 --tolerance speed=1 --out {tmp}/q", 2, "speed=1", "delta_nmse_db, codeword_rel_error"),
+    R("conflict", "export crnet-se --tolerance delta_nmse_db=1 --out {tmp}/q", 2, "--tolerance", "quantised precisions"),
+    # --- issue 11: report formats and filters (unknown names list the valid ones) ------------------------------
+    R("range", "report --db {db} --out {tmp}/rep --format md,pdf", 2, "'pdf'", "valid: md, csv, tex, html, json"),
+    R("range", "run --format docx --db {tmp}/r.db --out {tmp}/rep", 2, "'docx'", "valid: md, csv, tex, html, json"),
+    R("range", "report --db {db} --out {tmp}/rep --models nope", 2, "unknown model(s) 'nope' in --models", "crnet-se"),
+    R("range", "report --db {db} --out {tmp}/rep --device mars", 2, "unknown device(s) 'mars' in --device", "local"),
+    R("range", "report --db {db} --out {tmp}/rep --runtimes tvm", 2, "unknown runtime(s) 'tvm' in --runtimes", "onnxruntime"),
+    R("file", "report --db {db} --out {file} --format tex", 1, "{file}", "it is a file, not a directory"),
 ]
 
 
@@ -315,7 +348,7 @@ def test_full_disk_keeps_the_measurement_and_the_old_report(env):
         pytest.skip(f"no full-disk test: {env['full_skip']}")
     full = env["full"]
     rep = env["tmp"] / "kept-report"
-    first = invoke("report", "--db", env["db"], "--out", rep)
+    first = invoke("report", "--db", env["db"], "--out", rep, "--format", "csv,json")  # issue 11: page + figures exceed 64 KiB
     assert first.exit_code == 0, first.output
     before = {p.name: _sha(p) for p in rep.iterdir()}
     # the same report again, onto a disk with no room: staged beside rep, so put rep on the full disk
@@ -324,7 +357,8 @@ def test_full_disk_keeps_the_measurement_and_the_old_report(env):
     _fill(full)
     on_full = {p.name: _sha(p) for p in (full / "rep").iterdir()}
     assert on_full == before
-    assert_one_line_error(invoke("report", "--db", env["db"], "--out", full / "rep"), 1, str(full / "rep"), "no space left")
+    assert_one_line_error(invoke("report", "--db", env["db"], "--out", full / "rep", "--format", "csv,json"), 1, str(full / "rep"),
+                          "no space left")
     assert {p.name: _sha(p) for p in (full / "rep").iterdir()} == before  # the old report, whole
     assert not _temp_files(full)
     shutil.rmtree(full / "rep")

@@ -28,14 +28,16 @@ def test_run_trains_exports_times_and_reports(tmp_path, tiny_data):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     first = json.loads(result.output[result.output.index("{"):])  # CliRunner swaps sys.stdout: torch.onnx prints land here
-    assert first["study"] == "seed-004" and first["made"] == {"trainings": 4, "artifacts": 2}
+    # Two encoders × fp32, fp16, int8-dynamic and int8 (seed-004 asks for every precision), all ONNX here.
+    assert first["study"] == "seed-004" and first["made"] == {"trainings": 4, "artifacts": 8}
     with ResultsDB(db) as results:
         trainings, rows = results.table("trainings"), results.rows()
     assert sorted((t["role"], t["method"]) for t in trainings) == [
         ("ae-kd", "ae-kd"), ("encoder-kd", "encoder-kd"), ("student", "vanilla"), ("teacher", "vanilla")]
     assert all(t["nmse_db"] is not None and t["epochs"] == 1 for t in trainings)
     # The timed encoders are the trained ones: their manifests name the checkpoints they came from.
-    provenance = {r["model"]: json.loads(r["manifest_json"])["provenance"] for r in rows}
+    assert sorted(r["precision"] for r in rows if r["model"] == "crnet-se") == ["fp16", "fp32", "int8", "int8-dynamic"]
+    provenance = {r["model"]: json.loads(r["manifest_json"])["provenance"] for r in rows if r["precision"] == "fp32"}
     assert provenance["crnet"]["training"]["method"] == "vanilla"
     assert provenance["crnet-se"]["training"]["method"] == "encoder-kd"
     assert provenance["crnet-se"]["sha256"] == next(t["checkpoint_sha256"] for t in trainings if t["role"] == "encoder-kd")
@@ -45,7 +47,7 @@ def test_run_trains_exports_times_and_reports(tmp_path, tiny_data):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     second = json.loads(again.output[again.output.index("{"):])
-    assert second["made"] == {"trainings": 0, "artifacts": 0} and second["reused"] == {"trainings": 4, "artifacts": 2}
+    assert second["made"] == {"trainings": 0, "artifacts": 0} and second["reused"] == {"trainings": 4, "artifacts": 8}
     with ResultsDB(db) as results:
-        assert len(results.rows()) == 4
-        assert len(results.study_data(second["sweep"]).measurements) == 2
+        assert len(results.rows()) == 16
+        assert len(results.study_data(second["sweep"]).measurements) == 8

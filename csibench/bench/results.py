@@ -15,9 +15,11 @@ from typing import Any
 import csibench
 from csibench.errors import CsibenchError, UsageError
 from csibench.schema import (
-    ARTIFACT_STATUSES, SCHEMA_VERSION, ArtifactRecord, Comparison, Failure, Measurement, StudyData, StudyRun,
+    ARTIFACT_STATUSES, SCHEMA_VERSION, ArtifactRecord, Comparison, Evaluation, Failure, Measurement, StudyData, StudyRun,
     Training,
 )
+
+EVALUATION_KINDS = ("payload",)  # what an evaluations row can hold (csibench.quant.payload writes "payload")
 
 DEFAULT_DB = Path("csibench-results") / "results.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -98,6 +100,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 cache_bandwidth_gbs REAL, host_json TEXT, calibration_json TEXT NOT NULL
             )""",
             "CREATE INDEX calibrations_device ON calibrations (device)",
+        ],
+    ),
+    (
+        6,
+        [
+            """CREATE TABLE evaluations (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, sweep TEXT, label TEXT, model TEXT, cr TEXT,
+                kind TEXT NOT NULL, checkpoint_sha256 TEXT, record_json TEXT NOT NULL
+            )""",
+            "CREATE INDEX evaluations_sweep ON evaluations (sweep)",
         ],
     ),
 ]
@@ -266,20 +278,31 @@ class ResultsDB:
 
     def append_artifact(self, *, sweep: str, label: str, path: str | None, manifest: dict | None, status: str,
                         reason: str | None = None, reused: bool = False, model: str | None = None, side: str | None = None,
-                        format: str | None = None, cr: str | None = None) -> int:
+                        format: str | None = None, cr: str | None = None, precision: str | None = None) -> int:
         """Record one artifact of a study run: exported, reused from the cache, opened bare, or failed to export.
 
-        model/side/format/cr default to the manifest's (an export that failed has no manifest: pass them)."""
+        model/side/format/cr/precision default to the manifest's (an export that failed has no manifest: pass them;
+        a failed int8 export without its precision would read as the fp32 artifact's row)."""
         if status not in ARTIFACT_STATUSES:
             raise ValueError(f"artifact status {status!r} is not one of {', '.join(ARTIFACT_STATUSES)}")
         m = manifest or {}
         cfg_cr = (m.get("config") or {}).get("cr")
         values = {"created_at": _now(), "sweep": sweep, "label": label, "model": model or m.get("model"),
-                  "side": side or m.get("side"), "format": format or m.get("format"), "precision": m.get("precision"),
+                  "side": side or m.get("side"), "format": format or m.get("format"), "precision": precision or m.get("precision"),
                   "cr": cr if cr is not None else (None if cfg_cr is None else str(cfg_cr)), "path": path,
                   "sha256": m.get("sha256"), "status": status, "reason": reason, "reused": int(reused),
                   "manifest_json": None if manifest is None else json.dumps(manifest, default=str)}
         return self._insert("artifacts", values)
+
+    def append_evaluation(self, *, kind: str, label: str | None, model: str | None, cr: str | None, record: dict[str, Any],
+                          checkpoint_sha256: str | None = None, sweep: str | None = None) -> int:
+        """Record one evaluation of a trained model (``kind`` "payload": csibench.quant.payload's record, its points
+        NMSE vs feedback bits); read back with the sweep's ``study_data(...).evaluations``."""
+        if kind not in EVALUATION_KINDS:
+            raise ValueError(f"evaluation kind {kind!r} is not one of {', '.join(EVALUATION_KINDS)}")
+        values = {"created_at": _now(), "sweep": sweep, "label": label, "model": model, "cr": None if cr is None else str(cr),
+                  "kind": kind, "checkpoint_sha256": checkpoint_sha256, "record_json": json.dumps(record, default=str)}
+        return self._insert("evaluations", values)
 
     def append_calibration(self, *, device: str, calibration: dict[str, Any]) -> int:
         """Store one device calibration (``csibench.devices.calibration.measure_calibration``'s result) with the
@@ -314,8 +337,9 @@ class ResultsDB:
         return int(self._conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values).lastrowid)
 
     def table(self, name: str) -> list[dict[str, Any]]:
-        """Every row of ``failures``, ``comparisons``, ``trainings``, ``studies``, ``artifacts`` or ``calibrations``, oldest first."""
-        if name not in ("failures", "comparisons", "trainings", "studies", "artifacts", "calibrations"):
+        """Every row of ``failures``, ``comparisons``, ``trainings``, ``studies``, ``artifacts``, ``calibrations`` or
+        ``evaluations``, oldest first."""
+        if name not in ("failures", "comparisons", "trainings", "studies", "artifacts", "calibrations", "evaluations"):
             raise ValueError(name)
         return [dict(r) for r in self._conn.execute(f"SELECT * FROM {name} ORDER BY id")]
 
@@ -335,7 +359,7 @@ class ResultsDB:
 
     def count(self, table: str, sweep: str) -> int:
         """How many rows of ``table`` one sweep recorded (a listing without reading them)."""
-        if table not in ("measurements", "failures", "comparisons", "trainings", "artifacts"):
+        if table not in ("measurements", "failures", "comparisons", "trainings", "artifacts", "evaluations"):
             raise ValueError(table)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {table} WHERE sweep=?", (sweep,)).fetchone()[0])
 
@@ -381,7 +405,8 @@ class ResultsDB:
         return StudyData(study, measurements, tuple(Comparison.from_row(r) for r in select("comparisons")),
                          tuple(sorted(trainings.values(), key=lambda t: t.id)), artifacts,
                          tuple(Failure.from_row(r) for r in select("failures")),
-                         tuple(self.calibrations(devices)) if devices else ())
+                         tuple(self.calibrations(devices)) if devices else (),
+                         tuple(Evaluation.from_row(r) for r in select("evaluations")))
 
     def done(self, *, sweep: str, device: str, artifact_sha256: str, runtime: str, threads: int) -> bool:
         """Whether this sweep already measured this artifact here (re-running a sweep skips it)."""

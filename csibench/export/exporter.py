@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import platform
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,23 @@ def _convert(fmt: ExportFormat, module, sample: dict, outputs: list[str], path: 
             raise
 
 
+def precision_stem(stem: str, precision: str) -> str:
+    """fp32 keeps the name it always had; every other precision is a suffix, so precisions never collide."""
+    return stem if precision == "fp32" else f"{stem}_{precision}"
+
+
+def _check_quantisable(model: CsiModel, side: str) -> None:
+    from csibench.train.evaluate import check_autoencoder
+
+    if side != "ue":
+        raise UsageError(f"quantised precisions are for the UE encoder (--side ue); the {side} side exports as fp32 only")
+    try:
+        check_autoencoder(model)
+    except UsageError:
+        raise UsageError(f"quantised export needs a single-user CSI autoencoder (its BS decoder gives the NMSE); "
+                         f"{model.name} is not one: export it with --precision fp32") from None
+
+
 def export_side(
     model: CsiModel,
     side: str,
@@ -62,60 +81,123 @@ def export_side(
     seed: int = 0,
     overwrite: bool = False,
     on_step: Callable[[str], None] = lambda msg: None,
+    precisions: list[str] | tuple[str, ...] = ("fp32",),
+    tolerances: dict[str, float] | None = None,
+    calibration_data: Path | None = None,
+    calibration_samples: int | None = None,
+    fp32_sources: dict[str, Path] | None = None,
 ) -> list[tuple[Path, dict[str, Any]]]:
-    """Write, validate and describe one artifact per format; returns (path, manifest) for each.
+    """Write, validate and describe one artifact per (format, precision); returns (path, manifest) for each.
 
-    A failed validation is recorded in that artifact's manifest (status "failed"); callers decide the exit.
+    fp32 artifacts are validated against PyTorch (max-abs); quantised ones (UE side of an autoencoder, trained weights
+    needed) against the fp32 PyTorch encoder and BS decoder on held-out CSI of the training dataset
+    (csibench.export.quant_validate). A failed validation is recorded in that artifact's manifest (status "failed");
+    callers decide the exit. ``fp32_sources`` (format → a validated fp32 artifact of this very model and side, e.g. a
+    study's cached one) are quantised instead of converting the model again.
     """
+    from csibench.precisions import check_format_precision, parse_precisions
+
     if side not in model.side_specs():
         raise UsageError(f"unknown side {side!r} for {model.name}; valid: {', '.join(model.side_specs())}")
+    precisions = parse_precisions(list(precisions))
+    pairs = [(fmt, p) for fmt in formats for p in precisions]
+    for fmt, p in pairs:
+        check_format_precision(fmt, p)
+    quant = None
+    if any(p != "fp32" for p in precisions):
+        from csibench.export.calibration import DEFAULT_CALIBRATION, load_quant_data
+
+        _check_quantisable(model, side)
+        quant = load_quant_data(model, data=calibration_data, samples=calibration_samples or DEFAULT_CALIBRATION)
     spec = model.side_spec(side)
     module = model.side_module(side).eval()
     sample = dict(zip((t.name for t in spec.inputs), model.example_inputs(side, batch=1, seed=seed), strict=True))
     batch = model.example_inputs(side, batch=VALIDATION_SAMPLES, seed=seed + 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    targets = [out_dir / f"{artifact_stem(model, side)}{fmt.suffix}" for fmt in formats]
+    stem = artifact_stem(model, side)
+    targets = [out_dir / f"{precision_stem(stem, p)}{fmt.suffix}" for fmt, p in pairs]
     existing = [str(p) for p in targets if p.exists()] if not overwrite else []
     if existing:
         raise UsageError(f"refusing to overwrite existing artifact(s) {', '.join(existing)}; choose another --out or pass --overwrite")
 
     complexity = complexity_summary(model, side)
     results = []
-    for fmt, path in zip(formats, targets, strict=True):
-        on_step(f"{fmt.name}: converting with {fmt.route}")
-        _convert(fmt, module, sample, [t.name for t in spec.outputs], path)
-        meta: dict[str, Any] = {
-            "csibench_manifest": MANIFEST_VERSION,
-            "artifact": path.name,
-            "model": model.name,
-            "paper": entry_of(model).paper,  # "user" for file.py:Name models, "plugin" for object-valued plugins
-            "config": cfg_to_dict(model.cfg),
-            "source": getattr(model, "source", None) or {"kind": "registry", "name": model.name},  # how a fresh process rebuilds the module (csibench.models.model_from_source)
-            "seed": seed,
-            "side": side,
-            "role": spec.role,
-            "format": fmt.name,
-            "precision": "fp32",
-            "sha256": sha256_of(path),
-            "size_bytes": path.stat().st_size,
-            "inputs": [t.to_dict() for t in spec.inputs],
-            "outputs": [t.to_dict() for t in spec.outputs],
-            "tools": tool_versions(),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "complexity": complexity,
-            "provenance": getattr(model, "provenance", None) or {"weights": "seeded random", "seed": seed},
-        }
-        on_step(f"{fmt.name}: validating against PyTorch on {fmt.runtime}")
+    # fp32 conversions that only feed a quantiser go to a hidden scratch dir (removed at the end, whatever happens)
+    scratch_dir = tempfile.TemporaryDirectory(dir=out_dir, prefix=".fp32-") if quant is not None else contextlib.nullcontext(str(out_dir))
+    with scratch_dir as scratch:
+        fp32_of: dict[str, Path] = dict(fp32_sources or {})  # format → its fp32 conversion, the quantisers' source
+        for (fmt, precision), path in zip(pairs, targets, strict=True):
+            route = fmt.route
+            if precision == "fp32":
+                on_step(f"{fmt.name}: converting with {fmt.route}")
+                _convert(fmt, module, sample, [t.name for t in spec.outputs], path)
+                fp32_of.setdefault(fmt.name, path)  # the fp32 artifact itself feeds the quantisers after it
+            else:
+                if fmt.name not in fp32_of:
+                    on_step(f"{fmt.name}: converting with {fmt.route} (fp32, to quantise)")
+                    fp32_of[fmt.name] = Path(scratch) / f"{stem}{fmt.suffix}"
+                    _convert(fmt, module, sample, [t.name for t in spec.outputs], fp32_of[fmt.name])
+                on_step(f"{fmt.name}: quantising to {precision}")
+                with atomic_path(path) as partial:
+                    route = fmt.quantizer.quantize(fp32_of[fmt.name], partial, precision, spec.inputs[0].name, quant.calibration)
+            fp32_size = fp32_of[fmt.name].stat().st_size if precision != "fp32" else None
+            results.append(_describe(model, side, spec, module, fmt, precision, route, path, complexity, batch, seed, quant,
+                                     tolerances, on_step, fp32_size))
+    return results
+
+
+def _describe(model, side, spec, module, fmt, precision, route, path, complexity, batch, seed, quant, tolerances,
+              on_step, fp32_size: int | None) -> tuple[Path, dict[str, Any]]:
+    """Validate the artifact at ``path`` and write its manifest."""
+    meta: dict[str, Any] = {
+        "csibench_manifest": MANIFEST_VERSION,
+        "artifact": path.name,
+        "model": model.name,
+        "paper": entry_of(model).paper,  # "user" for file.py:Name models, "plugin" for object-valued plugins
+        "config": cfg_to_dict(model.cfg),
+        "source": getattr(model, "source", None) or {"kind": "registry", "name": model.name},  # how a fresh process rebuilds the module (csibench.models.model_from_source)
+        "seed": seed,
+        "side": side,
+        "role": spec.role,
+        "format": fmt.name,
+        "precision": precision,
+        "route": route,
+        "sha256": sha256_of(path),
+        "size_bytes": path.stat().st_size,
+        "inputs": [t.to_dict() for t in spec.inputs],
+        "outputs": [t.to_dict() for t in spec.outputs],
+        "tools": tool_versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "complexity": complexity,
+        "provenance": getattr(model, "provenance", None) or {"weights": "seeded random", "seed": seed},
+    }
+    on_step(f"{fmt.name} {precision}: validating on {fmt.runtime}")
+    data = path.with_name(path.name + ".validation.npz")
+    if precision == "fp32":
         feeds, refs = reference(module, batch, meta)
         meta["validation"] = validate(fmt, path, feeds, refs, meta)
-        data = path.with_name(path.name + ".validation.npz")
-        save_reference(data, feeds, refs)
-        meta["validation_data"] = {"file": data.name, "sha256": sha256_of(data), "atol": fmt.atol}
-        try:
-            meta.update(fmt.impl.inspect(path))
-        except Exception as exc:  # an op census is informative; its failure must not hide the validation result
-            meta["inspect_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        meta = with_digest(meta)  # a digest of its own content: load_artifact refuses a manifest edited by hand
-        write_json_atomic(manifest_path(path), meta)
-        results.append((path, meta))
-    return results
+        atol = fmt.atol
+    else:
+        from csibench.precisions import tolerance_for
+        from csibench.export.quant_validate import device_atol, reference_codewords, validate_quantized
+
+        meta["calibration"] = quant.record
+        meta["size_bytes_fp32"] = fp32_size  # the same graph before quantisation, same route
+        meta["validation"] = validate_quantized(fmt, path, model, quant, precision, tolerance_for(precision, tolerances), meta)
+        all_feeds, all_refs = reference_codewords(model, quant)  # the device re-checks the first few against fp32
+        out_name = spec.outputs[0].name
+        feeds, refs = all_feeds[:VALIDATION_SAMPLES], [{out_name: r} for r in all_refs[:VALIDATION_SAMPLES]]
+        atol = device_atol(meta["validation"])
+    save_reference(data, feeds, refs)
+    meta["validation_data"] = {"file": data.name, "sha256": sha256_of(data), "atol": atol}
+    try:
+        meta.update(fmt.impl.inspect(path))
+        if precision != "fp32":
+            from csibench.export.quant_census import census
+
+            meta["quant_census"] = census(fmt.name, path)  # {"quant_ops", "float_ops", "rule"}
+    except Exception as exc:  # an op census is informative; its failure must not hide the validation result
+        meta["inspect_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    meta = with_digest(meta)  # a digest of its own content: load_artifact refuses a manifest edited by hand
+    write_json_atomic(manifest_path(path), meta)
+    return path, meta

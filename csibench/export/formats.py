@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from csibench.errors import UsageError, suggest
-from csibench.export import onnx_format, tflite_format, torch_format
+from csibench.export import onnx_format, quantize_onnx, quantize_tflite, tflite_format, torch_format
+from csibench.precisions import PRECISIONS
 from csibench.formats_table import BY_FORMAT
 
 
@@ -19,6 +20,7 @@ class ExportFormat:
     atol: float  # fp32 max-abs tolerance against PyTorch
     precisions: tuple[str, ...]
     impl: ModuleType  # export(), run(), inspect()
+    quantizer: ModuleType | None = None  # quantize(src, dest, precision, input_name, calibration) from the fp32 file
 
     @property
     def suffix(self) -> str:
@@ -37,8 +39,8 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("onnx", "torch.onnx dynamo exporter", 1e-4, ("fp32",), onnx_format),
-        ExportFormat("tflite", "litert-torch", 1e-4, ("fp32",), tflite_format),
+        ExportFormat("onnx", "torch.onnx dynamo exporter", 1e-4, PRECISIONS, onnx_format, quantize_onnx),
+        ExportFormat("tflite", "litert-torch", 1e-4, PRECISIONS, tflite_format, quantize_tflite),
         ExportFormat("torch", "safetensors state_dict", 0.0, ("fp32",), torch_format),
     )
 }

@@ -90,7 +90,11 @@ class Artifact:
         if self.bare:  # the user's own file: nothing csibench can re-export
             raise InvalidArtifactError(f"refusing {self.path}: status failed, its outputs differ from "
                                        f"{v.get('against', 'the reference')} ({why})")
-        raise InvalidArtifactError(f"refusing {self.path}: its validation against PyTorch failed ({why}); re-export it")
+        against = v.get("against") or "PyTorch"
+        fix = ("re-export it, or loosen --tolerance if the accuracy cost is acceptable" if self.manifest.get("precision", "fp32") != "fp32"
+               else "re-export it")
+        raise InvalidArtifactError(f"refusing {self.path}: its {self.manifest.get('precision', 'fp32')} validation against {against} "
+                                   f"failed ({why}); {fix}")
 
 
 def check_artifact_path(path: Path, suffixes, what: str) -> None:

@@ -2,7 +2,8 @@
 one module (``ID`` and ``build(view) -> Table | None``) plus one entry below.
 
 The generic tables appear in every study report; templates (seed papers' layouts) appear when a study's
-definition lists them in ``tables``; "roofline" appears whenever a measured device was calibrated.
+definition lists them in ``tables``; the automatic ones (csibench's own: flops-latency, ue-bs, deployability;
+"roofline" wherever a measured device was calibrated; the quantisation tables) appear wherever they have data.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from csibench.reports.tables import (
     latency, models, ratios, roofline, seed004_complexity, seed004_latency, seed004_nmse, seed004_ratio,
     seed004_training_time, task,
 )
+from csibench.reports.tables import payload, precision  # issue 12: quantisation
+from csibench.reports.tables import (  # issue 11: seed layouts and csibench's own tables
+    deployability, flops_vs_latency, seed000_modules, seed001_complexity, seed002_scaling, seed003_decoder,
+    seed003_encoder, seed003_multirate, ue_bs,
+)
 from csibench.reports.view import StudyView
 
 Builder = Callable[[StudyView], Table | None]
@@ -23,7 +29,13 @@ REGISTRY: dict[str, Builder] = {m.ID: m.build for m in (
     seed004_complexity, seed004_latency, seed004_ratio, seed004_nmse, seed004_training_time,
 )}
 GENERIC = ("models", "latency", "ratios", "task")
-AUTOMATIC = ("roofline",)  # generic, but only where there is something to show
+REGISTRY.update({m.ID: m.build for m in (precision, payload)})  # issue 12
+REGISTRY.update({m.ID: m.build for m in (  # issue 11
+    seed000_modules, seed001_complexity, seed002_scaling, seed003_encoder, seed003_decoder, seed003_multirate,
+    flops_vs_latency, ue_bs, deployability,
+)})
+OWN = ("flops-latency", "ue-bs", "deployability")  # issue 11: csibench's own tables, where the data exists
+AUTOMATIC = OWN + ("roofline", "precision", "payload")  # generic, but only where there is something to show
 TEMPLATES = tuple(i for i in REGISTRY if i not in GENERIC)  # what a study may name in ``tables``
 
 

@@ -1,5 +1,11 @@
-"""One study run's records, joined once for every table: model entries (label, CR, side), their artifacts and
-manifests per format, the newest measurement per setup, trainings by checkpoint sha256, comparisons by row id."""
+"""One study run's records, joined once for every table: model entries (label, CR, side, precision), their artifacts
+and manifests per format, the newest measurement per setup, trainings by checkpoint sha256, comparisons by row id,
+evaluations (payload curves) of the run.
+
+Precision is part of an entry's identity, so an fp32 and an int8 artifact of one model never overwrite each other.
+``entries`` holds one entry per (label, CR, side) — its fp32 one where there is one, else its first precision — so
+tables written before quantisation read what they always read; ``all_entries`` and ``variants(entry)`` hold every
+precision (the precision table, deployability)."""
 
 from __future__ import annotations
 
@@ -9,13 +15,15 @@ from pathlib import Path
 from csibench.formats_table import TABLE as FORMAT_TABLE
 from csibench.schema import (
     UNVALIDATED_REASON, ArtifactRecord, Comparison, Complexity, Failure, Manifest, Measurement, StudyData,
-    StudyModel, Training,
+    Evaluation, StudyModel, Training,
 )
 
 FORMAT_ORDER = [r.format for r in FORMAT_TABLE]
 RUNTIME_ORDER = [rt for r in FORMAT_TABLE for rt in r.runtimes]
 SIDE_ORDER = ["ue", "bs", "all"]
 SEED_004_TEMPLATES = ("004-III", "004-IV", "004-ratio", "004-VII", "004-VIII")
+PRECISION_ORDER = ["fp32", "fp16", "int8-dynamic", "int8"]  # issue 12's names; a bare graph may say others (bf16, int4)
+DEFAULT_PRECISION = "fp32"  # rows that name none: everything csibench exported before quantisation
 
 
 def cr_key(cr: str | None) -> tuple:
@@ -37,6 +45,11 @@ def _index(order: list, value) -> int:
     return order.index(value) if value in order else len(order)
 
 
+def _precision(named: str | None, manifest: Manifest | None) -> str:
+    """A row's precision: its column, else its manifest's, else fp32 (rows from before quantisation)."""
+    return named or (manifest.precision if manifest is not None else None) or DEFAULT_PRECISION
+
+
 @dataclass(frozen=True, order=True)
 class Setup:
     """Where a measurement ran: runtime, threads, device."""
@@ -52,13 +65,14 @@ class Setup:
 
 @dataclass
 class Entry:
-    """One model of the study at one CR and side: what the report calls a row of the models table."""
+    """One model of the study at one CR, side and precision: what the report calls a row of the models table."""
 
     label: str
     cr: str | None
     side: str | None
     model: str | None
     spec: StudyModel | None
+    precision: str = DEFAULT_PRECISION
     artifacts: dict[str, ArtifactRecord] = field(default_factory=dict)  # by format, newest
     manifests: dict[str, Manifest] = field(default_factory=dict)  # by format: the artifact's or a measurement's
     latest: dict[Setup, Measurement] = field(default_factory=dict)
@@ -66,6 +80,7 @@ class Entry:
 
     @property
     def key(self) -> tuple[str, str | None, str | None]:
+        """(label, CR, side): shared by every precision of the model (``variants`` groups by it)."""
         return (self.label, self.cr, self.side)
 
     @property
@@ -146,7 +161,7 @@ class StudyView:
         label_of: dict[str, ArtifactRecord] = {}
         by_path: dict[tuple, ArtifactRecord] = {}  # first choice: two labels may export byte-identical files (same sha256)
         for art in data.artifacts:  # newest last: a re-run of the sweep supersedes
-            entry = self._entry(art.label or art.model or "?", art.cr, art.side, art.model)
+            entry = self._entry(art.label or art.model or "?", art.cr, art.side, art.model, _precision(art.precision, art.manifest))
             entry.artifacts[art.format or "?"] = art
             if art.manifest is not None:
                 entry.manifests[art.format or "?"] = art.manifest
@@ -159,7 +174,8 @@ class StudyView:
         for m in data.measurements:
             art = by_path.get((_resolved(m.artifact_path), m.artifact_sha256)) or label_of.get(m.artifact_sha256 or "")
             label = art.label if art is not None and art.label else (m.model or "?")
-            entry = self._entry(label, art.cr if art is not None else m.cr, art.side if art is not None else m.side, m.model)
+            precision = _precision(art.precision, art.manifest) if art is not None else _precision(m.precision, m.manifest)
+            entry = self._entry(label, art.cr if art is not None else m.cr, art.side if art is not None else m.side, m.model, precision)
             if m.manifest is not None and m.format:
                 entry.manifests.setdefault(m.format, m.manifest)
             if m.median_s is not None and m.runtime:
@@ -170,18 +186,29 @@ class StudyView:
             if f.runtime is None:  # the run itself stopped: the preamble says so; no model's row
                 continue
             art = by_path.get((_resolved(f.artifact_path), f.artifact_sha256)) or label_of.get(f.artifact_sha256 or "")
-            entry = self._entry(art.label if art else (f.model or "?"), art.cr if art else f.cr, art.side if art else None, f.model)
+            entry = self._entry(art.label if art else (f.model or "?"), art.cr if art else f.cr, art.side if art else None, f.model,
+                                _precision(art.precision, art.manifest) if art else DEFAULT_PRECISION)
             entry.failures[Setup(f.runtime or "?", f.threads or 0, f.device or "?")] = f
         self._drop_sideless_failures()
         # A failure that a later measurement of the same setup replaced (a resumed run) is history, not a gap.
         self.superseded = {f.id for e in self._entries.values() for setup, f in e.failures.items()
                            if setup in e.latest and (e.latest[setup].created_at or "") >= (f.created_at or "")}
-        self.entries = sorted(self._entries.values(), key=self._order)
+        self.all_entries = sorted(self._entries.values(), key=self._order)
+        self._variants: dict[tuple, list[Entry]] = {}
+        for e in self.all_entries:
+            self._variants.setdefault(e.key, []).append(e)
+        self.entries = [group[0] for group in self._variants.values()]  # fp32 first where there is one (_order)
+        self.precisions = sorted({e.precision for e in self.all_entries}, key=lambda p: (_index(PRECISION_ORDER, p), p))
+        self.evaluations: list[Evaluation] = list(getattr(data, "evaluations", ()))
         devices = list(data.study.definition.get("devices") or [])
-        self.setups = sorted({s for e in self.entries for s in [*e.latest, *e.failures]},
+        self.setups = sorted({s for e in self.all_entries for s in [*e.latest, *e.failures]},
                              key=lambda s: (_index(RUNTIME_ORDER, s.runtime), s.runtime, s.threads, _index(devices, s.device), s.device))
-        self.formats = sorted({f for e in self.entries for f in e.formats}, key=lambda f: (_index(FORMAT_ORDER, f), f))
+        self.formats = sorted({f for e in self.all_entries for f in e.formats}, key=lambda f: (_index(FORMAT_ORDER, f), f))
         self.comparisons = list(data.comparisons)
+        self._pairs: dict[tuple[int, int], tuple[Comparison, bool]] = {}  # (baseline id, other id) → newest, reversed?
+        for c in self.comparisons:  # oldest first: a newer comparison of the same pair replaces an older one
+            self._pairs[(c.baseline_id, c.other_id)] = (c, False)
+            self._pairs[(c.other_id, c.baseline_id)] = (c, True)
         labels = [e.label for e in self.entries]
         if data.study.definition:
             self.baseline, self.table_ids = data.study.baseline, data.study.table_ids
@@ -190,11 +217,11 @@ class StudyView:
             self.baseline = "crnet" if "crnet" in labels else None
             self.table_ids = SEED_004_TEMPLATES if pair else ()
 
-    def _entry(self, label: str, cr: str | None, side: str | None, model: str | None) -> Entry:
-        key = (label, cr, side)
+    def _entry(self, label: str, cr: str | None, side: str | None, model: str | None, precision: str = DEFAULT_PRECISION) -> Entry:
+        key = (label, cr, side, precision)
         if key not in self._entries:
             spec = self.specs.get(label)
-            self._entries[key] = Entry(label, cr, side, model or (spec.model if spec else None), spec)
+            self._entries[key] = Entry(label, cr, side, model or (spec.model if spec else None), spec, precision=precision)
         entry = self._entries[key]
         if entry.model is None and model is not None:
             entry.model = model
@@ -205,7 +232,7 @@ class StudyView:
         for key, entry in list(self._entries.items()):
             if key[2] is not None or entry.artifacts or entry.manifests:
                 continue
-            peers = [e for k, e in self._entries.items() if k[:2] == key[:2] and k[2] is not None]
+            peers = [e for k, e in self._entries.items() if k[:2] == key[:2] and k[3] == key[3] and k[2] is not None]
             if len(peers) == 1:
                 for setup, f in entry.failures.items():
                     peers[0].failures.setdefault(setup, f)
@@ -213,12 +240,21 @@ class StudyView:
 
     def _order(self, e: Entry) -> tuple:
         labels = list(self.specs)
-        return (_index(labels, e.label), e.label if e.label not in self.specs else "", cr_key(e.cr), _index(SIDE_ORDER, e.side))
+        return (_index(labels, e.label), e.label if e.label not in self.specs else "", cr_key(e.cr), _index(SIDE_ORDER, e.side),
+                _index(PRECISION_ORDER, e.precision), e.precision)
 
     # ---------------------------------------------------------------- lookups
 
     def entry_of(self, measurement: Measurement) -> Entry:
         return self._entry_of[measurement.id]
+
+    def variants(self, entry: Entry) -> list[Entry]:
+        """Every precision of ``entry``'s (label, CR, side), fp32 first, then fp16, int8-dynamic, int8, others."""
+        return list(self._variants.get(entry.key, [entry]))
+
+    def evaluations_of(self, kind: str) -> list[Evaluation]:
+        """This run's evaluations of one kind ("payload"), oldest first."""
+        return [ev for ev in self.evaluations if ev.kind == kind]
 
     def by_model(self, model: str) -> list[Entry]:
         """Entries of one model name (seed templates find 004's teacher and student this way)."""
@@ -239,10 +275,4 @@ class StudyView:
     def comparison(self, baseline: Measurement, other: Measurement) -> tuple[Comparison, bool] | None:
         """The interleaved comparison of these two measurements, newest; ``True`` when it was made the other way round
         (its ratio is then inverted by the caller)."""
-        found = None
-        for c in self.comparisons:
-            if (c.baseline_id, c.other_id) == (baseline.id, other.id):
-                found = (c, False)
-            elif (c.baseline_id, c.other_id) == (other.id, baseline.id):
-                found = (c, True)
-        return found
+        return self._pairs.get((baseline.id, other.id))

@@ -34,7 +34,7 @@ class Item:
     cr: str | None
     side: str
     model: Any = None  # CsiModel, built with its weights
-    artifacts: dict[str, Path] = field(default_factory=dict)  # format → validated (or bare, unvalidated) artifact
+    artifacts: dict[tuple[str, str], Path] = field(default_factory=dict)  # (format, precision) → validated (or bare) artifact
 
     @property
     def group(self) -> tuple[str, str | None]:
@@ -107,10 +107,18 @@ def _weights(item: Item, study: Study, ctx, results, sweep: str, recorded: set[s
     return resolve_model(spec.model, seed=study.seed, checkpoint=runs[0].checkpoint, **params)
 
 
+def precisions_of(item: Item, study: Study, fmt) -> list[str]:
+    """The precisions ``item`` is exported at in ``fmt``: its own or the study's, those the format produces; quantised
+    precisions are for UE encoders (a BS decoder and the torch format stay fp32)."""
+    wanted = item.spec.precisions if item.spec.precisions is not None else study.precisions
+    return [p for p in wanted if p in fmt.precisions and (p == "fp32" or item.side == "ue")]
+
+
 def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress, task, stats: Counter) -> None:
-    """Export and validate ``item`` to each of the study's formats, reusing a cached artifact with a valid manifest."""
+    """Export and validate ``item`` to each of the study's (format, precision), reusing a cached artifact with a valid
+    manifest."""
     from csibench.export import export_side, load_artifact, parse_formats
-    from csibench.export.exporter import artifact_stem
+    from csibench.export.exporter import artifact_stem, precision_stem
     from csibench.models.registry import cfg_to_dict
     from csibench.files import code_fingerprint, content_key
 
@@ -118,10 +126,12 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
     provenance = getattr(model, "provenance", None) or {"weights": "seeded random", "seed": study.seed}
     identity = {"source": getattr(model, "source", None) or model.name, "config": cfg_to_dict(model.cfg), "side": item.side,
                 "weights": provenance.get("sha256") or f"random:{study.seed}", "seed": study.seed, "code": code_fingerprint()}  # the fingerprint covers the converters' versions
-    for fmt in parse_formats(",".join(study.formats)):
-        progress.update(task, description=f"export {item.name()} → {fmt.name}")
-        stem = artifact_stem(model, item.side)
-        folder = cache / "export" / f"{stem}-{content_key({**identity, 'format': fmt.name})[:16]}"
+    for fmt, precision in [(f, p) for f in parse_formats(",".join(study.formats)) for p in precisions_of(item, study, f)]:
+        progress.update(task, description=f"export {item.name()} → {fmt.name}" + (f" {precision}" if precision != "fp32" else ""))
+        stem = precision_stem(artifact_stem(model, item.side), precision)
+        # fp32 keeps the key it always had (caches stay valid); every other precision adds itself to the key
+        key = {**identity, "format": fmt.name, **({"precision": precision} if precision != "fp32" else {})}
+        folder = cache / "export" / f"{stem}-{content_key(key)[:16]}"
         path = folder / f"{stem}{fmt.suffix}"
         reused = True
         try:
@@ -129,11 +139,13 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
         except CsibenchError:  # absent, or interrupted mid-way (no valid manifest): export it (again)
             reused = False
             try:
-                path, manifest = export_side(model, item.side, [fmt], folder, seed=study.seed, overwrite=True)[0]
+                fp32 = item.artifacts.get((fmt.name, "fp32"))  # exported (or reused) just before: quantised, not reconverted
+                path, manifest = export_side(model, item.side, [fmt], folder, seed=study.seed, overwrite=True,
+                                             precisions=[precision], fp32_sources={fmt.name: fp32} if fp32 else None)[0]
             except CsibenchError as exc:  # recorded with what can still be known: the module's complexity
                 results.append_artifact(sweep=sweep, label=spec.label, path=None, manifest=_unexported(model, item, fmt.name, provenance),
                                         status="export-failed", reason=str(exc), model=model.name, side=item.side,
-                                        format=fmt.name, cr=item.cr)
+                                        format=fmt.name, cr=item.cr, precision=precision)
                 continue
             artifact = load_artifact(path)
         stats["artifacts reused" if reused else "artifacts made"] += 1
@@ -142,7 +154,7 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
         results.append_artifact(sweep=sweep, label=spec.label, path=str(path.resolve()), manifest=artifact.manifest, status=status,
                                 reason=reason, reused=reused, cr=item.cr)
         if status == "passed":
-            item.artifacts[fmt.name] = path
+            item.artifacts[(fmt.name, precision)] = path
 
 
 def _unexported(model, item: Item, fmt: str, provenance: dict) -> dict | None:
@@ -166,28 +178,32 @@ def _bare(item: Item, results, sweep: str) -> None:
     results.append_artifact(sweep=sweep, label=item.spec.label, path=str(artifact.path.resolve()), manifest=artifact.manifest, status=status,
                             reason=artifact.manifest["validation"].get("reason") or artifact.manifest["validation"].get("error"))
     if status != "failed":
-        item.artifacts[artifact.format] = artifact.path
+        item.artifacts[(artifact.format, "fp32")] = artifact.path  # a bare file is timed as it is, whatever its dtype
 
 
-def measurement_plan(items: list[Item], study: Study, device_name: str) -> list[tuple[str, int, list[Item]]]:
-    """(runtime, threads, items) groups, each timed interleaved in one process; the baseline leads every group it can
-    join (same side and CR, else its first artifact), so each ratio to it comes from the same rounds."""
+def measurement_plan(items: list[Item], study: Study, device_name: str) -> list[tuple[str, int, list[Item], str]]:
+    """(runtime, threads, items, precision) groups, each timed interleaved in one process; the baseline leads every
+    group it can join (same side, CR and precision, else its first artifact at that precision), so each ratio to it
+    comes from the same rounds and compares like with like: an int8 student against the int8 teacher."""
     plan = []
     base_items = [it for it in items if it.spec.label == study.baseline]
+    precisions = list(dict.fromkeys(p for it in items for _, p in it.artifacts))
     for runtime in study.runtime_list():
         if runtime == "torch" and device_name != "local":
             continue  # the torch runtime needs csibench itself: this machine only
         fmt = runtime_format(runtime)
-        groups: dict[tuple, list[Item]] = {}
-        for it in items:
-            if fmt in it.artifacts:
-                groups.setdefault(it.group, []).append(it)
-        for key, members in groups.items():
-            base = next((b for b in base_items if b.group == key and fmt in b.artifacts), None)
-            base = base or next((b for b in base_items if b.side == key[0] and fmt in b.artifacts), None)
-            ordered = ([base] if base else []) + [m for m in members if m is not base]
-            for threads in study.threads:
-                plan.append((runtime, threads, ordered))
+        for precision in precisions:
+            have = (fmt, precision)
+            groups: dict[tuple, list[Item]] = {}
+            for it in items:
+                if have in it.artifacts:
+                    groups.setdefault(it.group, []).append(it)
+            for key, members in groups.items():
+                base = next((b for b in base_items if b.group == key and have in b.artifacts), None)
+                base = base or next((b for b in base_items if b.side == key[0] and have in b.artifacts), None)
+                ordered = ([base] if base else []) + [m for m in members if m is not base]
+                for threads in study.threads:
+                    plan.append((runtime, threads, ordered, precision))
     return plan
 
 
@@ -200,12 +216,13 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
     protocol = protocol_settings(min_time_s=m.min_time, min_samples=m.min_samples, max_time_s=m.max_time, precision=m.certify)
     outcomes = []
     with ResultsDB(db) as results:
-        for runtime, threads, members in plan:
+        for runtime, threads, members, precision in plan:
             if stop.is_set():
                 break
             fmt = runtime_format(runtime)
-            paths = [it.artifacts[fmt] for it in members]
-            what = f"{device.name}: {', '.join(it.name() for it in members)} on {runtime}, {threads} thread(s)"
+            paths = [it.artifacts[(fmt, precision)] for it in members]
+            what = (f"{device.name}: {', '.join(it.name() for it in members)} on {runtime}"
+                    f"{'' if precision == 'fp32' else ' ' + precision}, {threads} thread(s)")
             progress.update(task, description=what)
             shas = [sha256_of(p) for p in paths]
             if all(results.done(sweep=sweep, device=device.name, artifact_sha256=s, runtime=runtime, threads=threads) for s in shas):
@@ -222,13 +239,14 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
                     stub = {"model": it.spec.label, "config": {"cr": it.cr}, "sha256": sha}
                     results.append_failure(device=device.name, reason=str(exc), kind=type(exc).__name__, sweep=sweep, runtime=runtime,
                                            threads=threads, artifact={"path": str(path.resolve()), "manifest": stub})
-                outcomes.append({"device": device.name, "runtime": runtime, "threads": threads, "models": [it.name() for it in members],
+                outcomes.append({"device": device.name, "runtime": runtime, "threads": threads, "precision": precision,
+                                 "models": [it.name() for it in members],
                                  "error": str(exc)})
                 progress.advance(task)
                 continue
             # The group and its ratios to the baseline in one transaction: a crash never keeps one without the other.
             ids = results.append_group(records, comparison, device=device.name, runtime=runtime, threads=threads, sweep=sweep)
-            outcomes.append({"device": device.name, "runtime": runtime, "threads": threads, "ids": ids,
+            outcomes.append({"device": device.name, "runtime": runtime, "threads": threads, "precision": precision, "ids": ids,
                              "models": [it.name() for it in members], "medians_s": [r["summary"]["median"] for r in records],
                              "stable": all(r["verdict"]["stable"] for r in records)})
             progress.advance(task)
@@ -240,11 +258,12 @@ def _reference(item: Item) -> Path | None:
 
 
 def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache: Path | None = None,
-              resume: str | None = None) -> dict[str, Any]:
+              resume: str | None = None, formats: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Run ``study`` end to end and write its report; returns a summary (sweep, what was reused, measured, failed)."""
     from csibench.bench.results import ResultsDB
     from csibench.devices.config import get_device
     from csibench.reports import write_study_report
+    from csibench.reports.render import FORMATS
 
     targets = [get_device(name) for name in study.devices]  # unknown devices fail before any work
     remote = [d.name for d in targets if d.name != "local"]
@@ -263,25 +282,25 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     try:
         outcomes = _stages(study, items, targets, db, cache, sweep, console, stats)
     except KeyboardInterrupt:
-        written, _ = write_study_report(db, out_dir, sweep)  # what completed is reported; nothing half-measured is
+        written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)  # what completed is reported; nothing half-measured is
         raise Interrupted(f"interrupted; every completed record of run {sweep} is kept in {db} and reported in "
-                          f"{written['markdown']}; resume with `{resume_cmd}`") from None
+                          f"{written['report']}; resume with `{resume_cmd}`") from None
     except CsibenchError as exc:  # recorded on the run, so its report and `report --list` say it did not finish
         with ResultsDB(db) as results:
             results.append_failure(device=", ".join(study.devices), reason=str(exc), kind=type(exc).__name__, sweep=sweep)
-        written, _ = write_study_report(db, out_dir, sweep)
-        exc.args = (f"{exc}; recorded in run {sweep} ({written['markdown']}); resume with `{resume_cmd}`",)
+        written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)
+        exc.args = (f"{exc}; recorded in run {sweep} ({written['report']}); resume with `{resume_cmd}`",)
         raise
-    written, _ = write_study_report(db, out_dir, sweep)
+    written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)
     summary = {"study": study.name, "sweep": sweep, "db": str(db), "cache": str(cache), "measurements": outcomes,
                "reused": {"trainings": stats["trainings reused"], "artifacts": stats["artifacts reused"]},
                "made": {"trainings": stats["trainings made"], "artifacts": stats["artifacts made"]},
-               "report": str(written["markdown"]), "files": {k: str(v) for k, v in written.items()}}
+               "report": str(written["report"]), "files": {k: str(v) for k, v in written.items()}}
     failed = [o for o in outcomes if "error" in o]
     if failed:
         first = failed[0]
         raise CsibenchError(f"{len(failed)} measurement group(s) failed (first: {first['device']} {', '.join(first['models'])} on "
-                            f"{first['runtime']}: {first['error']}); the rest is recorded and reported in {written['markdown']}; "
+                            f"{first['runtime']}: {first['error']}); the rest is recorded and reported in {written['report']}; "
                             f"resume with `{resume_cmd}`")
     return summary
 
@@ -308,6 +327,8 @@ def _stages(study: Study, items: list[Item], targets: list, db: Path, cache: Pat
                     item.model = _weights(item, study, ctx, results, sweep, recorded, stats)
                     _export(item, study, cache, results, sweep, progress, task, stats)
                 progress.advance(task)
+            from csibench.studies.payload_step import evaluate_payloads  # issue 12: NMSE vs feedback bits, trained models
+            evaluate_payloads(items, ctx, results, sweep, progress, task)
         plans = {d.name: measurement_plan(items, study, d.name) for d in targets}
         tasks = {d.name: progress.add_task(d.name, total=len(plans[d.name])) for d in targets}
         lock, outcomes, stop = threading.Lock(), [], threading.Event()

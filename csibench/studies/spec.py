@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from csibench.errors import UsageError, suggest
+from csibench.precisions import PRECISIONS
 from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
@@ -54,6 +55,7 @@ class ModelSpec:
     weights: Weights = Weights("random")
     input_shape: tuple[int, ...] | None = None
     epochs: int | None = None  # training epochs for this model's recipe (None: the recipe's short default)
+    precisions: tuple[str, ...] | None = None  # overrides the study's `precisions` for this model
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Study:
     threads: tuple[int, ...] = (1,)
     devices: tuple[str, ...] = ("local",)
     seed: int = 0
+    precisions: tuple[str, ...] = ("fp32",)  # one artifact per (format, precision) the format can produce
     measure: Measure = Measure()
     training: Training = Training()
     source: str = "built-in"  # built-in or the file it came from
@@ -98,8 +101,8 @@ class Study:
 # ---- parsing -----------------------------------------------------------------------------------------------------
 
 _TOP = {"name", "description", "models", "baseline", "tables", "formats", "runtimes", "threads", "devices", "seed",
-        "measure", "training"}
-_MODEL = {"label", "model", "artifact", "reference", "crs", "set", "sides", "weights", "input_shape", "epochs"}
+        "measure", "training", "precisions"}
+_MODEL = {"label", "model", "artifact", "reference", "crs", "set", "sides", "weights", "input_shape", "epochs", "precisions"}
 _WEIGHTS = {"kind", "recipe", "role", "path"}
 
 
@@ -219,8 +222,10 @@ def _model_spec(raw: Any, i: int, ctx: _Ctx, base_dir: Path) -> ModelSpec:
         fields["input_shape"] = tuple(shape)
     if "epochs" in raw:
         fields["epochs"] = _number(raw["epochs"], f"{key}.epochs", ctx, kind=int, low=1)
-    if "artifact" in fields and ({"crs", "set", "weights", "input_shape", "epochs"} & set(raw)):
-        raise ctx.fail(key, "a bare artifact has no crs, set, weights, input_shape or epochs: it is measured as it is")
+    if "precisions" in raw:
+        fields["precisions"] = _str_list(raw["precisions"], f"{key}.precisions", ctx, PRECISIONS)
+    if "artifact" in fields and ({"crs", "set", "weights", "input_shape", "epochs", "precisions"} & set(raw)):
+        raise ctx.fail(key, "a bare artifact has no crs, set, weights, input_shape, epochs or precisions: it is measured as it is")
     if "reference" in fields and "artifact" not in fields:
         raise ctx.fail(f"{key}.reference", "reference inputs/outputs validate a bare artifact; models are validated against PyTorch")
     return ModelSpec(**fields)
@@ -300,11 +305,19 @@ def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> St
         fields["threads"] = tuple(dict.fromkeys(_number(t, "threads", ctx, kind=int, low=1, high=1024) for t in threads))
     if "seed" in raw:
         fields["seed"] = _number(raw["seed"], "seed", ctx, kind=int, low=0)
+    if "precisions" in raw:
+        fields["precisions"] = _str_list(raw["precisions"], "precisions", ctx, PRECISIONS)
     if "measure" in raw:
         fields["measure"] = _sub(raw["measure"], Measure, "measure", ctx)
     if "training" in raw:
         fields["training"] = _sub(raw["training"], Training, "training", ctx)
     study = Study(**fields)
+    for i, m in enumerate(study.models):
+        wanted = m.precisions if m.precisions is not None else study.precisions
+        if m.model is not None and set(wanted) - {"fp32"} and m.weights.kind == "random":
+            raise ctx.fail(f"models[{i}].precisions" if m.precisions is not None else "precisions",
+                           f"quantised precisions of {m.label} need trained weights (calibration and NMSE use the CSI they were "
+                           "trained on): give it weights = \"train…\" or \"checkpoint:PATH\", or precisions = [\"fp32\"]")
     if study.baseline is not None and study.baseline not in labels:
         raise ctx.fail("baseline", f"no model labelled {study.baseline!r}; {suggest(study.baseline, labels)}")
     missing = [rt for rt in study.runtime_list() if runtime_format(rt) not in study.formats]
