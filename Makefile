@@ -10,13 +10,14 @@ STAMP := $(VENV)/.csibench-installed
 install: $(STAMP)
 
 # Device tests run a real OpenSSH server on 127.0.0.1; Debian's package brings sshd (not started by it).
-# Report tests compile the LaTeX with pdflatex (read back with pdftotext) and open the HTML page in headless Chromium.
+# Report tests (and readers of `make run`'s report) compile the LaTeX with pdflatex (read back with pdftotext) and open the HTML page in headless Chromium.
 REPORT_TOOLS := /usr/bin/pdflatex:texlive-latex-base /usr/share/texlive/texmf-dist/tex/latex/booktabs/booktabs.sty:texlive-latex-recommended \
-	/usr/share/texlive/texmf-dist/tex/latex/adjustbox/adjustbox.sty:texlive-latex-extra /usr/bin/pdftotext:poppler-utils /usr/bin/chromium:chromium
+	/usr/share/texlive/texmf-dist/tex/latex/adjustbox/adjustbox.sty:texlive-latex-extra /usr/bin/pdftotext:poppler-utils /usr/bin/chromium:chromium \
+	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
 services:
 	@test -x /usr/sbin/sshd || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null) || echo "install openssh-server for the device tests"; }
 	@missing="$$(for pair in $(REPORT_TOOLS); do test -e "$${pair%%:*}" || echo "$${pair#*:}"; done)"; \
-	test -z "$$missing" || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || echo "install $$missing for the report tests"; }
+	test -z "$$missing" || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) || echo "install $$missing for the report tests"; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) services
 	$(VENV)/bin/csibench run
 
 test: $(STAMP) services

@@ -177,15 +177,15 @@ def test_measure_record(artifacts, fmt, runtime, threads):
     for raw, per_call in zip(rec["raw_samples_ns"], rec["per_call_s"], strict=True):
         assert raw > 0 and per_call == pytest.approx(raw / rec["loops"] / 1e9)
     assert sum(rec["raw_samples_ns"]) >= FAST["min_time_s"] * 1e9
-    assert rec["warmup"]["calls"] >= 10 and rec["warmup"]["seconds"] >= FAST["warmup_s"]
+    assert rec["warmup"]["calls"] >= 10 and rec["warmup"]["time_s"] >= FAST["warmup_s"]
     assert rec["load_s"] > 0 and rec["first_inference_s"] > 0
     assert rec["peak_rss_bytes"] > 0 and rec["rss_after_load_bytes"] > 0 and rec["rss_baseline_bytes"] > 0
     assert rec["peak_rss_bytes"] >= max(rec["rss_after_load_bytes"], rec["rss_after_sampling_bytes"])
     assert HOST_KEYS <= set(rec["host"])
     assert rec["manifest"]["sha256"] == rec["artifact_sha256"] and isinstance(rec["warnings"], list)
     v = rec["verdict"]
-    assert v["stable"] == (not v["reasons"]) and v["cv"] == s["cv"] and 0 <= v["outlier_share"] <= 1
-    assert v["min_vs_median"] == pytest.approx(s["min"] / s["median"])
+    assert v["stable"] == (not v["reasons"]) and v["cv"] == s["cv"] and 0 <= v["outlier_frac"] <= 1
+    assert v["min_over_median"] == pytest.approx(s["min"] / s["median"])
 
 
 def test_interleaved_group_gives_ratio_with_ci(artifacts, tmp_path):
@@ -212,7 +212,7 @@ def test_ratio_and_verdict_by_hand():
     assert r["ratio"] == 2.0 and (r["ci95_low"], r["ci95_high"]) == (1.0, 3.0) and r["ratio_of_medians"] == 2.0
     values = [1.0] * 95 + [10.0] * 5
     v = verdict(summarize(values), values, 0.01, {"throttled": "0x0"}, {"throttled": "0x50005"})
-    assert not v["stable"] and v["throttling_seen"] and v["outlier_share"] == 0.05
+    assert not v["stable"] and v["throttling_seen"] and v["outlier_frac"] == 0.05
     assert any("0x50005" in r for r in v["reasons"]) and any("far outliers" in r for r in v["reasons"])
 
 

@@ -77,7 +77,7 @@ def test_verdict_flags_drift_between_halves_by_hand():
     steady = [1.00e-3, 1.01e-3, 0.99e-3, 1.02e-3] * 16  # 64 samples, both halves' median 1.005 ms
     assert drift(steady) == pytest.approx(0.0)
     v = verdict(summarize(steady), steady, 8e-3)
-    assert v["stable"] and v["drift"] == pytest.approx(0.0) and not any(r.startswith("drift") for r in v["reasons"])
+    assert v["stable"] and v["drift_frac"] == pytest.approx(0.0) and not any(r.startswith("drift") for r in v["reasons"])
     # First half at 1.00 ms, second at 1.05 ms: +5 % drift, yet the median's CI over all 64 samples stays within ±3 %.
     slowed = [1.00e-3 + 1e-6 * (i % 4) for i in range(32)] + [1.05e-3 + 1e-6 * (i % 4) for i in range(32)]
     assert drift(slowed) == pytest.approx(0.05, abs=1e-3)
@@ -106,13 +106,14 @@ def test_torch_calibration_confirms_loops_when_calls_speed_up():
         calls.append(None)
         _busy(200e-6 if len(calls) <= 15 else 60e-6)
 
-    loops, steps = agent.calibrate_loops(call, 1e-3)
+    loops, recorded = agent.calibrate_loops(call, 1e-3)
+    steps = [(s["loops"], s["time_ns"]) for s in recorded]
     # The doubling (1, 2, 4, …) stops at ≤ 8 loops (8 × 200 µs = 1.6 ms ≥ the 1.25 ms goal); the confirmation
     # that follows repeats that count, finds the calls now fast (8 × 60 µs < 1.25 ms) and grows the loops.
     first = next(i for i in range(1, len(steps)) if steps[i][0] <= steps[i - 1][0])
     assert [s[0] for s in steps[:first]] == [2**i for i in range(first)] and steps[first - 1][0] <= 8
     assert steps[first][0] == steps[first - 1][0] and steps[first][1] < 1.25e6
-    assert loops >= 16 and loops > steps[first - 1][0] and steps[-1] == [loops, steps[-1][1]] and steps[-1][1] >= 1.25e6
+    assert loops >= 16 and loops > steps[first - 1][0] and steps[-1][0] == loops and steps[-1][1] >= 1.25e6
 
 
 def test_torch_loops_are_confirmed_on_the_real_worker(exported):
@@ -124,7 +125,8 @@ def test_torch_loops_are_confirmed_on_the_real_worker(exported):
     records, _ = measure_group([exported[("crnet", "torch")], exported[("crnet-se", "torch")]], "torch", 1,
                                min_time_s=0.5, min_samples=32, warmup_s=0.2)
     for r in records:
-        loops, median = r["warmup"]["calibration_steps"][-1]
+        last = r["warmup"]["calibration_steps"][-1]
+        loops, median = last["loops"], last["time_ns"]
         assert loops == r["loops"] and median >= 1.25e6, (r["model"], r["warmup"]["calibration_steps"])
 
 

@@ -155,12 +155,13 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
         "stable": not reasons,
         "reasons": reasons,
         "notes": [w for w in warnings if w.startswith(informative)],
-        "ci95_half_width": half,
+        # Fractions of the median (0.01 = 1 %), named so: none of these is a time.
+        "ci95_half_width_frac": half,
         "cv": summary["cv"],
-        "outlier_share": share,
-        "drift": drifted,
-        "min_vs_median": summary["min"] / median if median else None,
-        "max_vs_median": summary["max"] / median if median else None,
+        "outlier_frac": share,
+        "drift_frac": drifted,
+        "min_over_median": summary["min"] / median if median else None,
+        "max_over_median": summary["max"] / median if median else None,
         "throttling_seen": bool(_throttling(before, after)),
     }
 

@@ -270,7 +270,7 @@ def warm_up(call, seconds: float, calls: int) -> dict:
     while n < calls or spent < seconds * 1e9:
         spent += timed(call, 1)
         n += 1
-    return {"calls": n, "seconds": spent / 1e9}
+    return {"calls": n, "time_s": spent / 1e9}
 
 
 CONFIRM_SAMPLES = 5
@@ -285,13 +285,13 @@ def calibrate_loops(call, target_s: float) -> tuple:
     goal = 1.25 * target_s * 1e9
     while True:
         raw = timed(call, loops)
-        steps.append([loops, raw])
+        steps.append({"loops": loops, "time_ns": raw})  # one sample of `loops` back-to-back calls
         if raw >= goal or loops >= MAX_LOOPS:
             break
         loops *= 2
     for _ in range(16):
         median = sorted(timed(call, loops) for _ in range(CONFIRM_SAMPLES))[CONFIRM_SAMPLES // 2]
-        steps.append([loops, median])
+        steps.append({"loops": loops, "time_ns": median})  # the median of CONFIRM_SAMPLES such samples
         if median >= goal or loops >= MAX_LOOPS:
             break
         loops = min(MAX_LOOPS, loops * 2 ** max(1, math.ceil(math.log2(goal / max(median, 1)))))

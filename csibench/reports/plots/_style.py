@@ -50,6 +50,17 @@ def new_figure(width_in: float, height_in: float, layout: str | None = "constrai
     return MplFigure(figsize=(width_in, height_in), layout=layout)
 
 
+def panel_grid(n: int, panel_height_in: float, extra_in: float):
+    """``n`` panels, two per row (one column wide for a single panel), the unused last cell hidden: (figure, axes)."""
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
+    fig = new_figure(ONE_COLUMN_IN if cols == 1 else TWO_COLUMNS_IN, panel_height_in * rows + extra_in)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
 def _plain(value: float, _pos=None) -> str:
     return f"{value:g}"
 

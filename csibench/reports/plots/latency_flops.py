@@ -4,13 +4,12 @@ points on one diagonal would mean they do."""
 
 from __future__ import annotations
 
-import math
 
 from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    ONE_COLUMN_IN, TWO_COLUMNS_IN, annotate, colour, entry_name, kind_handles, log_axis, new_figure, render, style, unstable_note,
+    annotate, colour, entry_name, kind_handles, log_axis, panel_grid, render, style, unstable_note,
 )
 from csibench.reports.tables._util import ms
 from csibench.reports.view import StudyView
@@ -48,10 +47,7 @@ def build(view: StudyView) -> Figure | None:
     ids: dict[str, list[int]] = {"measurements": [], "artifacts": []}
     any_unstable = False
     with style():
-        cols = 1 if len(panels) == 1 else 2
-        rows = math.ceil(len(panels) / cols)
-        fig = new_figure(ONE_COLUMN_IN if cols == 1 else TWO_COLUMNS_IN, 2.6 * rows + 0.4)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        fig, axes = panel_grid(len(panels), 2.6, 0.4)
         for ax, ((device, runtime), points) in zip(axes, panels.items()):
             series: dict[tuple[int, bool], list] = {}  # one errorbar call per colour and fill: thousands of points draw fast
             for e, setup, m, flops in points:
@@ -79,8 +75,6 @@ def build(view: StudyView) -> Figure | None:
             ax.set_title(f"{device} · {runtime}")
             ax.set_xlabel("FLOPs per call, counted [FLOP]")
             ax.set_ylabel("median latency, measured [ms]")
-        for ax in axes[len(panels):]:
-            ax.set_visible(False)
         handles = [Line2D([], [], color=colour(i), marker="o", linestyle="", label=f"{t} thread{'s' if t != 1 else ''}")
                    for i, t in enumerate(threads)]
         axes[0].legend(handles=handles + kind_handles(["measured"], any_unstable), loc="upper left")

@@ -5,10 +5,13 @@ it); the fp32 point is the fp32 PyTorch encoder on the same samples. Artifacts t
 
 from __future__ import annotations
 
+
 from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
-from csibench.reports.plots._style import ONE_COLUMN_IN, colour, entry_name, new_figure, render, style, unstable_note
+from csibench.reports.plots._style import (
+    colour, entry_name, log_axis, panel_grid, render, style, unstable_note,
+)
 from csibench.reports.tables._util import ms
 from csibench.reports.tables.precision import _fp32_nmse, _validation
 from csibench.reports.view import DEFAULT_PRECISION, PRECISION_ORDER, StudyView
@@ -42,44 +45,48 @@ def build(view: StudyView) -> Figure | None:
     lines = _points(view)
     if not lines:
         return None
-    precisions = sorted({p[0] for _, _, pts in lines for p in pts},
-                        key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else len(PRECISION_ORDER))
+    order = {p: i for i, p in enumerate(PRECISION_ORDER)}
+    precisions = sorted({p[0] for _, _, pts in lines for p in pts}, key=lambda p: order.get(p, len(order)))
+    models = list(dict.fromkeys(name for name, _, _ in lines))
+    panels: dict = {}
+    for name, setup, pts in lines:  # one panel per setup: latencies of different runtimes are not comparable points
+        panels.setdefault(setup, []).append((name, pts))
     ids: dict[str, list[int]] = {"measurements": [], "artifacts": []}
     notes: list[str] = []
     any_unstable = False
     with style():
-        fig = new_figure(ONE_COLUMN_IN, 2.8)
-        ax = fig.subplots()
-        for name, setup, pts in lines:
-            pts.sort(key=lambda p: p[1])
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], color="0.6", linewidth=0.7, zorder=1)
-            for precision, latency, nmse, m in pts:
-                c = colour(precisions.index(precision))
-                unstable = not m.verdict.stable
-                any_unstable |= unstable
-                if unstable:
-                    notes.append(unstable_note(view.entry_of(m), setup, m.verdict.reasons))
-                ax.plot([latency], [nmse], linestyle="", marker=PRECISION_MARKERS.get(precision, "o"), color=c,
-                        markerfacecolor="none" if unstable else c, zorder=2)
-                ids["measurements"].append(m.id)
-                ids["artifacts"] += [a.id for a in view.entry_of(m).artifacts.values()]
-            last = pts[-1]  # the slowest point; the name runs leftwards from it, inside the axes
-            ax.annotate(f"{name}, {setup.runtime}, {setup.threads} thr.", (last[1], last[2]), xytext=(-4, 4),
-                        textcoords="offset points", fontsize=6, ha="right")
-        ax.set_xlim(left=0)  # linear from 0: a point at half the latency sits at half the distance
-        ax.margins(y=0.15)
-        ax.set_xlabel("UE median latency per call, measured [ms]")
-        ax.set_ylabel("NMSE, fp32 BS decoder, held-out CSI [dB]")
-        ax.invert_yaxis()  # better is up
-        handles = [Line2D([], [], color=colour(i), marker=PRECISION_MARKERS.get(p, "o"), linestyle="", label=p)
-                   for i, p in enumerate(precisions)]
+        fig, axes = panel_grid(len(panels), 2.4, 0.9)
+        for ax, (setup, series) in zip(axes, panels.items()):
+            for name, pts in series:
+                c = colour(models.index(name))
+                pts.sort(key=lambda p: order.get(p[0], len(order)))  # fp32 → fp16 → int8-dynamic → int8
+                ax.plot([p[1] for p in pts], [p[2] for p in pts], color=c, linewidth=0.7, alpha=0.6, zorder=1)
+                for precision, latency, nmse, m in pts:
+                    unstable = not m.verdict.stable
+                    any_unstable |= unstable
+                    if unstable:
+                        notes.append(unstable_note(view.entry_of(m), setup, m.verdict.reasons))
+                    ax.plot([latency], [nmse], linestyle="", marker=PRECISION_MARKERS.get(precision, "o"), color=c,
+                            markerfacecolor="none" if unstable else c, zorder=2)
+                    ids["measurements"].append(m.id)
+                    ids["artifacts"] += [a.id for a in view.entry_of(m).artifacts.values()]
+            log_axis(ax, "x")
+            ax.margins(x=0.15, y=0.15)
+            ax.set_title(setup.label)
+            ax.set_xlabel("UE median latency per call, measured [ms]")
+            ax.set_ylabel("NMSE, fp32 BS decoder [dB]")
+            ax.invert_yaxis()  # better is up
+        model_handles = [Line2D([], [], color=colour(i), linewidth=1.2, label=n) for i, n in enumerate(models)]
+        precision_handles = [Line2D([], [], color="0.3", marker=PRECISION_MARKERS.get(p, "o"), linestyle="", label=p)
+                             for p in precisions]
         if any_unstable:
-            handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="none", linestyle="",
-                                  label="unstable (verdict)"))
-        ax.legend(handles=handles, loc="best")
-        caption = ("End-to-end NMSE (global mean, CsiNet convention; fp32 PyTorch BS decoder on held-out CSI, dB) against "
-                   "the UE artifact's median latency per call (measured, batch 1), one point per precision, joined per model "
-                   "and setup (runtime, threads), latency axis linear from 0; better is up (NMSE axis inverted). fp32: the "
-                   "fp32 PyTorch encoder on the same samples. Hollow: unstable latency. Artifacts that failed validation "
-                   "were not timed and are absent.")
+            precision_handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="none", linestyle="",
+                                            label="unstable (verdict)"))
+        fig.legend(handles=model_handles + precision_handles, loc="outside lower center", ncols=min(4, len(models) + len(precision_handles)))
+        caption = ("End-to-end NMSE (global mean, CsiNet convention; the fp32 PyTorch BS decoder on held-out CSI, dB) "
+                   "against the UE artifact's median latency per call (measured, batch 1, log axis), one panel per "
+                   "runtime, threads and device: colour is the model, marker the precision, each model's precisions "
+                   "joined in the order fp32, fp16, int8-dynamic, int8. Better is up and left (NMSE axis inverted). fp32: "
+                   "the fp32 PyTorch encoder on the same samples. Hollow: unstable latency. Artifacts that failed "
+                   "validation were not timed and are absent.")
         return render(fig, id=ID, title="NMSE vs UE latency per precision", caption=caption, ids=ids, notes=notes)

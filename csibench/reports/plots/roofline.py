@@ -4,16 +4,15 @@ copy bandwidth × intensity for DRAM and, where probed, cache) and each measured
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    ONE_COLUMN_IN, TWO_COLUMNS_IN, annotate, colour, entry_name, kind_handles, log_axis, new_figure, render, style, unstable_note,
+    annotate, colour, entry_name, kind_handles, log_axis, panel_grid, render, style, unstable_note,
 )
-from csibench.reports.tables.roofline import _calibration_for
+from csibench.reports.tables.roofline import roofline_points
 from csibench.reports.view import StudyView
 
 ID = "roofline"
@@ -21,19 +20,11 @@ LABELLED_POINTS = 20
 
 
 def _points(view: StudyView) -> dict[str, dict]:
-    """device → {"cal", "source", "points": [(entry, setup, measurement, roofline result)]}."""
-    from csibench.devices.calibration import roofline
-
+    """device → {"cal", "source", "points": [(entry, setup, measurement, roofline result)]}: the table's points with
+    FLOPs > 0 (a log axis cannot place 0)."""
     devices: dict[str, dict] = {}
-    for e in view.entries:
-        c = e.complexity
-        if c is None or c.flops is None or not c.flops.value or not c.param_bytes_fp32:
-            continue
-        for setup, m in e.latest.items():
-            cal, source = _calibration_for(view, setup.device, m.host)
-            if cal is None or not m.median_s:
-                continue
-            r = roofline(c.flops.value, c.param_bytes_fp32, m.median_s, cal, threads=setup.threads or 1)
+    for e, setup, m, cal, source, r in roofline_points(view):
+        if e.complexity.flops.value > 0:
             d = devices.setdefault(setup.device, {"cal": cal, "source": source, "points": []})
             d["points"].append((e, setup, m, r))
     return devices
@@ -65,10 +56,7 @@ def build(view: StudyView) -> Figure | None:
     notes: list[str] = []
     any_unstable = False
     with style():
-        cols = 1 if len(devices) == 1 else 2
-        rows = math.ceil(len(devices) / cols)
-        fig = new_figure(ONE_COLUMN_IN if cols == 1 else TWO_COLUMNS_IN, 2.6 * rows + 0.8)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        fig, axes = panel_grid(len(devices), 2.6, 0.8)
         for ax, (device, d) in zip(axes, devices.items()):
             threads = sorted({s.threads or 1 for _, s, _, _ in d["points"]})
             intensities = [r["intensity_flop_per_byte"] for *_, r in d["points"]]
@@ -102,8 +90,6 @@ def build(view: StudyView) -> Figure | None:
             ax.set_title(f"{device} ({d['source']})")
             ax.set_xlabel("intensity, computed [FLOP/byte]")
             ax.set_ylabel("achieved, from measured latency [GFLOP/s]")
-        for ax in axes[len(devices):]:
-            ax.set_visible(False)
         handles = [Line2D([], [], color=colour(i), marker="o", linestyle="", label=f"{t} thread{'s' if t != 1 else ''}")
                    for i, t in enumerate(sorted({s.threads or 1 for d in devices.values() for _, s, _, _ in d["points"]}))]
         fig.legend(handles=handles + roof_handles + kind_handles(["measured"], any_unstable), loc="outside lower center",

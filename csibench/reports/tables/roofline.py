@@ -31,9 +31,23 @@ def _calibration_for(view: StudyView, device: str, host, file_cache: dict | None
     return None, "none"
 
 
-def build(view: StudyView) -> Table | None:
+def roofline_points(view: StudyView):
+    """(entry, setup, measurement, calibration, its source, roofline result) for every measurement on a calibrated
+    device of a model with counted FLOPs and weights: what the table and the plot both show."""
     from csibench.devices.calibration import roofline
 
+    for e in view.entries:
+        c = e.complexity
+        if c is None or c.flops is None or c.flops.value is None or not c.param_bytes_fp32:
+            continue
+        for setup, m in e.latest.items():
+            cal, source = _calibration_for(view, setup.device, m.host)
+            if cal is None or not m.median_s:
+                continue
+            yield e, setup, m, cal, source, roofline(c.flops.value, c.param_bytes_fp32, m.median_s, cal, threads=setup.threads or 1)
+
+
+def build(view: StudyView) -> Table | None:
     table = Table(ID, "Roofline efficiency of the measured models (devices calibrated with `csibench devices calibrate`)", [
         Column("label"), Column("CR"), Column("side"), Column("runtime"), Column("threads"), Column("device"),
         Column("FLOPs", "FLOP", "counted", ","), Column("achieved", "GFLOP/s", "computed", ".2f"),
@@ -41,21 +55,13 @@ def build(view: StudyView) -> Table | None:
         Column("efficiency", "%", "computed", ".1f"), Column("limited by"), Column("check"), Column("calibration"),
     ])
     scaled = over = unknown = False
-    for e in view.entries:
-        c = e.complexity
-        if c is None or c.flops is None or not c.param_bytes_fp32:
-            continue
-        for setup, m in e.latest.items():
-            cal, source = _calibration_for(view, setup.device, m.host)
-            if cal is None or not m.median_s:
-                continue
-            r = roofline(c.flops.value, c.param_bytes_fp32, m.median_s, cal, threads=setup.threads or 1)
-            scaled |= r["peak_rule"].startswith("scaled")
-            over |= r["over_bound"]
-            unknown |= r["memory_level"] == "unknown"
-            table.add(e.label, e.cr, e.side, setup.runtime, setup.threads, setup.device, c.flops.value, r["achieved_gflops"],
-                      r["peak_gflops"], r["bound_gflops"], 100 * r["efficiency"], r["limited_by"],
-                      OVER_BOUND if r["over_bound"] else "ok", source, ids={"measurements": [m.id]})
+    for e, setup, m, _cal, source, r in roofline_points(view):  # one row per measured setup on a calibrated device
+        scaled |= r["peak_rule"].startswith("scaled")
+        over |= r["over_bound"]
+        unknown |= r["memory_level"] == "unknown"
+        table.add(e.label, e.cr, e.side, setup.runtime, setup.threads, setup.device, e.complexity.flops.value,
+                  r["achieved_gflops"], r["peak_gflops"], r["bound_gflops"], 100 * r["efficiency"], r["limited_by"],
+                  OVER_BOUND if r["over_bound"] else "ok", source, ids={"measurements": [m.id]})
     if not table.rows:
         return None
     table.note("bound = min(peak matmul FLOP/s at the run's thread count, copy bandwidth × FLOPs / weight bytes), the "
