@@ -200,7 +200,7 @@ ROWS = [
     R("range", "export crnet-se --precision int8 --calibration-samples 4 --out {tmp}/q", 2, "--calibration-samples 4", "at least 16"),
     R("type", "export crnet-se --precision int8 --calibration-samples many --out {tmp}/q", 2, "'--calibration-samples'", "(got 'many')"),
     R("conflict", "export crnet-se --calibration-samples 200 --out {tmp}/q", 2, "--calibration-samples", "quantised precisions"),
-    R("renamed", "bench {art} --db {db} --precision 0.01", 2, "No such option: --precision", "--certify"),
+    R("type", "bench {art} --db {db} --precision 0.01", 2, "No such option: --precision", "--certify"),
     # --- issue 11: report formats and filters (unknown names list the valid ones) ------------------------------
     R("range", "report --db {db} --out {tmp}/rep --format md,pdf", 2, "'pdf'", "valid: md, csv, tex, html, json"),
     R("range", "run --format docx --db {tmp}/r.db --out {tmp}/rep", 2, "'docx'", "valid: md, csv, tex, html, json"),

@@ -226,6 +226,9 @@ def pair(exported, tmp_path_factory):
         db.append_artifact(sweep="p-1", label="crnet", path=teacher["artifact_path"], manifest=teacher["manifest"], status="passed")
         db.append_artifact(sweep="p-1", label="student", path=student["artifact_path"], manifest=student["manifest"], status="passed")
         db.append_artifact(sweep="p-1", label="student", path="/a/student-int8.onnx", manifest=int8, status="passed")
+        dynamic = {**copy.deepcopy(int8), "precision": "int8-dynamic", "size_bytes": 999, "sha256": "cd" * 32}
+        db.append_artifact(sweep="p-1", label="student", path="/a/student-int8-dynamic.onnx", manifest=dynamic, status="failed",
+                           reason="codeword relative error 0.25 exceeds the int8-dynamic tolerance 0.1")
         db.append_artifact(sweep="p-1", label="crnet", path=decoder["artifact_path"], manifest=decoder["manifest"], status="passed")
         t_id, d_id = db.append({**teacher, "sweep": "p-1"}), db.append({**decoder, "sweep": "p-1"})
         # The student's run saw throttling: its verdict must follow it into every table it appears in.
@@ -265,6 +268,10 @@ def test_deployability_reads_payload_evaluations_and_every_precision(pair):
     assert student["storage, onnx int8 [MB]"] == pytest.approx(1234 / 1e6)
     assert student["storage, onnx fp32 [MB]"] == pytest.approx(pair["student"]["manifest"]["size_bytes"] / 1e6)
     assert teacher["storage, onnx int8 [MB]"] is None  # not exported at int8: missing, never 0
+    # A quantised artifact that failed validation is no storage option: left out, said so, and not marked "unvalidated".
+    assert student["storage, onnx int8-dynamic [MB]"] is None
+    assert any(n.startswith("student CR 1/16 onnx int8-dynamic: failed validation") for n in t.notes)
+    assert not any(r.mark for r in t.rows if r.cells[0] == "student")
     assert teacher["feedback payload [bit]"] == 32 * 128  # the teacher's unquantised fp32 codeword: 2048 · 1/16 elements
     assert row(t, "crnet", side="bs")["feedback payload [bit]"] is None  # the BS sends nothing back
 

@@ -85,11 +85,15 @@ def build(view: StudyView) -> Table | None:
         sizes = {}
         for v in variants:
             for fmt, m in v.manifests.items():
+                if v.status(fmt) == "failed":  # not deployable: its size would read as an option the user has
+                    table.note(f"{v.label}{f' CR {v.cr}' if v.cr else ''} {fmt} {v.precision}: failed validation, "
+                               "left out of storage (the precision table gives the reason)")
+                    continue
                 sizes.setdefault((fmt, v.precision), m.size_bytes)
         bits, nmse, rule, eval_ids = _payload(view, e)
         metric, value, unit, training_ids = _metric(view, e)
         ids = {"artifacts": [a.id for v in variants for a in v.artifacts.values()], "evaluations": eval_ids, "trainings": training_ids}
-        unchecked = any(v.status(f) in ("unvalidated", "failed") for v in variants for f in v.formats)
+        unchecked = any(v.status(f) == "unvalidated" for v in variants for f in v.formats)
         if unchecked:
             table.note(UNVALIDATED_NOTE)
         table.add(e.label, e.model, e.cr, e.side, mega(count(e, "flops")), mega(c.params if c else None),
