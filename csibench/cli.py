@@ -326,7 +326,7 @@ def print_quantised(path: Path, m: dict) -> None:
     v = m["validation"]
     mark = "[green]✓ valid[/]" if v["status"] == "passed" else f"[red]✗ INVALID[/] ({escape(v['error'])})"
     fp32 = f" vs {m['size_bytes_fp32']:,} fp32" if m.get("size_bytes_fp32") else ""
-    db = lambda x: "–" if x is None else f"{x:.2f} dB"  # noqa: E731 - None: an exact reconstruction (−∞ dB)
+    db = lambda x: "–" if x is None else f"{x + 0.0:.2f} dB".replace("-0.00", "0.00")  # noqa: E731 - None: exact (−∞ dB)
     out.print(f"{mark} {escape(str(path))} ({m['precision']}, {m['size_bytes']:,} bytes{fp32}; {v['runtime']})")
     if v.get("codeword_rel_error") is not None:
         tol = v["tolerance"]
@@ -335,7 +335,7 @@ def print_quantised(path: Path, m: dict) -> None:
                   f"{db(v.get('delta_nmse_db'))} (tolerance {tol['delta_nmse_db']:g} dB) on {v['samples']} held-out samples",
                   markup=False)
     census = m.get("quant_census") or {}
-    if census:
+    if census and str(m["precision"]).startswith("int8"):  # an fp16 graph computes every op in float by design
         show = lambda ops: ", ".join(f"{k}×{n}" for k, n in ops.items()) or "none"  # noqa: E731
         out.print(f"   quantised ops: {show(census['quant_ops'])}; left in float: {show(census['float_ops'])}", markup=False)
 
@@ -416,13 +416,15 @@ def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
               f"{record['runtime_impl']} {record['runtime_version']}, {record['threads']} thread(s), device {record['device']} "
               f"({board}{host['cpu_model']}, {host['logical_cores']} cores)", markup=False)
     out.print(f"per call [ms]: median {ms(s['median'])} (95% CI {ms(s['ci95_median_low'])}–{ms(s['ci95_median_high'])}), "
-              f"p90 {ms(s['p90'])}, p99 {ms(s['p99'])}, mean {ms(s['mean'])} ± {ms(s['std'])}, min {ms(s['min'])}, max {ms(s['max'])}, "
+              f"p90 {ms(s['p90'])}, p99 {ms(s['p99'])}, mean {ms(s['mean'])} ± {ms(s['std'])} (std), min {ms(s['min'])}, max {ms(s['max'])}, "
               f"CV {100 * s['cv']:.1f}%", markup=False)
     out.print(f"samples: {s['n']} × {record['loops']} call(s); load {1e3 * record['load_s']:.1f} ms, "
               f"first inference {1e3 * record['first_inference_s']:.3f} ms; peak RSS {record['peak_rss_bytes'] / 2**20:.1f} MiB", markup=False)
     if record.get("device_validation"):
         v = record["device_validation"]
-        out.print(f"re-validated on the device's {record['runtime_impl']}: max-abs {v['max_abs_error']:.2e} ({v['status']})", markup=False)
+        against = f" ≤ tolerance {v['atol']:.2e}" if v.get("atol") is not None and v["status"] == "passed" else ""
+        out.print(f"re-validated on the device's {record['runtime_impl']} against the stored reference outputs: max-abs "
+                  f"{v['max_abs_error']:.2e}{against} ({v['status']})", markup=False)
     if record.get("certified"):
         out.print(f"p50 and p90 certified to ±{100 * record['protocol']['precision']:g}%", markup=False)
     elif record.get("protocol", {}).get("precision"):
@@ -459,10 +461,11 @@ def report(
             return emit_json(runs)
         table = RichTable(caption="`csibench report RUN-ID` or `csibench run STUDY --resume RUN-ID` take a run id")
         table.add_column("run id", no_wrap=True)  # what users type: never cut it
-        for header in ("created", "artifacts", "measurements", "failures"):
+        for header in ("created", "artifacts", "failed artifacts", "measurements", "failed measurements"):
             table.add_column(header)
         for r in runs:
-            table.add_row(r["sweep"], r["created_at"], str(r["artifacts"]), str(r["measurements"]), str(r["failures"]))
+            table.add_row(r["sweep"], r["created_at"], str(r["artifacts"]), str(r["failed_artifacts"]), str(r["measurements"]),
+                          str(r["failures"]))
         out.print(table if runs else f"no study runs in {db_path}")
         return
     chosen = parse_formats(formats)

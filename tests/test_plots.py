@@ -182,7 +182,7 @@ def test_metric_plot_joins_trainings_and_marks_the_pareto_front(figures, db):
     assert set(f.ids["measurements"]) == ue_measured
     assert "Pareto front" in svg_text(f)
     # seed 004's models are in the study: its published NMSE at its published FLOPs, labelled as published
-    assert "published (paper)" in svg_text(f) and "crnet CR 1/16 (004)" in svg_text(f)
+    assert "published (paper)" in svg_text(f) and "crnet CR 1/16, teacher (004)" in svg_text(f)
     # NMSE: lower is better; sum rate: higher is better. A dominated point is not on the front.
     assert pareto([(1, -9.0), (5, -12.0), (6, -10.0), (0.5, -8.0)], True) == [(0.5, -8.0), (1, -9.0), (5, -12.0)]
     assert pareto([(1, 7.0), (2, 6.0), (3, 8.0)], False) == [(1, 7.0), (3, 8.0)]
@@ -244,3 +244,19 @@ def test_samples_of_a_record_without_raw_samples_are_empty(tmp_path):
         row_id = d.append(record)
         m = next(x for x in d.measurements() if x.id == row_id)
     assert m.samples_s == () and m.median_s == pytest.approx(1e-3, rel=0.05)
+
+
+def test_published_nmse_crosses_follow_the_training_method_of_the_plotted_weights():
+    """The encoder-KD student is drawn against 004's encoder-KD NMSE, not its vanilla CRNet-SE baseline."""
+    from csibench.reports.plots.metric_pareto import _role
+    from csibench.reports.published import PAPER_004_NMSE
+    from csibench.reports.view import Entry
+    from csibench.schema import StudyModel
+
+    def entry(weights):
+        return Entry("s", "1/16", "ue", "crnet-se", StudyModel.from_dict({"model": "crnet-se", "weights": weights}))
+
+    assert _role(entry({"kind": "train", "recipe": "004-pair", "role": "encoder-kd"}), "student") == "encoder-kd"
+    assert _role(entry({"kind": "train", "role": "vanilla"}), "student") == "student"
+    assert _role(entry({"kind": "train"}), "student") == "student"
+    assert PAPER_004_NMSE[("1/16", "encoder-kd")] == -9.75 and PAPER_004_NMSE[("1/16", "student")] == -8.50

@@ -429,6 +429,7 @@ def test_filters_keep_only_those_rows(study_db, tmp_path):
     assert [r["ids"]["measurements"] for r in latency["rows"]] == [[study_db["ids"]["student"]]]
     ratios = next(t for t in doc["tables"] if t["id"] == "ratios")
     assert not any("comparisons" in r["ids"] for r in ratios["rows"])  # its baseline is filtered out: no ratio from it
+    assert any("has no rows in this report (left out by --models" in n for n in ratios["notes"])  # and says why
 
 
 @pytest.mark.parametrize(("args", "fragments"), [

@@ -363,6 +363,11 @@ class ResultsDB:
             raise ValueError(table)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {table} WHERE sweep=?", (sweep,)).fetchone()[0])
 
+    def count_failed_artifacts(self, sweep: str) -> int:
+        """Artifacts of one sweep that failed export or validation (never measured: they are not in ``failures``)."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM artifacts WHERE sweep=? AND status IN ('failed', 'export-failed')",
+                                      (sweep,)).fetchone()[0])
+
     def sweeps(self) -> list[str]:
         """Every sweep id that recorded something (studies or measurements), in order of first appearance."""
         found = self._conn.execute(

@@ -37,7 +37,7 @@ def _study_heading(view: StudyView, source: str) -> list[str]:
     lines = [f"# csibench report: study {s.name}", ""]
     if s.description:
         lines += [s.description, ""]
-    lines.append(f"Study run {s.id} of {s.created_at}, sweep `{s.sweep}`, recorded by csibench {s.csibench_version}.")
+    lines.append(f"Study run {s.id} (database row), started {s.created_at}, sweep `{s.sweep}`, recorded by csibench {s.csibench_version}.")
     return lines
 
 

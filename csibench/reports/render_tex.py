@@ -137,17 +137,19 @@ def to_latex(table: Table) -> str:
         if row.mark and cells:
             cells[0] += f"~{escape(row.mark)}"
         body.append(" & ".join(cells) + r" \\")
-    if len(table.rows) > LONG_ROWS or len(notes) > LONG_NOTES:  # a float cannot break across pages
+    if len(table.rows) > LONG_ROWS:  # a float cannot break across pages
         lines = head + ["\\begingroup\\footnotesize\\setlength{\\tabcolsep}{3pt}", f"\\begin{{longtable}}{{{spec}}}",
                         caption + r" \\", "\\toprule", header, "\\midrule", "\\endfirsthead",
                         "\\toprule", header, "\\midrule", "\\endhead", "\\bottomrule", "\\endlastfoot", *body,
                         "\\end{longtable}", *([f"{{\\footnotesize {note_text}\\par}}"] if notes else []), "\\endgroup", ""]
         return "\n".join(lines)
-    lines = head + ["\\begin{table}[htbp]", "\\centering", caption, "\\begin{adjustbox}{max width=\\linewidth}",
+    lines = head + ["\\begin{table}[htbp]", "\\centering", caption, "\\begin{adjustbox}{max totalsize={\\linewidth}{0.8\\textheight}}",  # wide or tall: scaled to fit a page
                     f"\\begin{{tabular}}{{{spec}}}", "\\toprule", header, "\\midrule", *body, "\\bottomrule",
                     "\\end{tabular}", "\\end{adjustbox}",
-                    *([f"\\par\\smallskip\\parbox{{\\linewidth}}{{\\footnotesize {note_text}}}"] if notes else []),
-                    "\\end{table}", ""]
+                    *([f"\\par\\smallskip\\parbox{{\\linewidth}}{{\\footnotesize {note_text}}}"] if notes and len(notes) <= LONG_NOTES else []),
+                    "\\end{table}",
+                    # Many notes would make the float taller than a page: they follow it as text, which can break.
+                    *([f"{{\\footnotesize {note_text}\\par}}"] if len(notes) > LONG_NOTES else []), ""]
     return "\n".join(lines)
 
 
@@ -173,7 +175,7 @@ def _figure(fig: Figure) -> list[str]:
         return ["\\begin{figure}[htbp]", "\\centering", f"\\fbox{{\\parbox{{0.8\\linewidth}}{{\\centering Figure too large to "
                 f"include ({escape(what)}): see \\texttt{{{escape(f'figures/{fig.id}.png')}}} and \\texttt{{.svg}}.}}}}",
                 f"\\caption{{{caption}}}\\label{{{label('fig', fig.id)}}}", "\\end{figure}", "\\FloatBarrier"]
-    return ["\\begin{figure}[htbp]", "\\centering", f"\\includegraphics[width=\\linewidth,height=0.8\\textheight,keepaspectratio]{{figures/{fig.id}.png}}",
+    return ["\\begin{figure}[htbp]", "\\centering", f"\\includegraphics[width=\\linewidth,height=0.72\\textheight,keepaspectratio]{{figures/{fig.id}.png}}",
             f"\\caption{{{caption}}}\\label{{{label('fig', fig.id)}}}", "\\end{figure}", "\\FloatBarrier"]
 
 

@@ -83,7 +83,8 @@ def list_runs(db_path: Path) -> list[dict]:
     with ResultsDB(db_path) as db:
         return [{"id": r.id, "name": r.name, "sweep": r.sweep, "created_at": r.created_at,
                  "artifacts": db.count("artifacts", r.sweep), "measurements": db.count("measurements", r.sweep),
-                 "failures": db.count("failures", r.sweep)} for r in db.study_runs()]
+                 "failures": db.count("failures", r.sweep), "failed_artifacts": db.count_failed_artifacts(r.sweep)}
+                for r in db.study_runs()]
 
 
 def _unknown_names(given: list[str] | None, valid: set[str], option: str, what: str) -> None:
@@ -120,6 +121,8 @@ def narrow_data(data: StudyData, *, models: list[str] | None = None, devices: li
         data, measurements=measurements,
         comparisons=tuple(c for c in data.comparisons if c.baseline_id in kept and c.other_id in kept),
         artifacts=tuple(a for a in data.artifacts if not models or (a.label or a.model) in models),
+        trainings=tuple(t for t in data.trainings if not models or (t.label or t.model) in models),
+        evaluations=tuple(e for e in data.evaluations if not models or (e.label or e.model) in models),
         failures=tuple(f for f in data.failures if f.runtime is None or keep(f.artifact_sha256, f.model, f.device, f.runtime)),
         calibrations=tuple(c for c in data.calibrations if not devices or c.get("device") in devices))
 

@@ -40,6 +40,8 @@ class Column:
         if isinstance(value, str):
             return value
         text = format(value, self.fmt)
+        if text.lstrip("+-").strip("0.,") == "" and text.startswith("-"):  # -0.00: a tiny negative rounds to zero
+            text = text[1:] if not self.fmt.startswith("+") else "+" + text[1:]
         return text + "%" if self.unit == "%" else text
 
 

@@ -51,12 +51,18 @@ def pareto(points: list[tuple[float, float]], lower_is_better: bool) -> list[tup
 def _published_004(view: StudyView) -> list[tuple[str, float, float]]:
     """(name, published UE FLOPs, published NMSE) of seed 004's teacher and student at the CRs this study has."""
     out = []
-    for role, model in (("teacher", PAPER_004["teacher"]), ("student", PAPER_004["student"])):
-        for cr in sorted({e.cr for e in view.by_model(model) if e.cr}):
+    for default_role, model in (("teacher", PAPER_004["teacher"]), ("student", PAPER_004["student"])):
+        for cr, role in sorted({(e.cr, _role(e, default_role)) for e in view.by_model(model) if e.cr}):
+            # The published NMSE of the same training method as the plotted weights (encoder-KD student ≠ vanilla).
             flops, nmse = PAPER_004["flops"].get((model, cr)), PAPER_004_NMSE.get((cr, role))
             if flops is not None and nmse is not None:
-                out.append((f"{model} CR {cr} (004)", flops, nmse))
+                out.append((f"{model} CR {cr}, {role} (004)", flops, nmse))
     return out
+
+
+def _role(entry, default: str) -> str:
+    weights = entry.spec.weights if entry.spec is not None else {}
+    return {"vanilla": "student"}.get(weights.get("role"), weights.get("role")) or default
 
 
 def _draw_front(ax, points, lower_is_better: bool, color: str) -> None:

@@ -72,6 +72,8 @@ def unstable_note(table, entry, setup, m) -> str:
     """Note an unstable measurement on ``table`` (with its reasons) and return the row mark for it ('' when stable)."""
     if m is None or m.verdict.stable:
         return ""
-    where = f"{entry.label}{f' CR {entry.cr}' if entry.cr else ''}{f' {entry.side}' if entry.side else ''}"
+    precision = getattr(entry, "precision", None)  # fp32 and int8 of one model are separate rows: say which
+    where = (f"{entry.label}{f' CR {entry.cr}' if entry.cr else ''}{f' {entry.side}' if entry.side else ''}"
+             f"{f' {precision}' if precision and precision != 'fp32' else ''}")
     table.note(f"{UNSTABLE_MARK} {where}, {setup.label}: unstable — " + "; ".join(m.verdict.reasons))
     return UNSTABLE_MARK

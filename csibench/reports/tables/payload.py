@@ -76,10 +76,11 @@ def build(view: StudyView) -> Table | None:
     _rvq_rows(view, table)
     if not table.rows:
         return None
-    table.note("Both quantisers clip to one range fitted on the training split's codewords, never on the test samples; "
-               "uniform: 2^B equal cells, each element sent as its cell index and rebuilt at the cell centre; μ-law: "
-               f"companded about the range's centre ({mu}), then uniform. Payload per report = B × codeword elements. "
-               "At 1–2 bits μ-law can be worse than uniform, or than itself at fewer bits: its few levels sit near the centre.")
+    if view.evaluations_of("payload"):  # the quantiser conventions; a study of bare RVQ bits has no quantiser rows
+        table.note("Both quantisers clip to one range fitted on the training split's codewords, never on the test samples; "
+                   "uniform: 2^B equal cells, each element sent as its cell index and rebuilt at the cell centre; μ-law: "
+                   f"companded about the range's centre ({mu}), then uniform. Payload per report = B × codeword elements. "
+                   "At 1–2 bits μ-law can be worse than uniform, or than itself at fewer bits: its few levels sit near the centre.")
     for line in sorted(conventions):
         table.note(line)
     if evaluations:

@@ -132,9 +132,9 @@ def build(view: StudyView) -> Table | None:
     table.note("ops left in float: counted for int8 rows only (an fp16 graph computes every op in float by design).")
     slower = sorted({f"{r.cells[3]} on {r.cells[5]}" for r in table.rows if isinstance(r.cells[11], float) and r.cells[11] < 1})
     if slower:
-        table.note(f"Speed-up below 1 ({', '.join(slower)}) is measured, not an error: that runtime has no faster kernels "
-                   "for the precision on this CPU (onnxruntime's CPU provider, for one, casts fp16 back to fp32 around "
-                   "its kernels and quantises activations on every call in int8-dynamic); the smaller file is what remains.")
+        table.note(f"Speed-up below 1 in some rows ({', '.join(slower)}) is measured, not an error: on this CPU that "
+                   "runtime ran that precision no faster than fp32 (onnxruntime's CPU provider, for one, has no fast "
+                   "fp16 kernels and quantises activations on every call in int8-dynamic); the smaller file remains.")
     for line in left_float:
         table.note(f"ops left in float — {line}")
     return table

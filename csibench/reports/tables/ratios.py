@@ -40,8 +40,11 @@ def build(view: StudyView) -> Table:
         Column("ci95 high", "%", "computed", ".2f"), Column("latency ratio method"), Column("validation"),
     ])
     if not view.baseline or not view.label_entries(view.baseline):
-        table.note(f"The study names no baseline{'' if not view.baseline else f' found among its models ({view.baseline})'};"
-                   " ratios need one (`baseline = \"LABEL\"` in the study).")
+        if view.baseline:  # named, but not in this report: left out by --models, or never made
+            table.note(f"The baseline {view.baseline} has no rows in this report (left out by --models, or not made in "
+                       "this run): ratios need it.")
+        else:
+            table.note("The study names no baseline; ratios need one (`baseline = \"LABEL\"` in the study).")
         return table
     for e in view.entries:
         if e.label == view.baseline:

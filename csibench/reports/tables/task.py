@@ -57,6 +57,10 @@ def build(view: StudyView) -> Table:
             metrics = t.metrics.get("test") if isinstance(t.metrics.get("test"), Mapping) else t.metrics
             figures = metric_rows(t.metrics) or [("(no task metric recorded)", None, None, None)]
             for name, value, unit, convention in figures:
+                if unit == "dB" and name.startswith("NMSE") and value is not None and value > 0:
+                    table.note(f"⚠ {e.label}{f' CR {e.cr}' if e.cr else ''}: {name} {value:+.2f} dB is above 0 dB, worse "
+                               "than reconstructing zeros: this training did not converge (more epochs or data, e.g. "
+                               "`--epochs`, `--full`); its other numbers are not a trained model's.")
                 table.add(e.label, e.model, e.cr, e.side, t.method, t.role, name, value, unit, convention,
                           metrics.get("split"), t.epochs, (t.data_hash or "")[:12] or None,
                           ids={"trainings": [t.id], "artifacts": [a.id for a in e.artifacts.values()]})
