@@ -244,6 +244,8 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
                                  "error": str(exc)})
                 progress.advance(task)
                 continue
+            if stop.is_set():  # Ctrl-C came while this group started (its agent missed the signal): not "completed
+                break  # before the interrupt"; `--resume` measures it
             # The group and its ratios to the baseline in one transaction: a crash never keeps one without the other.
             ids = results.append_group(records, comparison, device=device.name, runtime=runtime, threads=threads, sweep=sweep)
             outcomes.append({"device": device.name, "runtime": runtime, "threads": threads, "precision": precision, "ids": ids,
