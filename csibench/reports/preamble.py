@@ -134,19 +134,30 @@ def legend(kinds: set[str], marked: bool) -> list[tuple[str, str]]:
 
 def blocks(markdown: str) -> list[tuple[str, int, str]]:
     """The preamble's Markdown (the small subset it writes) as blocks for LaTeX and HTML: ("h", level, text),
-    ("li", depth, text) and ("p", 0, text); consecutive list items form one list."""
+    ("li", depth, text) and ("p", 0, text), with the list nesting resolved once for both renderers: ("open", depth, "")
+    before the first item of a (nested) list and ("close", depth, "") after its last."""
     out: list[tuple[str, int, str]] = []
+    depth = -1
     for line in markdown.splitlines():
         stripped = line.strip()
         if not stripped:
             continue
         if stripped.startswith("#"):
             level = len(stripped) - len(stripped.lstrip("#"))
-            out.append(("h", level, stripped[level:].strip()))
+            block = ("h", level, stripped[level:].strip())
         elif stripped.startswith("- "):
-            out.append(("li", (len(line) - len(line.lstrip(" "))) // 2, stripped[2:]))
+            block = ("li", (len(line) - len(line.lstrip(" "))) // 2, stripped[2:])
         else:
-            out.append(("p", 0, stripped))
+            block = ("p", 0, stripped)
+        kind, level, _ = block
+        while depth >= 0 and (kind != "li" or depth > level):
+            out.append(("close", depth, ""))
+            depth -= 1
+        while kind == "li" and depth < level:
+            depth += 1
+            out.append(("open", depth, ""))
+        out.append(block)
+    out += [("close", d, "") for d in range(depth, -1, -1)]
     return out
 
 

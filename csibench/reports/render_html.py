@@ -90,24 +90,19 @@ def _figure(fig: Figure) -> str:
 
 def _opening(preamble_md: str) -> tuple[str, list[str]]:
     """The page's title (the preamble's first heading) and the rest of the preamble as HTML."""
-    title, out, depth = "csibench report", [], -1
+    title, out = "csibench report", []
     for kind, level, text in blocks(preamble_md):
-        while kind != "li" and depth >= 0 or kind == "li" and depth > level:
-            out.append("</ul>")
-            depth -= 1
-        if kind == "h" and level <= 1:
+        if kind in ("open", "close"):
+            out.append("<ul>" if kind == "open" else "</ul>")
+        elif kind == "h" and level <= 1:
             title = text
             out.append(f"<h1>{_rich(text)}</h1>")
         elif kind == "h":
             out.append(f"<h2>{_rich(text)}</h2>")
         elif kind == "li":
-            while depth < level:
-                out.append("<ul>")
-                depth += 1
             out.append(f"<li>{_rich(text)}</li>")
         else:
             out.append(f"<p>{_rich(text)}</p>")
-    out += ["</ul>"] * (depth + 1)
     return title, out
 
 

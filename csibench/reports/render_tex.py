@@ -180,21 +180,16 @@ def _figure(fig: Figure) -> list[str]:
 
 
 def _opening(preamble_md: str) -> list[str]:
-    lines, depth = [], -1
+    lines = []
     for kind, level, text in blocks(preamble_md):
-        while kind != "li" and depth >= 0 or kind == "li" and depth > level:
-            lines.append("\\end{itemize}")
-            depth -= 1
-        if kind == "h":
+        if kind in ("open", "close"):
+            lines.append(f"\\{'begin' if kind == 'open' else 'end'}{{itemize}}")
+        elif kind == "h":
             lines.append(f"\\{'section' if level <= 1 else 'subsection'}*{{{_rich(text)}}}")
         elif kind == "li":
-            while depth < level:
-                lines.append("\\begin{itemize}")
-                depth += 1
             lines.append(f"\\item {_rich(text)}")
         else:
             lines.append(_rich(text) + "\n")
-    lines += ["\\end{itemize}"] * (depth + 1)
     return lines
 
 

@@ -15,9 +15,9 @@ ID = "roofline"
 OVER_BOUND = "over 100 %: wrong bound"
 
 
-def _calibration_for(view: StudyView, device: str, host, file_cache: dict | None = None) -> tuple[dict | None, str]:
+def _calibration_for(view: StudyView, device: str, host) -> tuple[dict | None, str]:
     """The newest stored calibration of ``device`` whose fingerprint matches the measurement's host, else the newest
-    of the device (noted), else none. (``file_cache`` is unused: no file outside the database decides.)"""
+    of the device (noted), else none."""
     from csibench.devices.calibration import check_calibration, fingerprint_digest
 
     stored = [c for c in getattr(view.data, "calibrations", ()) if c.get("device") == device]
