@@ -200,6 +200,10 @@ ROWS = [
     R("range", "export crnet-se --precision int8 --calibration-samples 4 --out {tmp}/q", 2, "--calibration-samples 4", "at least 16"),
     R("type", "export crnet-se --precision int8 --calibration-samples many --out {tmp}/q", 2, "'--calibration-samples'", "(got 'many')"),
     R("conflict", "export crnet-se --calibration-samples 200 --out {tmp}/q", 2, "--calibration-samples", "quantised precisions"),
+    R("file", "export crnet-se --cr 1/32 --checkpoint {trained} --precision int8 --calibration-data {file} --out {tmp}/q", 2,
+      "a-file.txt.safetensors: no such dataset file", "NAME.safetensors beside NAME.json"),
+    R("file", "export crnet-se --cr 1/32 --checkpoint {trained} --precision int8 --calibration-data {tmp} --out {tmp}/q", 2,
+      "no such dataset file", "NAME.safetensors beside NAME.json"),
     R("type", "bench {art} --db {db} --precision 0.01", 2, "No such option: --precision", "--certify"),
     # --- issue 11: report formats and filters (unknown names list the valid ones) ------------------------------
     R("range", "report --db {db} --out {tmp}/rep --format md,pdf", 2, "'pdf'", "valid: md, csv, tex, html, json"),
@@ -283,6 +287,12 @@ def env(tmp_path_factory):
     made = invoke("data", "generate", "--train", "20", "--val", "10", "--test", "10", "--out", root / "ds")
     assert made.exit_code == 0, made.output
     paths["ds"] = root / "ds"
+    from csibench.data import load_dataset
+
+    # A checkpoint whose training record names that dataset: what quantised export calibrates on.
+    paths["trained"] = save_checkpoint(create_model("crnet-se", cr="1/32", seed=1), root / "trained.safetensors",
+                                       training={"method": "vanilla", "data": {"path": str(paths["ds"]),
+                                                                               "content_hash": load_dataset(paths["ds"]).content_hash}})
 
     mounted = []  # mounted last: nothing after this can fail before the teardown unmounts them
     full = root / "full"
