@@ -15,12 +15,13 @@ import json
 import os
 import platform
 import re
+import stat
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from csibench.errors import CsibenchError
+from csibench.errors import CsibenchError, UsageError
 
 # Distributions whose versions change what csibench computes (counts, exports, validation); part of every code
 # fingerprint and of the tools block of a manifest.
@@ -140,3 +141,73 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Indented JSON (readable sidecars and manifests); NaN/inf refused, since JSON cannot hold them."""
     write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+# Caps for files csibench reads whole (issue 16: a huge or endless file must be one line, not a hang or an OOM).
+KIB, MIB = 1 << 10, 1 << 20
+CAP_TEXT_CONFIG = 4 * MIB  # study files, devices.json, known_hosts, manifests, report.json, done.json
+CAP_REFERENCE = 256 * MIB  # npz references and calibration data for bare files
+
+
+class BadInputFileError(UsageError):
+    """A path that must be a regular file is something else (FIFO, device, directory) or is larger than csibench
+    reads whole (exit 2: the user named the wrong thing)."""
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _human(n: int) -> str:
+    return f"{n / MIB:.0f} MiB" if n >= MIB else f"{n / KIB:.0f} KiB" if n >= KIB else f"{n} bytes"
+
+
+def check_regular_file(path: str | Path, *, what: str, cap: int | None = None) -> os.stat_result:
+    """Stat ``path`` (following links) without opening it and refuse anything but a regular file of at most ``cap``
+    bytes, in one line naming ``what`` and the path: for files handed to a library that opens them itself
+    (onnxruntime, the LiteRT interpreter, ``np.load``), where a FIFO would block and a device would never end.
+    A missing or unreadable path raises the OSError (the CLI turns it into one line)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInputFileError(f"{what} {path} is {_kind_of(st.st_mode)}; give a regular file")
+    if cap is not None and st.st_size > cap:
+        raise BadInputFileError(f"{what} {path} is {_human(st.st_size)}, over the {_human(cap)} csibench reads; give the right file")
+    return st
+
+
+def read_bytes_bounded(path: str | Path, *, what: str, cap: int = CAP_TEXT_CONFIG) -> bytes:
+    """The whole of a regular file of at most ``cap`` bytes. Opened non-blocking, so a FIFO with no writer cannot
+    hang the open, then checked on the open descriptor (no race with a swap after a stat), and read to at most
+    ``cap + 1`` bytes, so a file that grows while read cannot exhaust memory either."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInputFileError(f"{what} {path} is {_kind_of(st.st_mode)}; give a regular file")
+        if st.st_size > cap:
+            raise BadInputFileError(f"{what} {path} is {_human(st.st_size)}, over the {_human(cap)} csibench reads; give the right file")
+        chunks, total = [], 0
+        while total <= cap:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > cap:
+            raise BadInputFileError(f"{what} {path} grew past the {_human(cap)} csibench reads while it was read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text_bounded(path: str | Path, *, what: str, cap: int = CAP_TEXT_CONFIG) -> str:
+    """:func:`read_bytes_bounded` decoded as UTF-8; undecodable bytes are one line naming the file."""
+    data = read_bytes_bounded(path, what=what, cap=cap)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInputFileError(f"{what} {path} is not UTF-8 text (byte {exc.start}); give a text file") from None

@@ -212,6 +212,18 @@ ROWS = [
     R("range", "report --db {db} --out {tmp}/rep --device mars", 2, "unknown device(s) 'mars' in --device", "local"),
     R("range", "report --db {db} --out {tmp}/rep --runtimes tvm", 2, "unknown runtime(s) 'tvm' in --runtimes", "onnxruntime"),
     R("file", "report --db {db} --out {file} --format tex", 1, "{file}", "it is a file, not a directory"),
+    # --- issue 16, validation (items 1, 10, 11) ---------------------------------------------------------------------------
+    # (end of validation (items 1, 10, 11) rows)
+    # --- issue 16, reports (items 2, 7) ---------------------------------------------------------------------------
+    # (end of reports (items 2, 7) rows)
+    # --- issue 16, studies and resume (items 3, 6, 11) ---------------------------------------------------------------------------
+    # (end of studies and resume (items 3, 6, 11) rows)
+    # --- issue 16, signals and devices (items 4, 8) ---------------------------------------------------------------------------
+    # (end of signals and devices (items 4, 8) rows)
+    # --- issue 16, bounded reads and databases (items 5, 11) ---------------------------------------------------------------------------
+    # (end of bounded reads and databases (items 5, 11) rows)
+    # --- issue 16, roofline (item 9) ---------------------------------------------------------------------------
+    # (end of roofline (item 9) rows)
 ]
 
 
@@ -354,7 +366,9 @@ def test_bad_input_is_one_line(row: Row, env, tmp_path, monkeypatch):
 def test_table_covers_every_class():
     kinds = {r.kind for r in ROWS}
     assert len(ROWS) >= 60
-    assert kinds == {"type", "range", "nan", "file", "ro", "proc", "full", "conflict", "config"}
+    # issue 16 adds: "special" (a FIFO, a device or a directory where a regular file belongs), "size" (a file over the
+    # cap csibench reads whole), "inject" (user strings reaching a report), "resume" (flags that contradict a stored run)
+    assert kinds == {"type", "range", "nan", "file", "ro", "proc", "full", "conflict", "config", "special", "size", "inject", "resume"}
 
 
 def test_full_disk_keeps_the_measurement_and_the_old_report(env):
