@@ -136,6 +136,6 @@ def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds",
         result = record_calibration(device, seconds, db=results)
     if json_out:
         return emit_json(result)
-    out.print(f"{name}: peak {result['peak_gflops']:.2f} GFLOP/s (float32 matmul), memory bandwidth "
+    out.print(f"{name}: peak {result['peak_gflops']:.2f} GFLOP/s (float32, {result['peak_source']}), memory bandwidth "
               f"{result['memory_bandwidth_gbs']:.2f} GB/s (copy); recorded as calibration {result['calibration_id']} "
               f"in {db_path}", markup=False)

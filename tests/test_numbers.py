@@ -220,7 +220,7 @@ def test_roofline_table_reads_the_database_calibration(exported, tmp_path, monke
     [row] = table.rows
     cells = dict(zip(table.headers, row.cells))
     assert cells["threads"] == 1 and cells["peak [GFLOP/s]"] == 50.0  # the 1-thread peak, not the 2-thread one
-    assert cells["calibration"] == "calibration #1" and cells["check"] in ("ok", roofline_table.OVER_BOUND)
+    assert cells["calibration"] == "calibration #1" and cells["check"] == "ok"  # 50 GFLOP/s is far above crnet's rate
     assert cells["FLOPs [FLOP]"] > 0
     assert cells["achieved [GFLOP/s]"] == pytest.approx(cells["FLOPs [FLOP]"] / record["summary"]["median"] / 1e9)
     assert cells["efficiency [%]"] == pytest.approx(100 * cells["achieved [GFLOP/s]"] / cells["bound [GFLOP/s]"])

@@ -23,6 +23,11 @@ MAX_GFLOPS_PER_THREAD = 10_000.0  # 10 TFLOP/s per core: no CPU core comes near 
 MAX_BANDWIDTH_GBS = 10_000.0  # 10 TB/s
 CACHE_COPY_MB = 1  # the cache probe copies 1 MiB into 1 MiB: a 2 MiB working set
 SMALL_WEIGHTS_BYTES = 1 << 20  # without a cache probe, weights up to 1 MiB may sit in cache: their bound is unknown
+# What a report prints instead of an efficiency above 100 % (never the number): which part of the bound is wrong.
+OVER_PEAK = "> 100 % — peak underestimated, recalibrate"
+OVER_MEMORY_BOUND = "> 100 % — memory bound underestimated (weights held in a faster level?)"
+# Calibrations stored before the runtime probes measured the peak with numpy's matmul alone (at 512×512×512).
+PEAK_SOURCE_BEFORE = "numpy matmul (before the runtime probes)"
 FINGERPRINT_KEYS = ("board", "cpu_model", "logical_cores", "machine", "memory_total_bytes", "cpu_freq_max_mhz")
 
 
@@ -80,25 +85,34 @@ def check_calibration(cal: dict[str, Any], where: str) -> dict[str, Any]:
 
 def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
     """Calibrate ``device``: the all-core peak and DRAM bandwidth, then, where the device can limit its BLAS threads,
-    the peak at each thread count of ``thread_counts`` and the copy bandwidth of a 2 MiB (cache) working set."""
+    the peak at each thread count of ``thread_counts`` and the copy bandwidth of a 2 MiB (cache) working set.
+
+    Each peak is the best of the agent's kernel probes at that thread count (numpy matmul and the runtimes the device
+    has: onnxruntime Gemm and Conv, torch matmul): ``peak_source`` (and ``peak_source_by_threads``) names the kernel
+    that gave it, ``peak_probes_gflops_by_threads`` keeps every probe's rate. Calibrations stored before these keys
+    read as numpy's (``PEAK_SOURCE_BEFORE``)."""
     if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
         raise CsibenchError(f"calibration seconds must be a finite number > 0, got {seconds!r}")
     result = device.calibrate(seconds)
     for key in ("lock_wait_s", "lock_held_unix_s"):
         result.pop(key, None)
     by_threads: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    probes: dict[str, dict] = {}
     if _accepts(device.calibrate, "threads"):
         cores = (result.get("host") or {}).get("logical_cores")
         for t in thread_counts(cores):
-            if t == cores:
-                by_threads[str(t)] = result["peak_gflops"]
-                continue
-            by_threads[str(t)] = device.calibrate(seconds, threads=t)["peak_gflops"]
+            at_t = result if t == cores else device.calibrate(seconds, threads=t)
+            by_threads[str(t)] = at_t["peak_gflops"]
+            sources[str(t)] = at_t.get("peak_source") or PEAK_SOURCE_BEFORE
+            probes[str(t)] = at_t.get("peak_probes_gflops") or {}
     if _accepts(device.calibrate, "copy_mb"):
         cache = device.calibrate(seconds, copy_mb=CACHE_COPY_MB)
         result.update(cache_bandwidth_gbs=cache["memory_bandwidth_gbs"], cache_bytes=2 * CACHE_COPY_MB * 2**20)
     if by_threads:
-        result["peak_gflops_by_threads"] = by_threads
+        result.update(peak_gflops_by_threads=by_threads, peak_source_by_threads=sources,
+                      peak_probes_gflops_by_threads=probes)
+    result.setdefault("peak_source", PEAK_SOURCE_BEFORE)  # an agent from before the runtime probes
     result.update(device=device.name, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                   fingerprint_sha256=fingerprint_digest(result.get("host")))
     return check_calibration(result, f"device {device.name!r}")
@@ -118,10 +132,16 @@ def peak_for_threads(calibration: dict[str, Any], threads: int) -> tuple[float, 
     if threads in by:
         return by[threads], f"measured at {threads} thread(s)"
     cores = (calibration.get("host") or {}).get("logical_cores") or 1
-    by.setdefault(cores, calibration["peak_gflops"])  # numpy's BLAS calibrates on every core
+    by.setdefault(cores, calibration["peak_gflops"])  # the calibration without a thread limit runs on every core
     below = [t for t in by if t <= threads] or [min(by)]
     base = max(below)
     return min(by[base] * threads / base, max(by.values())), f"scaled from the {base}-thread peak × {threads}/{base}"
+
+
+def _peak_source(calibration: dict[str, Any], threads: int) -> str:
+    """The kernel that gave the peak used at ``threads`` (the all-core one's where that count was not measured)."""
+    by = calibration.get("peak_source_by_threads") or {}
+    return by.get(str(threads)) or calibration.get("peak_source") or PEAK_SOURCE_BEFORE
 
 
 def roofline(flops: int, weight_bytes: int, seconds: float, calibration: dict[str, Any], threads: int = 1) -> dict[str, Any]:
@@ -130,7 +150,9 @@ def roofline(flops: int, weight_bytes: int, seconds: float, calibration: dict[st
     Intensity counts the weights streamed once per call (activations of these models are small). Weights that fit
     in the cache probe's working set are streamed at the cache bandwidth; without a cache probe, small weights
     (≤ 1 MiB) have no known memory bound and only the compute peak bounds them (``memory_level`` "unknown").
-    An efficiency above 100 % means the model of the bound is wrong: ``over_bound`` says so.
+    An efficiency above 100 % means the model of the bound is wrong: ``over_bound`` says so, and ``check`` says
+    which part (the peak, or the memory bound). Reports print ``check`` instead of such an efficiency: a number
+    above 100 % (or one clamped to 100) would read as a measurement when it is a calibration that does not fit.
     """
     peak_g, peak_how = peak_for_threads(calibration, threads)
     peak = peak_g * 1e9
@@ -147,8 +169,11 @@ def roofline(flops: int, weight_bytes: int, seconds: float, calibration: dict[st
     achieved = flops / seconds
     efficiency = achieved / bound
     limited_by = "compute" if memory_bound is None or memory_bound >= peak else f"memory ({level})"
+    check = "ok" if efficiency <= 1.0 else OVER_PEAK if achieved > peak else OVER_MEMORY_BOUND
     return {"achieved_gflops": achieved / 1e9, "bound_gflops": bound / 1e9, "efficiency": efficiency,
             "intensity_flop_per_byte": intensity, "limited_by": limited_by, "memory_level": level, "peak_gflops": peak_g,
-            "peak_rule": peak_how, "over_bound": efficiency > 1.0,
-            "rule": "FLOPs = 2·MACs; bound = min(peak matmul FLOP/s at the run's threads, copy bandwidth of the level "
+            "peak_rule": peak_how, "over_bound": efficiency > 1.0, "check": check,
+            "peak_source": _peak_source(calibration, threads),
+            "rule": "FLOPs = 2·MACs; bound = min(peak FLOP/s at the run's threads (the best kernel the calibration "
+                    "ran: numpy matmul, onnxruntime Gemm/Conv, torch matmul), copy bandwidth of the level "
                     "holding the weights (cache or DRAM) × FLOPs / weight bytes)"}

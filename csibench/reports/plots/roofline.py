@@ -1,6 +1,6 @@
-"""Plot "roofline": one panel per calibrated device — the roof (peak matmul FLOP/s at each thread count measured,
-copy bandwidth × intensity for DRAM and, where probed, cache) and each measured model at its arithmetic intensity
-(FLOPs / fp32 weight bytes) and achieved FLOP/s. The numbers are the roofline table's (same calibration, same rule)."""
+"""Plot "roofline": one panel per calibrated device — the roof (peak FLOP/s at each thread count measured, the best
+of the calibration's kernel probes; copy bandwidth × intensity for DRAM and, where probed, cache) and each measured
+model at its arithmetic intensity (FLOPs / fp32 weight bytes) and achieved FLOP/s. The numbers are the roofline table's (same calibration, same rule)."""
 
 from __future__ import annotations
 
@@ -72,9 +72,8 @@ def build(view: StudyView) -> Figure | None:
                 any_unstable |= unstable
                 if unstable:
                     notes.append(unstable_note(e, setup, m.verdict.reasons))
-                if r["over_bound"]:
-                    notes.append(f"{entry_name(e)}, {setup.label}: above its bound (efficiency "
-                                 f"{100 * r['efficiency']:.0f} %): the bound's model is wrong for it.")
+                if r["over_bound"]:  # the efficiency itself is never printed above 100 %: which part is wrong
+                    notes.append(f"{entry_name(e)}, {setup.label}: above its bound: {r['check']}.")
                 ax.plot([r["intensity_flop_per_byte"]], [r["achieved_gflops"]], marker="o", linestyle="", color=c,
                         markerfacecolor="none" if unstable else c)
                 ids["measurements"].append(m.id)
@@ -94,7 +93,8 @@ def build(view: StudyView) -> Figure | None:
                    for i, t in enumerate(sorted({s.threads or 1 for d in devices.values() for _, s, _, _ in d["points"]}))]
         fig.legend(handles=handles + roof_handles + kind_handles(["measured"], any_unstable), loc="outside lower center",
                    ncols=2, fontsize=6)
-        caption = ("Roofline of each calibrated device (`csibench devices calibrate`): peak matmul FLOP/s per thread count "
+        caption = ("Roofline of each calibrated device (`csibench devices calibrate`): peak FLOP/s per thread count, the "
+                   "best kernel the calibration ran (numpy matmul, onnxruntime Gemm/Conv, torch matmul) "
                    "(horizontal) and copy bandwidth × intensity (diagonals), with each measured model at FLOPs / fp32 "
                    "weight bytes (counted) and FLOPs / median latency (measured). FLOPs = 2·MACs. Hollow: unstable latency.")
         return render(fig, id=ID, title="Roofline", caption=caption, ids=ids, notes=notes)
