@@ -27,6 +27,8 @@ version  added
          the sha256 of the device's hardware fingerprint; StudyData.calibrations
 6        evaluations: one row per evaluation of a trained model outside latency (kind "payload": NMSE vs feedback
          bits per codeword element, uniform and μ-law), joined by sweep; StudyData.evaluations
+7        studies.options_json: how a study run was started beyond its definition (cache, report directory and
+         formats, the command line's overrides as given), so `run --resume` restores it; StudyRun.options
 =======  ==========================================================================================================
 """
 
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Validation statuses an artifact can have; "export-failed" exists only in the artifacts table (no file, no manifest).
 ARTIFACT_STATUSES = ("passed", "failed", "unvalidated", "export-failed")
@@ -479,7 +481,7 @@ class StudyModel:
         d = _dict(d)
         label = d.get("label") or d.get("model") or d.get("artifact") or "?"
         return cls(str(label), d.get("model"), d.get("artifact"), d.get("reference"),
-                   tuple(str(c) for c in d.get("crs") or ()), tuple(d.get("sides") or ()), _dict(d.get("set")),
+                   tuple(str(c) for c in d.get("crs") or ()), tuple(d.get("sides") or ()), _dict(d.get("set") or d.get("sets")),  # "sets": rows from before the fix
                    _dict(d.get("weights")))
 
     @property
@@ -512,12 +514,13 @@ class StudyRun:
     name: str | None
     definition: Mapping[str, Any]
     csibench_version: str | None
+    options: Mapping[str, Any] = field(default_factory=dict)  # v7; read as csibench.studies.resume.RunOptions
 
     @classmethod
     def from_row(cls, row: Any) -> StudyRun:
         r = _row(row)
         return cls(r["id"], r.get("created_at"), r.get("sweep"), r.get("name"), _loads(r.get("definition_json"), {}),
-                   r.get("csibench_version"))
+                   r.get("csibench_version"), _loads(r.get("options_json"), {}))
 
     @property
     def description(self) -> str | None:

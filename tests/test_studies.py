@@ -87,6 +87,11 @@ BAD_FILES = [
     ('[[models]]\nmodel = "crnet"\ninput_shape = [1, -2]\n', "input_shape: expected a list of positive integers"),
     ('[[models]]\nmodel = "nosuch*"\n', "matches no registered model"),
     ('[[models]]\nmodel = "crnet"\nreference = "r.npz"\n', "reference inputs/outputs validate a bare artifact"),
+    ('[measure]\nmin_time = 5\nmax_time = 2\n[[models]]\nmodel = "crnet"\n',
+     ":2: measure.min_time: 5 s is more than measure.max_time 2 s, so it could never be reached; make min_time ≤ max_time"),
+    ('[[models]]\nmodel = "crnet"\ncrs = ["1/4"]\nset = { cr = "1/8" }\n',
+     ":4: models[0].set: the CR is given both in `crs` (1/4) and in `set` (cr = '1/8'); give it once, in `crs`"),
+    ('seed = -1\n[[models]]\nmodel = "crnet"\n', ":1: seed: expected an integer in [0, 9223372036854775807], got -1"),
 ]
 
 
@@ -111,7 +116,9 @@ def test_bad_study_files_fail_in_one_line(tmp_path, text, message):
     (["run", "seed-004", "--epochs", "0"], "invalid --epochs 0"),
     (["run", "seed-004", "--threads", "abc"], "Invalid value for '--threads'"),
     (["run", "/proc/nosuch.toml"], "no such study file"),
-    (["run", "--resume", "nosuch@1", "--no-train", "--models", "crnet-se"], "no study run 'nosuch@1'"),
+    (["run", "--resume", "nosuch@1", "--no-train", "--models", "crnet-se"],
+     "--resume nosuch@1: no results database csibench-results/results.db; give the --db the run was recorded in"),
+    (["run", "seed-004", "--seed", "-1"], "invalid --seed -1: an integer in [0, 9223372036854775807]"),
 ])
 def test_run_refuses_bad_input_in_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
@@ -140,3 +147,91 @@ def test_studies_lists_each_built_in_once():
 def test_parse_study_names_the_line_of_an_unknown_nested_key():
     with pytest.raises(UsageError, match=r"f.toml:4: measure.mintime: unknown key; .*did you mean min_time"):
         parse_study('[[models]]\nmodel = "crnet"\n[measure]\nmintime = 1\n', "f.toml", __import__("pathlib").Path("."), "f")
+
+
+def test_a_study_file_s_threads_are_checked_against_this_machine_s_cores(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    cores = os.cpu_count()
+    (tmp_path / "t.toml").write_text(f'name = "t"\nthreads = [1, {cores + 1}]\n[[models]]\nmodel = "crnet"\n')
+    result = CliRunner().invoke(app, ["run", "t.toml", "--no-train"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"error: t.toml:2: threads: {cores + 1} threads on device local, which has {cores} logical "
+                                     f"cores; give threads in [1, {cores}] (or --threads N)")
+    assert not (tmp_path / "csibench-results").exists()
+
+
+def test_relative_paths_of_a_study_file_resolve_next_to_it_from_any_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (tmp_path / "studies" / "s.toml").write_text(
+        '[[models]]\nmodel = "crnet"\nweights = "checkpoint:w/crnet.safetensors"\n'
+        '[[models]]\nmodel = "crnet-se"\nlabel = "se"\nweights = { kind = "checkpoint", path = "../w2.safetensors" }\n'
+        '[[models]]\nartifact = "a/x.onnx"\nreference = "a/x.npz"\n')
+    s = load_study("../studies/s.toml")
+    assert s.models[0].weights.path == str(tmp_path / "studies" / "w" / "crnet.safetensors")
+    assert s.models[1].weights.path == str(tmp_path / "w2.safetensors")
+    assert (s.models[2].artifact, s.models[2].reference) == (str(tmp_path / "studies/a/x.onnx"), str(tmp_path / "studies/a/x.npz"))
+
+
+ROUND_TRIP_FILE = """name = "rt"
+description = "every field a study file can set"
+baseline = "crnet-se"
+formats = ["onnx", "tflite"]
+runtimes = ["onnxruntime", "litert"]
+threads = [1, 2]
+devices = ["local", "pi"]
+seed = 7
+precisions = ["fp32", "int8"]
+[measure]
+min_time = 0.5
+max_time = 3
+certify = 0.02
+[training]
+epochs = 2
+data = "d"
+[[models]]
+model = "crnet-se"
+crs = ["1/16", "1/32"]
+set = { decoder_width = 16 }
+weights = "train:004-pair:encoder-kd"
+epochs = 3
+precisions = ["fp32"]
+[[models]]
+model = "crnet"
+label = "ckpt"
+set = { cr = "1/8" }
+sides = ["ue", "bs"]
+weights = "checkpoint:w.safetensors"
+input_shape = [1, 2, 32, 32]
+[[models]]
+artifact = "x.tflite"
+reference = "x.npz"
+"""
+
+
+@pytest.mark.parametrize("name", [*BUILTINS, "file"])
+def test_a_study_definition_reads_back_equal_through_json(tmp_path, name):
+    import json
+
+    from csibench.studies import Study
+
+    if name == "file":
+        (tmp_path / "rt.toml").write_text(ROUND_TRIP_FILE)
+        study = load_study(str(tmp_path / "rt.toml"))
+        assert study.models[0].sets == {"decoder_width": 16} and study.models[1].sets == {"cr": "1/8"}
+    else:
+        study = load_study(name)
+    written = study.to_dict()
+    assert all("set" in m and "sets" not in m for m in written["models"])  # the study file's key, as every reader reads
+    assert Study.from_dict(json.loads(json.dumps(written))) == study
+
+
+def test_a_definition_recorded_before_the_fix_still_reads_its_set_values():
+    from csibench.schema import StudyModel
+    from csibench.studies.spec import ModelSpec
+
+    old = {"label": "x", "model": "crnet", "sets": {"decoder_width": 16}, "weights": {"kind": "random"}}
+    assert ModelSpec.from_dict(old).sets == {"decoder_width": 16} and StudyModel.from_dict(old).set == {"decoder_width": 16}

@@ -8,6 +8,7 @@ and runs locally in ``csibench.bench._worker`` with the agent's protocol functio
 from __future__ import annotations
 
 import math
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,19 @@ from typing import Any
 import csibench
 from csibench.bench import runtimes
 from csibench.bench.stats import ratio_ci, stability_warnings, summarize, verdict
+from csibench.devices.profiles import contradictions
 from csibench.errors import UsageError
 from csibench.export.manifest import Artifact, load_artifact
 
 RECORD_VERSION = 2
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """One ``warning:`` line on stderr per message and process (a study measures a device many times)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def protocol_settings(*, min_time_s: float = 1.0, min_samples: int = 64, warmup_s: float = 0.5, warmup_calls: int = 10,
@@ -84,7 +94,12 @@ def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None
     else:
         device.require_runtime(info)
         result = device.run_agent(artifacts, info.name, threads, seed, settings, timeout_s)
-    records = [_record(a, item, result, device.name) for a, item in zip(artifacts, result["results"], strict=True)]
+    mismatch = contradictions(getattr(device, "profile", None), result["host"])
+    if mismatch:
+        warn_once(f"device {device.name!r} does not match its profile: {'; '.join(mismatch)} "
+                  f"(recorded with each measurement; fix it with `csibench devices add --replace`)")
+    records = [{**_record(a, item, result, device.name), "profile_contradictions": mismatch}
+               for a, item in zip(artifacts, result["results"], strict=True)]
     comparison = None
     if len(records) > 1:
         comparison = {"baseline": records[0]["model"], "ratios": [
@@ -98,6 +113,22 @@ def measure(artifact_path: str | Path | Artifact, runtime: str | None = None, th
     records, _ = measure_group([artifact_path], runtime, threads, device=device, seed=seed, timeout_s=timeout_s,
                                bare_ok=bare_ok, references=[reference], **protocol)
     return records[0]
+
+
+def _short_of_protocol(found: dict, item: dict, protocol: dict) -> dict:
+    """The verdict, unstable where sampling stopped at max_time before min_time (or min_samples) was reached: the
+    protocol's minimum was not met, and the record and report say so."""
+    sampled_s, n = sum(item["raw_samples_ns"]) / 1e9, len(item["raw_samples_ns"])
+    min_time_s, min_samples, max_time_s = protocol.get("min_time_s"), protocol.get("min_samples"), protocol.get("max_time_s")
+    short = []
+    if min_time_s is not None and sampled_s < min_time_s:
+        short.append(f"{sampled_s:.3g} s of samples, under min_time {min_time_s:g} s")
+    if min_samples is not None and n < min_samples:
+        short.append(f"{n} samples, under min_samples {min_samples}")
+    if not short:
+        return found
+    why = f"stopped at max_time {max_time_s:g} s with {' and '.join(short)}: the minimum was never reached (raise max_time)"
+    return {**found, "stable": False, "reasons": [*found["reasons"], why]}
 
 
 def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
@@ -120,6 +151,7 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
         "threads": result["threads"],
         "device": device,
         "host": result["host"],
+        "host_state": result.get("host_state"),  # load, free memory, uptime when measured: never part of the fingerprint
         "protocol": result["protocol"],
         "lock_wait_s": result.get("lock_wait_s"),
         "thermal_before": result.get("thermal_before"),
@@ -138,7 +170,8 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
         "rss_after_sampling_bytes": item["rss_after_sampling_bytes"],
         "rss_baseline_bytes": item["rss_baseline_bytes"],
         "warnings": stability_warnings(summary, raw_min_s),
-        "verdict": verdict(summary, item["per_call_s"], raw_min_s, result.get("thermal_before"), result.get("thermal_after")),
+        "verdict": _short_of_protocol(verdict(summary, item["per_call_s"], raw_min_s, result.get("thermal_before"),
+                                              result.get("thermal_after")), item, result["protocol"]),
         "manifest": m,  # its validation block labels the row: "passed", or "unvalidated" for a bare file
         "csibench_version": csibench.__version__,
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 import csibench
 from csibench.errors import CsibenchError, UsageError
+from csibench.files import check_regular_file
 from csibench.schema import (
     ARTIFACT_STATUSES, SCHEMA_VERSION, ArtifactRecord, Comparison, Evaluation, Failure, Measurement, StudyData, StudyRun,
     Training,
@@ -112,6 +113,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX evaluations_sweep ON evaluations (sweep)",
         ],
     ),
+    (7, ["ALTER TABLE studies ADD COLUMN options_json TEXT"]),
 ]
 assert MIGRATIONS[-1][0] == SCHEMA_VERSION, "a new migration is a new version in csibench.schema's history"
 
@@ -126,6 +128,11 @@ _RECORD_COLUMNS = (
     "artifact_path", "artifact_sha256", "loops", "load_s", "first_inference_s", "peak_rss_bytes", "runtime_impl",
     "certified", "sweep",
 )  # fmt: skip
+
+
+class DamagedDatabaseError(CsibenchError):
+    """A results database whose pages SQLite's integrity check refuses (a crash mid-write on a bad disk, a copy cut
+    short, bytes edited): exit 1, the file left as it is."""
 
 
 def _now() -> str:
@@ -147,6 +154,8 @@ class ResultsDB:
         try:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA foreign_keys=ON")
+            if not created:
+                self._check_integrity()
             self._migrate()
         except BaseException as exc:
             self._conn.close()
@@ -165,10 +174,30 @@ class ResultsDB:
             return
         if self.path.is_dir():
             raise CsibenchError(f"{self.path} is not a csibench results database (it is a directory)")
+        # A FIFO would block the open below (and sqlite's), a device never end: refused on a stat, unopened.
+        check_regular_file(self.path, what="results database")
         with open(self.path, "rb") as fh:
             head = fh.read(len(_SQLITE_HEADER))
         if head and head != _SQLITE_HEADER:
             raise CsibenchError(f"{self.path} is not a csibench results database (not an SQLite file); choose another path")
+
+    def _check_integrity(self) -> None:
+        """SQLite's ``quick_check`` (page and b-tree structure, O(size), no index cross-check) once per open, before
+        anything is appended or reported: rows added to a damaged file could be lost with it, and a report from it
+        could silently miss rows. A database that fails is one line and is never written to."""
+        try:
+            found = [str(r[0]) for r in self._conn.execute("PRAGMA quick_check(1)")]
+        except sqlite3.OperationalError:
+            raise  # locked or unreadable: not the file's content (the caller says so)
+        except sqlite3.DatabaseError as exc:  # so damaged that SQLite cannot even read its schema
+            found = [str(exc)]
+        if found == ["ok"]:
+            return
+        # SQLite's report is several lines ("*** in database main ***", then one per problem): keep the first problem.
+        lines = [ln.strip() for text in found for ln in text.splitlines() if ln.strip() and not ln.startswith("***")]
+        raise DamagedDatabaseError(
+            f"results database {self.path} is damaged (SQLite quick_check: {lines[0] if lines else 'failed'}); csibench "
+            f"will not append to it or report from it — restore a copy, or give another --db")
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -264,16 +293,18 @@ class ResultsDB:
                   "label": label, "reused": int(reused)}
         return self._insert("trainings", values)
 
-    def append_study(self, *, sweep: str, name: str, definition: dict) -> int:
-        """Record a study run (its resolved definition); the same sweep again returns the existing row's id."""
+    def append_study(self, *, sweep: str, name: str, definition: dict, options: dict | None = None) -> int:
+        """Record a study run (its resolved definition, and ``options``: how it was started, for a resume); the same
+        sweep again returns the existing row's id."""
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")  # check and insert under one lock: parallel runs of one sweep
             found = self._conn.execute("SELECT id FROM studies WHERE sweep=?", (sweep,)).fetchone()
             if found:
                 return int(found[0])
             cur = self._conn.execute(
-                "INSERT INTO studies (created_at, sweep, name, definition_json, csibench_version) VALUES (?, ?, ?, ?, ?)",
-                (_now(), sweep, name, json.dumps(definition, default=str), csibench.__version__))
+                "INSERT INTO studies (created_at, sweep, name, definition_json, csibench_version, options_json) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (_now(), sweep, name, json.dumps(definition, default=str), csibench.__version__, json.dumps(options or {})))
         return int(cur.lastrowid)
 
     def append_artifact(self, *, sweep: str, label: str, path: str | None, manifest: dict | None, status: str,

@@ -18,8 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from csibench import signals
 from csibench.errors import CsibenchError, Interrupted, UsageError
 from csibench.formats_table import runtime_format
+from csibench.studies.resume import resume_command
 from csibench.studies.spec import BARE_SUFFIXES, ModelSpec, Study
 
 DEFAULT_CACHE = Path("csibench-results") / "cache"
@@ -217,7 +219,7 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
     outcomes = []
     with ResultsDB(db) as results:
         for runtime, threads, members, precision in plan:
-            if stop.is_set():
+            if stop.is_set() or signals.stopping():
                 break
             fmt = runtime_format(runtime)
             paths = [it.artifacts[(fmt, precision)] for it in members]
@@ -233,7 +235,7 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
                 records, comparison = measure_group(paths, runtime, threads, device=device, seed=study.seed, bare_ok=True,
                                                     references=[_reference(it) for it in members], **protocol)
             except (CsibenchError, OSError) as exc:
-                if stop.is_set():  # Ctrl-C killed this group's agent: not a failure of the artifacts
+                if stop.is_set() or signals.stopping():  # Ctrl-C or SIGTERM ended this group's agent: not a failure of the artifacts
                     break
                 for it, path, sha in zip(members, paths, shas, strict=True):
                     stub = {"model": it.spec.label, "config": {"cr": it.cr}, "sha256": sha}
@@ -244,7 +246,7 @@ def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, s
                                  "error": str(exc)})
                 progress.advance(task)
                 continue
-            if stop.is_set():  # Ctrl-C came while this group started (its agent missed the signal): not "completed
+            if stop.is_set() or signals.stopping():  # Ctrl-C came while this group started (its agent missed the signal): not "completed
                 break  # before the interrupt"; `--resume` measures it
             # The group and its ratios to the baseline in one transaction: a crash never keeps one without the other.
             ids = results.append_group(records, comparison, device=device.name, runtime=runtime, threads=threads, sweep=sweep)
@@ -260,8 +262,9 @@ def _reference(item: Item) -> Path | None:
 
 
 def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache: Path | None = None,
-              resume: str | None = None, formats: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Run ``study`` end to end and write its report; returns a summary (sweep, what was reused, measured, failed)."""
+              resume: str | None = None, formats: tuple[str, ...] | None = None, options: dict | None = None) -> dict[str, Any]:
+    """Run ``study`` end to end and write its report; returns a summary (sweep, what was reused, measured, failed).
+    ``options`` (csibench.studies.resume.RunOptions) are recorded with the run, so that ``--resume`` restores it."""
     from csibench.bench.results import ResultsDB
     from csibench.devices.config import get_device
     from csibench.reports import write_study_report
@@ -278,15 +281,17 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     with ResultsDB(db) as results:
         if resume is not None and resume not in {r.sweep for r in results.study_runs()}:
             raise UsageError(f"no study run {resume!r} in {db} to resume; `csibench report --list` shows the runs")
-        results.append_study(sweep=sweep, name=study.name, definition={**study.to_dict(), "runtimes": study.runtime_list()})
-    resume_cmd = f"csibench run {study.source if study.source.endswith('.toml') else study.name} --resume {sweep}"
+        results.append_study(sweep=sweep, name=study.name, definition=study.to_dict(), options=options)
+    resume_cmd = resume_command(sweep, db=db, cache=cache, out=out_dir)  # pasted as is, it restores this run
     stats: Counter = Counter()
     try:
         outcomes = _stages(study, items, targets, db, cache, sweep, console, stats)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (raised as signals.Terminated): the same ending, its own exit code
         written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)  # what completed is reported; nothing half-measured is
-        raise Interrupted(f"interrupted; every completed record of run {sweep} is kept in {db} and reported in "
-                          f"{written['report']}; resume with `{resume_cmd}`") from None
+        stopped = Interrupted(f"interrupted ({signals.signal_name(exc)}); every completed record of run {sweep} is kept in {db} "
+                              f"and reported in {written['report']}; resume with `{resume_cmd}`")
+        stopped.exit_code = signals.exit_code(exc)
+        raise stopped from None
     except CsibenchError as exc:  # recorded on the run, so its report and `report --list` say it did not finish
         with ResultsDB(db) as results:
             results.append_failure(device=", ".join(study.devices), reason=str(exc), kind=type(exc).__name__, sweep=sweep)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from csibench.errors import UsageError, suggest
+from csibench.files import read_text_bounded
 from csibench.precisions import PRECISIONS
 from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
 
@@ -24,6 +25,11 @@ BUILTIN_DIR = Path(__file__).with_name("builtin")
 FORMATS = tuple(BY_FORMAT)
 SIDES = ("ue", "bs")
 BARE_SUFFIXES = tuple(BY_FORMAT[f].suffix for f in ("onnx", "tflite"))  # formats a colleague can hand over without csibench
+SEED_MAX = 2**63 - 1  # the largest seed every consumer takes (torch, numpy, the data generators); TOML's largest integer too
+
+
+def _tuple(value: Any) -> tuple | None:
+    return None if value is None else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,21 @@ class ModelSpec:
     epochs: int | None = None  # training epochs for this model's recipe (None: the recipe's short default)
     precisions: tuple[str, ...] | None = None  # overrides the study's `precisions` for this model
 
+    def to_dict(self) -> dict[str, Any]:
+        """The study file's spelling: ``set`` (not the attribute's ``sets``), so every reader sees one shape."""
+        d = dataclasses.asdict(self)
+        d["set"] = d.pop("sets")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        sets = d.get("set", d.get("sets"))  # "sets": definitions recorded before the writer used the file's key
+        weights = d.get("weights") or {"kind": "random"}
+        return cls(label=d["label"], model=d.get("model"), artifact=d.get("artifact"), reference=d.get("reference"),
+                   crs=tuple(d.get("crs") or ()), sets=dict(sets or {}), sides=tuple(d.get("sides") or ("ue",)),
+                   weights=Weights(**weights), input_shape=_tuple(d.get("input_shape")), epochs=d.get("epochs"),
+                   precisions=_tuple(d.get("precisions")))
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -82,7 +103,7 @@ class Study:
     baseline: str | None = None
     tables: tuple[str, ...] = ()
     formats: tuple[str, ...] = ("onnx", "tflite", "torch")
-    runtimes: tuple[str, ...] | None = None  # None: each format's own runtime
+    runtimes: tuple[str, ...] | None = None  # None: each format's own runtime (resolved on construction)
     threads: tuple[int, ...] = (1,)
     devices: tuple[str, ...] = ("local",)
     seed: int = 0
@@ -91,11 +112,28 @@ class Study:
     training: Training = Training()
     source: str = "built-in"  # built-in or the file it came from
 
+    def __post_init__(self) -> None:
+        if self.runtimes is None:  # each format's own runtime, spelled out: the recorded definition says which ran
+            object.__setattr__(self, "runtimes", tuple(default_runtime(f) for f in self.formats))
+
     def runtime_list(self) -> list[str]:
-        return list(self.runtimes) if self.runtimes is not None else [default_runtime(f) for f in self.formats]
+        return list(self.runtimes or ())
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The resolved definition a run records; :meth:`from_dict` reads it back equal (one shape both ways)."""
+        return {**dataclasses.asdict(self), "models": [m.to_dict() for m in self.models]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Study:
+        """A recorded definition (JSON: lists for tuples) as the Study that wrote it."""
+        fields = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
+        fields["models"] = tuple(ModelSpec.from_dict(m) for m in d.get("models") or ())
+        for name in ("tables", "formats", "runtimes", "threads", "devices", "precisions"):
+            if fields.get(name) is not None:
+                fields[name] = tuple(fields[name])
+        fields["measure"] = Measure(**(d.get("measure") or {}))
+        fields["training"] = Training(**(d.get("training") or {}))
+        return cls(**fields)
 
 
 # ---- parsing -----------------------------------------------------------------------------------------------------
@@ -139,7 +177,8 @@ def _str_list(value: Any, key: str, ctx: _Ctx, valid: tuple[str, ...] | None = N
 def _number(value: Any, key: str, ctx: _Ctx, *, kind: type, low: float, high: float = math.inf) -> Any:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
     if not ok or not math.isfinite(value) or not low <= value <= high:
-        rng = f"≥ {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        show = (lambda v: f"{v:g}") if kind is float else (lambda v: str(int(v)))
+        rng = f"≥ {show(low)}" if high == math.inf else f"in [{show(low)}, {show(high)}]"
         raise ctx.fail(key, f"expected {'an integer' if kind is int else 'a number'} {rng}, got {value!r}")
     return kind(value)
 
@@ -211,10 +250,16 @@ def _model_spec(raw: Any, i: int, ctx: _Ctx, base_dir: Path) -> ModelSpec:
         if not isinstance(raw["set"], dict):
             raise ctx.fail(f"{key}.set", "expected a table of model parameters, e.g. set = { decoder_width = 16 }")
         fields["sets"] = dict(raw["set"])
+        if "cr" in fields["sets"] and "crs" in raw:
+            raise ctx.fail(f"{key}.set", f"the CR is given both in `crs` ({', '.join(fields['crs'])}) and in `set` (cr = "
+                                         f"{fields['sets']['cr']!r}); give it once, in `crs`")
     if "sides" in raw:
         fields["sides"] = _str_list(raw["sides"], f"{key}.sides", ctx, SIDES)
     if "weights" in raw:
-        fields["weights"] = parse_weights(raw["weights"], f"{key}.weights", ctx)
+        weights = parse_weights(raw["weights"], f"{key}.weights", ctx)
+        if weights.path is not None and not Path(weights.path).is_absolute():  # relative to the study file, like artifact
+            weights = dataclasses.replace(weights, path=str((base_dir / weights.path).resolve()))
+        fields["weights"] = weights
     if "input_shape" in raw:
         shape = raw["input_shape"]
         if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
@@ -265,7 +310,11 @@ def _sub(raw: Any, cls: type, key: str, ctx: _Ctx) -> Any:
             out[name] = _number(value, f"{key}.{name}", ctx, kind=float, low=1e-6, high=0.5)
         else:
             out[name] = _number(value, f"{key}.{name}", ctx, kind=float, low=0 if name == "min_time" else 1e-3)
-    return cls(**out)
+    made = cls(**out)
+    if isinstance(made, Measure) and made.min_time > made.max_time:
+        raise ctx.fail(f"{key}.min_time", f"{made.min_time:g} s is more than {key}.max_time {made.max_time:g} s, so it could never "
+                                          "be reached; make min_time ≤ max_time")
+    return made
 
 
 def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> Study:
@@ -304,7 +353,7 @@ def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> St
         threads = raw["threads"] if isinstance(raw["threads"], list) else [raw["threads"]]
         fields["threads"] = tuple(dict.fromkeys(_number(t, "threads", ctx, kind=int, low=1, high=1024) for t in threads))
     if "seed" in raw:
-        fields["seed"] = _number(raw["seed"], "seed", ctx, kind=int, low=0)
+        fields["seed"] = _number(raw["seed"], "seed", ctx, kind=int, low=0, high=SEED_MAX)
     if "precisions" in raw:
         fields["precisions"] = _str_list(raw["precisions"], "precisions", ctx, PRECISIONS)
     if "measure" in raw:
@@ -337,19 +386,41 @@ def load_study(name_or_path: str | Path) -> Study:
     if text_name.endswith(".toml") or path.suffix == ".toml" or "/" in text_name:
         if path.is_dir():
             raise UsageError(f"{path}: is a directory; a study file is a .toml file")
-        if not path.is_file():
+        if not path.exists():
             raise UsageError(f"{path}: no such study file; built-in studies: {', '.join(builtin_names())}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"{path}: not UTF-8 text; a study file is TOML") from None
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-        return parse_study(text, str(path), path.resolve().parent, path.stem)
+        return parse_study(_read_study_file(path), str(path), path.resolve().parent, path.stem)
     builtin = BUILTIN_DIR / f"{text_name}.toml"
     if not builtin.is_file():
         raise UsageError(f"unknown study {text_name!r}; {suggest(text_name, builtin_names())} (or a path to a .toml file)")
     return parse_study(builtin.read_text(encoding="utf-8"), f"built-in study {text_name}", Path.cwd(), text_name)
+
+
+def _read_study_file(path: Path) -> str:
+    """A study file's text, bounded: a FIFO, a device or a file over the config cap is one line, never a hang."""
+    try:
+        return read_text_bounded(path, what="study file")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def study_error(study: Study, key: str, why: str) -> UsageError:
+    """A finding about a parsed study, pointed at its file, line and key as a parse error is (a built-in: by name)."""
+    if study.source.endswith(".toml") and Path(study.source).is_file():
+        try:
+            return _Ctx(_read_study_file(Path(study.source)), study.source).fail(key, why)
+        except UsageError:
+            pass  # the file changed into something unreadable since: say it without a line
+    return UsageError(f"{study.source}: {key}: {why}")
+
+
+def check_threads_fit(study: Study, cores: dict[str, int | None]) -> None:
+    """Every thread count of the study within each device's logical cores (``cores``: device → count, None unknown)."""
+    for name in study.devices:
+        known = cores.get(name)
+        for threads in study.threads:
+            if known is not None and threads > known:
+                raise study_error(study, "threads", f"{threads} threads on device {name}, which has {known} logical cores; "
+                                                    f"give threads in [1, {known}] (or --threads N)")
 
 
 def narrow(study: Study, *, models: list[str] | None = None, crs: list[str] | None = None, runtimes: list[str] | None = None,
@@ -364,7 +435,8 @@ def narrow(study: Study, *, models: list[str] | None = None, crs: list[str] | No
                 raise UsageError(f"--models: study {study.name} has no model {name!r}; {suggest(name, labels)}")
         kept = [m for m in study.models if m.label in models]
     if crs is not None:
-        kept = [dataclasses.replace(m, crs=tuple(crs)) if m.crs or (m.model and _has_cr(m.model)) else m for m in kept]
+        kept = [dataclasses.replace(m, crs=tuple(crs), sets={k: v for k, v in m.sets.items() if k != "cr"})  # --crs supersedes set.cr
+                if m.crs or (m.model and _has_cr(m.model)) else m for m in kept]
     changes["models"] = tuple(kept)
     if study.baseline is not None and study.baseline not in {m.label for m in kept}:
         changes["baseline"] = None  # ratios need the baseline; without it the report shows none rather than wrong ones

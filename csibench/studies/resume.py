@@ -1,0 +1,225 @@
+"""The command line's changes to a study, recorded with the run so that ``run --resume RUN-ID`` rebuilds that run.
+
+A run records its resolved definition (``Study.to_dict``) and its :class:`RunOptions`: the cache, the report directory
+and formats, and the :class:`Overrides` as given. A resume reads both back and runs exactly that study; a flag given
+again must agree with the stored run (applying it changes nothing), else it is refused in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csibench.errors import UsageError
+from csibench.studies.spec import SEED_MAX, Measure, Study, Training, Weights, check_threads_fit, load_study, narrow
+
+DEFAULT_OUT = Path("reports")  # `csibench run --out`'s default
+
+# Override field → the flag a user types (the refusal and the resume command name it so).
+FLAGS = {"models": "--models", "crs": "--crs", "runtimes": "--runtimes", "devices": "--device", "threads": "--threads",
+         "min_time": "--min-time", "certify": "--certify", "train": "--train/--no-train", "full": "--full",
+         "epochs": "--epochs", "data": "--data", "seed": "--seed"}
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line changed in a study, as given (None: not given)."""
+
+    models: tuple[str, ...] | None = None
+    crs: tuple[str, ...] | None = None
+    runtimes: tuple[str, ...] | None = None
+    devices: tuple[str, ...] | None = None
+    threads: int | None = None
+    min_time: float | None = None
+    certify: float | None = None
+    train: bool | None = None
+    full: bool | None = None  # True when given; never False
+    epochs: int | None = None
+    data: str | None = None
+    seed: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.given()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Overrides:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
+
+    def apply(self, study: Study) -> tuple[Study, list[str]]:
+        """``study`` with these changes, checked before any work; also the notes to print (what --no-train drops)."""
+        study = narrow(study, models=_list(self.models), crs=_list(self.crs), runtimes=_list(self.runtimes),
+                       devices=_list(self.devices))
+        if self.threads is not None:
+            study = dataclasses.replace(study, threads=(check_threads(self.threads, study.devices),))
+        else:
+            check_threads_fit(study, {"local": os.cpu_count() or 1})  # a remote device's cores are checked by its runtime
+        study = self._measure(study)
+        if self.epochs is not None and self.epochs < 1:
+            raise UsageError(f"invalid --epochs {self.epochs}: at least 1")
+        training = {k: v for k, v in (("epochs", self.epochs), ("data", self.data)) if v is not None}
+        if self.full or training:
+            merged = {**dataclasses.asdict(study.training), **training, "full": bool(self.full) or study.training.full}
+            study = dataclasses.replace(study, training=Training(**merged))
+        notes: list[str] = []
+        if self.train is False:
+            study, notes = _untrained(study)
+        if self.seed is not None:
+            if not 0 <= self.seed <= SEED_MAX:
+                raise UsageError(f"invalid --seed {self.seed}: an integer in [0, {SEED_MAX}]")
+            study = dataclasses.replace(study, seed=self.seed)
+        return study, notes
+
+    def _measure(self, study: Study) -> Study:
+        changes = {k: v for k, v in (("min_time", self.min_time), ("certify", self.certify)) if v is not None}
+        if not changes:
+            return study
+        from csibench.bench.latency import protocol_settings
+
+        merged = Measure(**{**dataclasses.asdict(study.measure), **changes})
+        protocol_settings(min_time_s=merged.min_time, precision=merged.certify)  # checked before any work
+        if merged.min_time > merged.max_time:
+            raise UsageError(f"invalid --min-time {merged.min_time:g}: more than the study's measure.max_time {merged.max_time:g} s, "
+                             "so it could never be reached; give at most that")
+        return dataclasses.replace(study, measure=merged)
+
+
+def _list(value: tuple[str, ...] | None) -> list[str] | None:
+    return None if value is None else list(value)
+
+
+def check_threads(threads: int, devices: tuple[str, ...]) -> int:
+    from csibench.cli import check_threads as check_one
+    from csibench.devices.config import get_device
+
+    for name in devices:  # this machine's cores are known; a remote device's are checked by its runtime
+        check_one(threads, get_device(name))
+    return threads
+
+
+def _untrained(study: Study) -> tuple[Study, list[str]]:
+    """--no-train: seeded random weights; quantised precisions need the CSI the weights were trained on, so fp32 only."""
+    untrained = [m for m in study.models if m.weights.kind == "train"]
+    quantised = [m.label for m in untrained if any(p != "fp32" for p in (m.precisions or study.precisions))]
+    models = tuple(dataclasses.replace(m, weights=Weights("random"), precisions=("fp32",) if m.label in quantised else m.precisions)
+                   if m in untrained else m for m in study.models)
+    notes = [f"--no-train: {', '.join(quantised)} measured in fp32 only (quantised precisions calibrate and validate on the "
+             "CSI the weights were trained on)"] if quantised else []
+    return dataclasses.replace(study, models=models), notes
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a study run was started beyond its definition; recorded with the run (``studies.options_json``)."""
+
+    study: str  # the STUDY argument as given (a built-in's name or a study file)
+    cache: str | None = None  # absolute; None: the default cache
+    out: str | None = None  # absolute report directory
+    report_formats: tuple[str, ...] | None = None  # None: every format
+    overrides: Overrides = field(default_factory=Overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "overrides": self.overrides.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunOptions:
+        formats = d.get("report_formats")
+        return cls(d.get("study") or "", d.get("cache"), d.get("out"), tuple(formats) if formats is not None else None,
+                   Overrides.from_dict(d.get("overrides") or {}))
+
+
+def _absolute(path: Path | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def start(study_arg: str, overrides: Overrides, *, cache: Path | None, out: Path,
+          report_formats: tuple[str, ...] | None) -> tuple[Study, RunOptions, list[str]]:
+    """A new run: the study with the command line's overrides, and the options recorded with it."""
+    study, notes = overrides.apply(load_study(study_arg))
+    return study, RunOptions(study_arg, _absolute(cache), _absolute(out), report_formats, overrides), notes
+
+
+def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *, cache: Path | None, out: Path | None,
+            report_formats: tuple[str, ...] | None) -> tuple[Study, RunOptions]:
+    """The stored run ``sweep`` of ``db``, exactly; a flag that contradicts it is one line naming the flag and the stored
+    value. ``out`` and ``report_formats`` may differ (they only say where and how the report is written)."""
+    from csibench.bench.results import ResultsDB
+
+    if not db.is_file():
+        raise UsageError(f"--resume {sweep}: no results database {db}; give the --db the run was recorded in")
+    with ResultsDB(db) as results:
+        found = [r for r in results.study_runs() if r.sweep == sweep]
+    if not found:
+        raise UsageError(f"--resume {sweep}: no study run {sweep!r} in {db}; `csibench report --list --db {shlex.quote(str(db))}` "
+                         "shows the runs")
+    stored = Study.from_dict(dict(found[0].definition))
+    options = RunOptions.from_dict(dict(found[0].options))
+    refuse = _refusal(sweep)
+    if study_arg is not None and study_arg not in (stored.name, stored.source, options.study) \
+            and Path(study_arg).resolve() != Path(options.study or stored.source).resolve():
+        raise refuse("STUDY", study_arg, f"study {options.study or stored.name}", "STUDY")
+    for name, value in overrides.given().items():
+        before = getattr(options.overrides, name)
+        if (before is not None and before != value) or Overrides(**{name: value}).apply(stored)[0] != stored:
+            shown = _flag(name, value)
+            was = _flag(name, before) if before is not None else f"not given ({_stored_value(stored, name)})"
+            raise refuse(shown, None, was, shown.split(" ")[0])
+    if cache is not None and _absolute(cache) != (options.cache or _absolute(cache)):
+        raise refuse(f"--cache {cache}", None, f"--cache {options.cache}", "--cache")
+    restored_out = out if out is not None else Path(options.out) if options.out else DEFAULT_OUT
+    chosen_formats = report_formats if report_formats is not None else options.report_formats
+    return stored, dataclasses.replace(options, out=_absolute(restored_out), report_formats=chosen_formats)
+
+
+def _refusal(sweep: str):
+    def refuse(given: str, value: str | None, stored: str, drop: str) -> UsageError:
+        what = f"{given} {value}" if value is not None else given
+        return UsageError(f"--resume {sweep}: {what} contradicts the stored run ({stored}); drop {drop} to resume it as it was, "
+                          "or start a new run without --resume")
+    return refuse
+
+
+def _flag(name: str, value: Any) -> str:
+    if name == "train":
+        return "--train" if value else "--no-train"
+    if name == "full":
+        return "--full"
+    return f"{FLAGS[name]} {','.join(map(str, value)) if isinstance(value, tuple) else value}"
+
+
+def _stored_value(study: Study, name: str) -> str:
+    """The stored run's value of what flag ``name`` changes, in words."""
+    values = {
+        "models": lambda: "models " + ", ".join(m.label for m in study.models),
+        "crs": lambda: "CRs " + (", ".join(dict.fromkeys(c for m in study.models for c in m.crs)) or "the models' own"),
+        "runtimes": lambda: "runtimes " + ", ".join(study.runtime_list()),
+        "devices": lambda: "devices " + ", ".join(study.devices),
+        "threads": lambda: "threads " + ", ".join(map(str, study.threads)),
+        "min_time": lambda: f"min_time {study.measure.min_time:g} s",
+        "certify": lambda: f"certify {study.measure.certify}",
+        "train": lambda: "weights " + ", ".join(dict.fromkeys(m.weights.describe() for m in study.models)),
+        "full": lambda: f"full {study.training.full}",
+        "epochs": lambda: f"epochs {study.training.epochs or 'the short default'}",
+        "data": lambda: f"data {study.training.data or 'the default set'}",
+        "seed": lambda: f"seed {study.seed}",
+    }
+    return values[name]()
+
+
+def resume_command(sweep: str, *, db: Path, cache: Path | None, out: Path) -> str:
+    """The command that resumes ``sweep``, to paste as is: the database, cache and report directory where not defaults."""
+    from csibench.bench.results import DEFAULT_DB
+    from csibench.studies.runner import DEFAULT_CACHE
+
+    words = ["csibench", "run", "--resume", sweep]
+    for flag, value, default in (("--db", db, DEFAULT_DB), ("--cache", cache, DEFAULT_CACHE), ("--out", out, DEFAULT_OUT)):
+        if value is not None and Path(value) != Path(default):
+            words += [flag, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
