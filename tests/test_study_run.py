@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -131,7 +132,8 @@ def test_a_run_that_stops_is_recorded_as_such_and_says_how_to_resume(tmp_path):
     args = ["--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "rep"), "--cache", str(tmp_path / "cache")]
     result = CliRunner().invoke(app, ["run", str(tmp_path / "s.toml"), "--runtimes", "onnxruntime", *args])
     assert result.exit_code == 1 and "no such checkpoint" in result.stderr and "--resume s@" in result.stderr
-    assert "**This run did not finish:** nope.safetensors: no such checkpoint" in (tmp_path / "rep" / "report.md").read_text()
+    # The checkpoint's path is resolved next to the study file, as artifact and model paths are.
+    assert f"**This run did not finish:** {tmp_path / 'nope.safetensors'}: no such checkpoint" in (tmp_path / "rep" / "report.md").read_text()
     listing = json.loads(CliRunner().invoke(app, ["report", "--list", "--json", "--db", str(tmp_path / "r.db")]).output)
     assert [r["failures"] for r in listing] == [1]
 
@@ -159,3 +161,134 @@ def test_joint_trains_a_system_with_its_papers_recipe_reports_its_task_metric_an
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert json.loads(again.output[again.output.index("{"):])["reused"] == {"trainings": 1, "artifacts": 1}
+
+
+def _stored_run(tmp_path, *flags) -> tuple[str, list[str]]:
+    """A study run recorded as `run seed-004 --no-train --crs 1/32 …` records it (the CLI's own resolution, real SQLite)."""
+    from csibench.studies.resume import Overrides, start
+
+    db = tmp_path / "r.db"
+    study, options, _ = start("seed-004", Overrides(crs=("1/32",), train=False, runtimes=("onnxruntime",)), cache=tmp_path / "c",
+                              out=tmp_path / "rep", report_formats=("md",))
+    with ResultsDB(db) as results:
+        results.append_study(sweep="seed-004@1", name=study.name, definition=study.to_dict(), options=options.to_dict())
+    return "seed-004@1", ["--db", str(db), *flags]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--crs", "1/16"], "--crs 1/16 contradicts the stored run (--crs 1/32); drop --crs to resume it as it was"),
+    (["--train"], "--train contradicts the stored run (--no-train); drop --train"),
+    (["--runtimes", "litert"], "--runtimes litert contradicts the stored run (--runtimes onnxruntime); drop --runtimes"),
+    (["--models", "crnet"], "--models crnet contradicts the stored run (models crnet, crnet-se, without --models); drop --models"),
+    (["--seed", "3"], "--seed 3 contradicts the stored run (seed 0, without --seed); drop --seed"),
+    (["--min-time", "7"], "--min-time 7.0 contradicts the stored run (min_time 1 s, without --min-time); drop --min-time"),
+    (["--cache", "elsewhere"], "--cache elsewhere contradicts the stored run (--cache "),
+    (["seed-003"], "STUDY seed-003 contradicts the stored run (study seed-004); drop STUDY"),
+])
+def test_a_resume_refuses_a_flag_that_contradicts_the_stored_run_in_one_line(tmp_path, flags, message):
+    sweep, args = _stored_run(tmp_path)
+    study = [f for f in flags if not f.startswith("-") and flags.index(f) == 0]
+    result = CliRunner().invoke(app, ["run", *study, "--resume", sweep, *args, *[f for f in flags if f not in study]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: --resume {sweep}: {message}") and result.stderr.count("\n") == 1, result.stderr
+    assert "or start a new run without --resume" in result.stderr
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "c").exists()  # nothing was run
+
+
+def test_a_resume_of_an_unknown_run_is_one_line(tmp_path):
+    _, args = _stored_run(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--resume", "seed-004@2", *args])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: --resume seed-004@2: no study run 'seed-004@2' in {tmp_path / 'r.db'}; "
+                             f"`csibench report --list --db {tmp_path / 'r.db'}` shows the runs\n")
+
+
+def test_a_run_s_options_read_back_as_written():
+    from csibench.studies.resume import Overrides, RunOptions
+
+    options = RunOptions("s.toml", "/c", "/rep", ("md", "html"), Overrides(models=("a",), crs=("1/32",), train=False, seed=3))
+    assert RunOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
+
+
+def _tiny_onnx(path) -> None:
+    """A bare one-op ONNX encoder (no csibench manifest), made without an exporter: microseconds a call."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 32, 32])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 32, 32])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_a_measurement_stopped_at_max_time_before_its_minimum_says_so_in_record_and_report(tmp_path):
+    _tiny_onnx(tmp_path / "tiny.onnx")
+    (tmp_path / "s.toml").write_text('[measure]\nmin_time = 0.1\nmin_samples = 100000\nmax_time = 0.3\n'
+                                     '[[models]]\nartifact = "tiny.onnx"\n')
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "s.toml"), "--db", str(tmp_path / "r.db"), "--out",
+                                      str(tmp_path / "rep"), "--cache", str(tmp_path / "c"), "--json"])
+    assert result.exit_code == 0, result.output
+    with ResultsDB(tmp_path / "r.db") as db:
+        [m] = db.measurements()
+    assert not m.verdict.stable and m.n_samples < 100000
+    why = f"stopped at max_time 0.3 s with {m.n_samples} samples, under min_samples 100000: the minimum was never reached (raise max_time)"
+    assert why in m.verdict.reasons and why in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_min_time_never_reached_is_named_with_the_seconds_sampled():
+    from csibench.bench.latency import _short_of_protocol
+
+    protocol = {"min_time_s": 2.0, "min_samples": 4, "max_time_s": 0.5}
+    stable = {"stable": True, "reasons": []}
+    assert _short_of_protocol(stable, {"raw_samples_ns": [1e8] * 4}, protocol) == {
+        "stable": False, "reasons": ["stopped at max_time 0.5 s with 0.4 s of samples, under min_time 2 s: the minimum was never "
+                                     "reached (raise max_time)"]}
+    assert _short_of_protocol(stable, {"raw_samples_ns": [1e9] * 4}, protocol) is stable  # the minimum met: unchanged
+
+
+@pytest.mark.slow
+def test_a_resume_pasted_as_printed_runs_only_the_stored_narrowed_untrained_study(tmp_path):
+    import os
+    import shlex
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    def rows(sql: str, *args) -> list:
+        try:
+            with sqlite3.connect(tmp_path / "r.db") as conn:
+                return conn.execute(sql, args).fetchall()
+        except sqlite3.Error:
+            return []
+
+    csibench = [sys.executable, "-m", "csibench"]
+    args = ["run", "seed-004", "--no-train", "--crs", "1/32", "--runtimes", "onnxruntime", "--min-time", "0.05",
+            "--db", "r.db", "--cache", "my cache", "--out", "rep"]
+    proc = subprocess.Popen([*csibench, *args], cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not rows("SELECT 1 FROM studies") and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # stopped while its weights and artifacts are being made
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    pasted = re.search(r"resume with `([^`]+)`", " ".join(err.split())).group(1)
+    [(sweep,)] = rows("SELECT sweep FROM studies")
+    assert pasted == f"csibench run --resume {sweep} --db r.db --cache 'my cache' --out rep"
+
+    words = shlex.split(pasted)
+    done = subprocess.run([*csibench, *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    measured = rows("SELECT model, runtime, json_extract(manifest_json, '$.config.cr') FROM measurements WHERE sweep=?", sweep)
+    assert sorted(measured) == [("crnet", "onnxruntime", "1/32"), ("crnet-se", "onnxruntime", "1/32")]
+    assert rows("SELECT COUNT(*) FROM trainings") == [(0,)] and rows("SELECT COUNT(*) FROM studies") == [(1,)]
+    assert not (tmp_path / "csibench-results").exists()  # no data generated, no default cache: the stored one
+    assert (tmp_path / "my cache" / "export").is_dir() and (tmp_path / "rep" / "report.md").is_file()
+
+    # Flags that agree with the stored run are fine; the run is complete, so nothing is measured twice.
+    again = subprocess.run([*csibench, *words[1:], "--no-train", "--crs", "1/32"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(rows("SELECT id FROM measurements WHERE sweep=?", sweep)) == 2

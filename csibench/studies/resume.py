@@ -169,7 +169,7 @@ def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *
         before = getattr(options.overrides, name)
         if (before is not None and before != value) or Overrides(**{name: value}).apply(stored)[0] != stored:
             shown = _flag(name, value)
-            was = _flag(name, before) if before is not None else f"not given ({_stored_value(stored, name)})"
+            was = _flag(name, before) if before is not None else f"{_stored_value(stored, name)}, without {FLAGS[name]}"
             raise refuse(shown, None, was, shown.split(" ")[0])
     if cache is not None and _absolute(cache) != (options.cache or _absolute(cache)):
         raise refuse(f"--cache {cache}", None, f"--cache {options.cache}", "--cache")
