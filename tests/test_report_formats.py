@@ -123,7 +123,7 @@ def test_format_subset_writes_only_those_and_replaces_the_previous_set(study_db,
     written, tables = write_study_report(study_db["path"], out, "fmt", ("tex", "csv"))
     names = sorted(p.name for p in out.iterdir())
     expected = sorted({f"{t.id.lower()}.{ext}" for t in tables for ext in ("csv", "tex")} | {"report.tex", "mine.tex",
-                       ".csibench-report"} | ({"figures"} if any(k.startswith("figure:") for k in written) else set()))
+                       ".csibench-report.json"} | ({"figures"} if any(k.startswith("figure:") for k in written) else set()))
     assert names == expected  # the earlier report.md, index.html and report.json are gone: not presented as current
     assert (out / "mine.tex").read_text() == "a user's own file\n"
     assert written["report"] == out / "report.tex"
@@ -371,7 +371,7 @@ def test_report_command_format_option(study_db, tmp_path):
     doc = json.loads(result.stdout)
     assert doc["formats"] == ["md", "html"] and doc["files"]["report"] == str(tmp_path / "r" / "index.html")
     assert sorted(p.name for p in (tmp_path / "r").iterdir() if p.suffix in (".md", ".html", ".csv", ".tex", ".json")) == \
-        ["index.html", "report.md"]
+        [".csibench-report.json", "index.html", "report.md"]  # the marker: what the next report may replace
     plain = invoke("report", "fmt", "--db", study_db["path"], "--out", tmp_path / "r2", "--format", "tex")
     assert plain.exit_code == 0 and "report written:" in plain.stdout and str(tmp_path / "r2" / "report.tex") in plain.stdout
 
@@ -403,22 +403,22 @@ def test_nothing_measured_says_what_to_run_first(study_db, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_interrupted_write_leaves_the_previous_set(study_db, tmp_path, monkeypatch):
-    """A failure while moving the new set into place (here: the HTML page cannot be replaced) must not present a
-    mix as a complete report: the previous report.md, written last, still describes the previous set."""
+def test_a_directory_where_a_report_file_goes_is_refused_and_the_previous_set_kept(study_db, tmp_path):
+    """A directory where the page goes is not csibench's: refused before anything is written, and the previous
+    report.md still describes the previous set; no staging is left behind."""
     out = tmp_path / "r"
     write_study_report(study_db["path"], out, "fmt")
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     (out / "index.html").unlink()
-    (out / "index.html").mkdir()  # a directory where the page goes: os.replace fails there, for real
+    (out / "index.html").mkdir()
     (out / "index.html" / "x").write_text("x")
-    from csibench.files import FileWriteError
+    from csibench.reports.render import ReportDirConflict
 
-    with pytest.raises(FileWriteError, match="index.html"):
+    with pytest.raises(ReportDirConflict, match="index.html there is not csibench's"):
         write_study_report(study_db["path"], out, "fmt")
     assert (out / "report.md").read_bytes() == before["report.md"]
+    assert (out / "index.html" / "x").read_text() == "x"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".r.tmp-")]  # no staging left behind
-
 
 
 def test_filters_keep_only_those_rows(study_db, tmp_path):

@@ -4,17 +4,21 @@ raw numbers), LaTeX (render_tex), HTML (render_html) and JSON (everything, with 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import csibench
 from csibench.errors import UsageError
-from csibench.files import FileWriteError, os_error_message
+from csibench.files import CAP_TEXT_CONFIG, FileWriteError, os_error_message
 from csibench.reports import render_html, render_tex
 from csibench.reports.figure import Figure
 from csibench.reports.preamble import figure_notes
@@ -58,9 +62,6 @@ def slug(text: str) -> str:
 
 
 FORMATS = ("md", "csv", "tex", "html", "json")
-# The file that says the report is whole: moved last, after everything it refers to (see write_report).
-_LISTING = ".csibench-report"
-_OURS = (".csv", ".tex", ".md", ".json", ".html", ".png", ".svg")
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
@@ -118,7 +119,6 @@ def _files(tables: list[Table], figures: list[Figure], preamble: str, meta: dict
         files["report.md"] = preamble + "\n" + "\n".join([to_markdown(t) for t in tables] + [_to_markdown_figure(f) for f in figures])
     if len(set(names.values())) != len(names):
         raise ValueError(f"report files collide: {sorted(names.values())}")
-    files[_LISTING] = json.dumps({"files": listed}) + "\n"  # what the next report into this directory replaces
     return names, files
 
 
@@ -134,11 +134,13 @@ def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[s
     Returns the written paths: "markdown", "json", "latex", "html", each table id (its CSV), "tex:<id>",
     "figure:<id>" (its PNG) and "report" (the main document: index.html, else report.md, report.tex, report.json).
 
-    Every file is first written to a hidden temp directory beside ``out_dir``; only when all are complete are they
-    moved into place (same file system, ``os.replace``), tables and figures first and the documents that refer to
-    them last. A full disk or a refused write leaves the previous report as it was and no temp directory; the error
-    is one line naming the path. Files of the previous csibench report there that this one does not write are
-    removed (another study's tables must not sit beside this report); nothing else is touched."""
+    Only files csibench owns are written, replaced or removed (see :class:`ReportMarker`): where a file the report
+    needs is there and is not csibench's (or was edited since csibench wrote it), nothing is written and the error
+    names it (:class:`ReportDirConflict`). Every file is first written to a hidden temp directory beside ``out_dir``;
+    only when all are complete are they moved into place (``os.replace``), and the marker last. A full disk or a
+    refused write leaves the previous report as it was and no temp directory; the error is one line naming the path.
+    Files of the previous report that this one does not write are removed if their content is still what csibench
+    wrote (another study's tables must not sit beside this report); nothing else is touched."""
     out_dir = Path(out_dir)
     names, files = _files(tables, list(figures or []), preamble, meta or {}, tuple(formats))
     try:
@@ -147,6 +149,9 @@ def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[s
         raise FileWriteError(os_error_message(exc, out_dir)) from None
     if out_dir.exists() and not out_dir.is_dir():
         raise FileWriteError(f"cannot write the report to {out_dir}: it is a file, not a directory")
+    owned = _owned_files(out_dir)
+    _refuse_collisions(out_dir, list(files), owned)
+    new = ReportMarker({name: _sha256(content if isinstance(content, bytes) else content.encode()) for name, content in files.items()})
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     except OSError as exc:
@@ -155,22 +160,26 @@ def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[s
     try:
         for name, content in files.items():
             target = out_dir / name
-            (staging / name).parent.mkdir(exist_ok=True)
-            with open(staging / name, "wb" if isinstance(content, bytes) else "w", **({} if isinstance(content, bytes) else {"encoding": "utf-8"})) as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _write_new(staging / name, content if isinstance(content, bytes) else content.encode())
         target = out_dir
         out_dir.mkdir(exist_ok=True)
-        previous = _files_of_previous_report(out_dir)
+        # Until every file is in place the marker accepts the old and the new content alike: a report stopped
+        # half-way (power cut, kill -9) leaves a directory the next report still recognises as its own.
+        _place_marker(out_dir, staging, ReportMarker(owned, pending=new.files))
         for name in files:
             target = out_dir / name
-            target.parent.mkdir(exist_ok=True)
+            if name.startswith(f"{_FIGURES}/") and not os.path.lexists(out_dir / _FIGURES):
+                (out_dir / _FIGURES).mkdir()
             os.replace(staging / name, target)
-        for name in previous - set(files):
-            (out_dir / name).unlink(missing_ok=True)
-        if not any((out_dir / "figures").glob("*")) and (out_dir / "figures").is_dir():
-            (out_dir / "figures").rmdir()
+        removed = [name for name in set(owned) - set(files) if _still_ours(out_dir, name, {owned[name]})]
+        for name in removed:
+            target = out_dir / name
+            os.unlink(target)
+        if any(n.startswith(f"{_FIGURES}/") for n in removed) and _real_dir(out_dir / _FIGURES) \
+                and not any(os.scandir(out_dir / _FIGURES)):
+            (out_dir / _FIGURES).rmdir()  # emptied of csibench's figures only
+        target = out_dir / MARKER
+        _place_marker(out_dir, staging, new)
     except OSError as exc:
         raise FileWriteError(os_error_message(exc, target)) from None
     finally:
@@ -181,17 +190,174 @@ def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[s
     return written
 
 
-def _files_of_previous_report(out_dir: Path) -> set[str]:
-    """Files the csibench report already in this directory wrote (its listing, or report.json's from before the
-    listing existed; nothing else): names of report files only, at the top or under figures/."""
-    names: list = []
-    for source in (out_dir / _LISTING, out_dir / "report.json"):
+# ---------------------------------------------------------------- what csibench owns in a report directory
+
+MARKER = ".csibench-report.json"
+_FIGURES = "figures"
+_TOOL = "csibench report"
+# The only names a report writes: its documents and tables at the top, its figures under figures/. A marker naming
+# anything else (../x, /etc/x, a dot file, another folder) was not written by csibench and is trusted with nothing.
+_REPORT_NAME = re.compile(r"(figures/)?[a-z0-9][a-z0-9_.-]*\.(csv|tex|md|json|html|png|svg)", re.IGNORECASE)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ReportDirConflict(FileWriteError):
+    """The report directory holds, where the report goes, a file csibench did not write (or one edited since), or a
+    marker csibench did not write: nothing is written (exit 1, like an --out that is a file: the command line is
+    well-formed, the directory's state forbids it)."""
+
+
+@dataclass(frozen=True)
+class ReportMarker:
+    """``.csibench-report.json`` in a report directory: each file csibench wrote there with the sha256 of the content
+    it wrote (``pending``: the files of a report being moved into place, accepted as csibench's too). The next
+    report into that directory replaces or removes a file only while its content still has that hash."""
+
+    files: dict[str, str]
+    pending: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        doc = {"tool": _TOOL, "csibench_version": csibench.__version__, "files": dict(sorted(self.files.items())),
+               **({"pending": dict(sorted(self.pending.items()))} if self.pending else {})}
+        return json.dumps(doc, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ReportMarker:
+        """The marker, or ValueError saying why it is not one csibench wrote."""
         try:
-            doc = json.loads(source.read_text())
-        except (OSError, ValueError):
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ValueError("not JSON") from None
+        if not isinstance(doc, dict) or doc.get("tool") != _TOOL:
+            raise ValueError(f"its tool is not {_TOOL!r}")
+        found = [doc.get("files"), doc.get("pending", {})]
+        for listing in found:
+            if not isinstance(listing, dict):
+                raise ValueError("its file list is not a mapping of names to sha256 digests")
+            for name, digest in listing.items():
+                if not isinstance(name, str) or not _REPORT_NAME.fullmatch(name):
+                    raise ValueError(f"it lists {name!r}, not a file a report writes (paths outside the directory are refused)")
+                if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+                    raise ValueError(f"its digest for {name!r} is not a sha256")
+        return cls(dict(found[0]), dict(found[1]))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory itself, not a symlink to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _open_regular(path: Path) -> int | None:
+    """A descriptor of ``path`` if it is a regular file reached without following a symlink at its last component
+    (a FIFO does not block the open); None for anything else or nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _digest(path: Path) -> str | None:
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    h = hashlib.sha256()
+    with os.fdopen(fd, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _still_ours(out_dir: Path, name: str, digests: set[str]) -> bool:
+    """``name`` holds, as a regular file (no symlink on the way), content csibench wrote."""
+    if name.startswith(f"{_FIGURES}/") and not _real_dir(out_dir / _FIGURES):
+        return False
+    return _digest(out_dir / name) in digests
+
+
+def read_marker(out_dir: Path) -> ReportMarker | None:
+    """The marker of the report in ``out_dir``; None where there is none; ReportDirConflict where something else
+    sits under its name (a symlink, a directory, a file csibench did not write)."""
+    path = Path(out_dir) / MARKER
+    if not os.path.lexists(path):
+        return None
+    fd = _open_regular(path)
+    why = "it is a symlink or not a regular file"
+    if fd is not None:
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(CAP_TEXT_CONFIG + 1)
+        try:
+            if len(raw) > CAP_TEXT_CONFIG:
+                raise ValueError(f"it is larger than {CAP_TEXT_CONFIG // 2**20} MiB")
+            return ReportMarker.from_json(raw)
+        except ValueError as exc:
+            why = str(exc)
+    raise ReportDirConflict(f"cannot write the report to {out_dir}: {MARKER} there is not a marker csibench wrote ({why}), "
+                            "so no file there is csibench's to replace; move it away or choose another --out")
+
+
+def _owned_files(out_dir: Path) -> dict[str, str]:
+    """The files of the previous report in ``out_dir`` whose content is still what csibench wrote: name → sha256."""
+    marker = read_marker(out_dir) if out_dir.is_dir() else None
+    if marker is None:
+        return {}
+    owned = {}
+    for name in set(marker.files) | set(marker.pending):
+        accepted = {d for d in (marker.files.get(name), marker.pending.get(name)) if d}
+        if _still_ours(out_dir, name, accepted):
+            owned[name] = _digest(out_dir / name)
+    return owned
+
+
+def _refuse_collisions(out_dir: Path, wanted: list[str], owned: dict[str, str]) -> None:
+    """Nothing is written where a name the report needs is taken by something not csibench's: a user's file, a
+    report file edited since, a symlink (never followed), a directory."""
+    taken = []
+    figures_blocked = os.path.lexists(out_dir / _FIGURES) and not _real_dir(out_dir / _FIGURES)
+    if figures_blocked and any(n.startswith(f"{_FIGURES}/") for n in wanted):
+        taken.append(f"{_FIGURES} (not a directory)")
+    for name in wanted:
+        if name.startswith(f"{_FIGURES}/") and figures_blocked:
             continue
-        if isinstance(doc, dict):
-            names = doc.get("files") or [f"{slug(str(t.get('id')))}.csv" for t in doc.get("tables", []) if isinstance(t, dict)]
-            break
-    return {n for n in names if isinstance(n, str) and n.endswith(_OURS) and ".." not in n and not n.startswith((".", "/"))
-            and (n.count("/") == 0 or (n.count("/") == 1 and n.startswith("figures/")))}
+        if name not in owned and os.path.lexists(out_dir / name):
+            taken.append(name)
+    if taken:
+        shown = ", ".join(taken[:4]) + (f" and {len(taken) - 4} more" if len(taken) > 4 else "")
+        it, they, are, was = ("it", "it", "is", "was") if len(taken) == 1 else ("them", "they", "are", "were")
+        raise ReportDirConflict(f"cannot write the report to {out_dir}: {shown} there {are} not csibench's (no earlier "
+                                f"report wrote {it}, or {they} {was} edited since) and a report never overwrites {it}; "
+                                f"move {it} away or choose another --out")
+
+
+def check_report_dir(out_dir: Path, formats: tuple[str, ...] = FORMATS) -> None:
+    """Before a run's work: refuse an ``out_dir`` whose marker is not csibench's or whose documents for ``formats``
+    are not csibench's (the tables and figures are checked again when the report is written)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return
+    documents = {"json": "report.json", "tex": "report.tex", "html": "index.html", "md": "report.md"}
+    _refuse_collisions(out_dir, [documents[f] for f in formats if f in documents], _owned_files(out_dir))
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _place_marker(out_dir: Path, staging: Path, marker: ReportMarker) -> None:
+    staged = staging / f"{MARKER}.{len(marker.pending)}"
+    _write_new(staged, marker.to_json().encode())
+    os.replace(staged, out_dir / MARKER)
