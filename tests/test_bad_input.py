@@ -217,6 +217,28 @@ ROWS = [
     # --- issue 16, reports (items 2, 7) ---------------------------------------------------------------------------
     # (end of reports (items 2, 7) rows)
     # --- issue 16, studies and resume (items 3, 6, 11) ---------------------------------------------------------------------------
+    R("range", "run {study_thr} --no-train --db {db} --out {tmp}/rep", 2, "{study_thr}:1: threads: 999 threads on device local",
+      "logical cores", "[1, "),
+    R("range", "run {study_minmax} --no-train --db {db} --out {tmp}/rep", 2, "{study_minmax}:4: measure.min_time: 5 s is more than "
+      "measure.max_time 2 s", "min_time ≤ max_time"),
+    R("range", "run {study_seed} --no-train --db {db} --out {tmp}/rep", 2, "{study_seed}:1: seed", "[0, 9223372036854775807]",
+      "got -1"),
+    R("range", "run seed-004 --no-train --seed -1 --db {db} --out {tmp}/rep", 2, "--seed -1", "[0, 9223372036854775807]"),
+    R("range", "run seed-004 --no-train --min-time 40 --db {db} --out {tmp}/rep", 2, "--min-time 40", "measure.max_time 30 s"),
+    R("conflict", "run {study_crset} --no-train --db {db} --out {tmp}/rep", 2, "{study_crset}:4: models[0].set",
+      "both in `crs` (1/4) and in `set` (cr = '1/8')", "give it once"),
+    R("special", "run {study_fifo} --db {db} --out {tmp}/rep", 2, "study file {study_fifo} is a FIFO", "regular file"),
+    R("size", "run {study_big} --db {db} --out {tmp}/rep", 2, "study file {study_big} is 5 MiB", "over the 4 MiB"),
+    R("resume", "run --resume nosuch --db {db} --out {tmp}/rep", 2, "--resume nosuch: no study run 'nosuch' in {db}", "report --list"),
+    R("resume", "run --resume seed-004@1 --db {tmp}/none.db", 2, "no results database {tmp}/none.db", "--db the run was recorded in"),
+    R("resume", "run --resume seed-004@1 --db {resume_db} --crs 1/16", 2, "--crs 1/16 contradicts the stored run (--crs 1/32)",
+      "drop --crs", guard="resume_db"),
+    R("resume", "run --resume seed-004@1 --db {resume_db} --train", 2, "--train contradicts the stored run (--no-train)",
+      guard="resume_db"),
+    R("resume", "run --resume seed-004@1 --db {resume_db} --runtimes litert,onnxruntime", 2,
+      "--runtimes litert,onnxruntime contradicts the stored run (--runtimes onnxruntime)", guard="resume_db"),
+    R("resume", "run seed-003 --resume seed-004@1 --db {resume_db}", 2, "STUDY seed-003 contradicts the stored run (study seed-004)",
+      guard="resume_db"),
     # (end of studies and resume (items 3, 6, 11) rows)
     # --- issue 16, signals and devices (items 4, 8) ---------------------------------------------------------------------------
     # (end of signals and devices (items 4, 8) rows)
@@ -306,6 +328,8 @@ def env(tmp_path_factory):
                                        training={"method": "vanilla", "data": {"path": str(paths["ds"]),
                                                                                "content_hash": load_dataset(paths["ds"]).content_hash}})
 
+    _studies_and_resume(root, paths)
+
     mounted = []  # mounted last: nothing after this can fail before the teardown unmounts them
     full = root / "full"
     paths["full_skip"] = _mount(full)
@@ -327,6 +351,28 @@ def env(tmp_path_factory):
         subprocess.run(["umount", str(target)], check=False)
     if ro.exists() and not mounted:
         ro.chmod(0o755)
+
+
+def _studies_and_resume(root: Path, paths: dict) -> None:
+    """Study files a CLI flag would refuse, a FIFO and an oversize one, and a database holding a narrowed stored run."""
+    from csibench.bench.results import ResultsDB
+    from csibench.studies.resume import Overrides, start
+
+    model = '[[models]]\nmodel = "crnet"\n'
+    for name, text in {"study_thr": f"threads = 999\n{model}", "study_minmax": f"{model}[measure]\nmin_time = 5\nmax_time = 2\n",
+                       "study_seed": f"seed = -1\n{model}", "study_crset": f'{model}crs = ["1/4"]\nset = {{ cr = "1/8" }}\n'}.items():
+        paths[name] = root / f"{name}.toml"
+        paths[name].write_text(text)
+    paths["study_fifo"] = root / "fifo.toml"
+    os.mkfifo(paths["study_fifo"])
+    paths["study_big"] = root / "big.toml"
+    with open(paths["study_big"], "wb") as fh:
+        fh.truncate(5 << 20)
+    paths["resume_db"] = root / "resume.db"
+    study, options, _ = start("seed-004", Overrides(crs=("1/32",), train=False, runtimes=("onnxruntime",)), cache=root / "c",
+                              out=root / "rep", report_formats=None)
+    with ResultsDB(paths["resume_db"]) as results:
+        results.append_study(sweep="seed-004@1", name=study.name, definition=study.to_dict(), options=options.to_dict())
 
 
 def _fill_in(text: str, paths: dict) -> str:
