@@ -235,3 +235,15 @@ def test_a_definition_recorded_before_the_fix_still_reads_its_set_values():
 
     old = {"label": "x", "model": "crnet", "sets": {"decoder_width": 16}, "weights": {"kind": "random"}}
     assert ModelSpec.from_dict(old).sets == {"decoder_width": 16} and StudyModel.from_dict(old).set == {"decoder_width": 16}
+
+
+def test_the_report_s_definition_shows_a_model_s_set_values(tmp_path):
+    from csibench.bench.results import ResultsDB
+    from csibench.reports import write_study_report
+
+    (tmp_path / "s.toml").write_text('[[models]]\nmodel = "crnet"\ncrs = ["1/16"]\nset = { decoder_width = 16 }\n')
+    study = load_study(str(tmp_path / "s.toml"))
+    with ResultsDB(tmp_path / "r.db") as db:
+        db.append_study(sweep="s@1", name=study.name, definition=study.to_dict())
+    written, _ = write_study_report(tmp_path / "r.db", tmp_path / "rep", "s@1", ("md",))
+    assert "  - **crnet**: model crnet (CR 1/16; sides ue; decoder_width=16); weights: untrained" in written["report"].read_text()
