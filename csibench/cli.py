@@ -323,16 +323,18 @@ def export(
 
 def print_quantised(path: Path, m: dict) -> None:
     """One quantised artifact: verdict, size vs fp32, codeword error, NMSE next to fp32's, what stayed in float."""
-    v = m["validation"]
-    mark = "[green]✓ valid[/]" if v["status"] == "passed" else f"[red]✗ INVALID[/] ({escape(v['error'])})"
+    from csibench.export.manifest import QuantValidation
+
+    v = QuantValidation.from_dict(m["validation"])  # the type quant_validate wrote it with
+    mark = "[green]✓ valid[/]" if v.status == "passed" else f"[red]✗ INVALID[/] ({escape(str(v.error))})"
     fp32 = f" vs {m['size_bytes_fp32']:,} fp32" if m.get("size_bytes_fp32") else ""
     db = lambda x: "–" if x is None else f"{x + 0.0:.2f} dB".replace("-0.00", "0.00")  # noqa: E731 - None: exact (−∞ dB)
-    out.print(f"{mark} {escape(str(path))} ({m['precision']}, {m['size_bytes']:,} bytes{fp32}; {v['runtime']})")
-    if v.get("codeword_rel_error") is not None:
-        tol = v["tolerance"]
-        out.print(f"   codeword rel. error {v['codeword_rel_error']:.2e} (max-abs {v['codeword_max_abs_error']:.2e}; tolerance "
-                  f"{tol['codeword_rel_error']:g}); NMSE {db(v.get('nmse_db'))} vs fp32 {db(v.get('nmse_db_fp32'))}, ΔNMSE "
-                  f"{db(v.get('delta_nmse_db'))} (tolerance {tol['delta_nmse_db']:g} dB) on {v['samples']} held-out samples",
+    out.print(f"{mark} {escape(str(path))} ({m['precision']}, {m['size_bytes']:,} bytes{fp32}; {v.runtime})")
+    if v.codeword_rel_error is not None:
+        tol = v.tolerance
+        out.print(f"   codeword rel. error {v.codeword_rel_error:.2e} (max-abs {v.codeword_max_abs_error:.2e}; tolerance "
+                  f"{tol['codeword_rel_error']:g}); NMSE {db(v.nmse_db)} vs fp32 {db(v.nmse_db_fp32)}, ΔNMSE "
+                  f"{db(v.delta_nmse_db)} (tolerance {tol['delta_nmse_db']:g} dB) on {v.samples} held-out samples",
                   markup=False)
     census = m.get("quant_census") or {}
     if census and str(m["precision"]).startswith("int8"):  # an fp16 graph computes every op in float by design
@@ -423,8 +425,10 @@ def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
     if record.get("device_validation"):
         v = record["device_validation"]
         against = f" ≤ tolerance {v['atol']:.2e}" if v.get("atol") is not None and v["status"] == "passed" else ""
+        host = (f"; against this artifact's output on the host's {record['runtime']}: max-abs {v['host_max_abs_error']:.2e} "
+                f"≤ tolerance {v['host_atol']:.2e}" if v.get("host_max_abs_error") is not None else "")  # quantised: like with like
         out.print(f"re-validated on the device's {record['runtime_impl']} against the stored reference outputs: max-abs "
-                  f"{v['max_abs_error']:.2e}{against} ({v['status']})", markup=False)
+                  f"{v['max_abs_error']:.2e}{against}{host} ({v['status']})", markup=False)
     if record.get("certified"):
         out.print(f"p50 and p90 certified to ±{100 * record['protocol']['precision']:g}%", markup=False)
     elif record.get("protocol", {}).get("precision"):

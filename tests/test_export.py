@@ -28,7 +28,7 @@ def test_round_trip_validates(exported, model, fmt):
     assert m["outputs"] == [{"name": "codeword", "shape": [1, 128], "dtype": "float32"}]
     v = m["validation"]
     assert v["status"] == "passed" and v["samples"] == 8
-    assert [c["check"] for c in v["checks"]] == ["names", "shapes", "values"]
+    assert [c["check"] for c in v["checks"]] == ["names", "shapes", "finite", "values"]
     assert v["max_abs_error"] <= 1e-4
     if fmt == "torch":
         assert v["max_abs_error"] == 0.0  # the safetensors round trip is bit-identical
@@ -116,3 +116,40 @@ def test_conversion_failure_names_route_and_op(tmp_path, fmt, route):
     path = tmp_path / f"cummax{FORMATS[fmt].suffix}"
     with pytest.raises(ExportError, match=rf"route {route}.* cannot convert op aten.cummax"):
         FORMATS[fmt].export(_CumMax(), {"csi": torch.rand(1, 2, 32, 32)}, ["y"], path)
+
+
+def test_fp32_validation_uses_the_weights_dataset_and_says_so(tmp_path):
+    """Issue 16 item 11: a checkpoint whose training record names its dataset is validated on that dataset's test
+    split (the BS side on the UE's codewords of it), and the manifest says so; seeded random weights keep seeded
+    random inputs, said too."""
+    import numpy as np
+
+    from csibench.data import load_dataset, make_dataset, save_dataset
+    from csibench.export.calibration import samples_sha256
+    from csibench.models import resolve_model
+    from csibench.models.checkpoint import save_checkpoint
+
+    rng = np.random.default_rng(0)
+    csi = lambda n: np.clip(0.5 + 0.1 * rng.standard_normal((n, 2, 32, 32)), 0, 1).astype(np.float32)  # noqa: E731
+    ds = load_dataset(save_dataset(make_dataset(csi(16), csi(4), csi(12), {"source": "unit-test"}), tmp_path / "ds"))
+    ckpt = save_checkpoint(create_model("crnet-se", cr="1/32", seed=1), tmp_path / "w.safetensors",
+                           training={"method": "vanilla", "data": {"path": str(tmp_path / "ds.safetensors"),
+                                                                   "content_hash": ds.content_hash}})
+    model = resolve_model("crnet-se", cr="1/32", checkpoint=ckpt)
+    [(ue, m)] = export_side(model, "ue", parse_formats("onnx"), tmp_path / "art")
+    first8 = np.ascontiguousarray(ds.test[:8], dtype=np.float32)
+    assert m["validation"]["status"] == "passed"
+    assert m["validation"]["inputs"] == {"source": "dataset", "dataset": str((tmp_path / "ds.safetensors").resolve()),
+                                         "dataset_content_hash": ds.content_hash, "split": "test", "samples": 8,
+                                         "sha256": samples_sha256(first8)}
+    with np.load(ue.with_name(m["validation_data"]["file"])) as stored:
+        assert np.array_equal(stored["in:csi"], first8)  # what the device re-checks on, too
+    [(bs, m_bs)] = export_side(model, "bs", parse_formats("onnx"), tmp_path / "art")
+    assert m_bs["validation"]["inputs"]["source"] == "dataset" and m_bs["validation"]["status"] == "passed"
+    with np.load(bs.with_name(m_bs["validation_data"]["file"])) as stored, torch.inference_mode():
+        assert np.allclose(stored["in:codeword"], model.side_module("ue").eval()(torch.from_numpy(first8)).numpy())
+
+    [(_, random)] = export_side(create_model("crnet-se", cr="1/32"), "ue", parse_formats("onnx"), tmp_path / "rand", seed=5)
+    inputs = random["validation"]["inputs"]
+    assert (inputs["source"], inputs["seed"], inputs["samples"]) == ("random", 6, 8)
+    assert inputs["reason"] == "the weights have no training record naming a dataset"

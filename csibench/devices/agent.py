@@ -228,30 +228,70 @@ def make_inputs(specs: list, seed: int) -> dict:
             for s in specs}
 
 
+def _nonfinite(array) -> str:
+    """"3 NaN values" / "1 NaN and 2 Inf values", or "" when every value is finite (as csibench.export.validate)."""
+    import numpy as np
+
+    a = np.asarray(array)
+    if a.dtype.kind not in "fc":
+        return ""
+    nan, inf = int(np.count_nonzero(np.isnan(a))), int(np.count_nonzero(np.isinf(a)))
+    parts = [f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "Inf")) if n]
+    return f"{' and '.join(parts)} value{'s' if nan + inf > 1 else ''} (of {a.size})" if parts else ""
+
+
+def _max_abs(got: dict, expected: dict) -> dict:
+    """Max-abs error per output name (all finite by now), in float64."""
+    import numpy as np
+
+    return {n: float(np.max(np.abs(got[n].astype(np.float64) - ref))) if ref.size else 0.0 for n, ref in expected.items()}
+
+
 def validate(loaded: Loaded, data_path: str, atol: float) -> dict:
-    """Re-run csibench's validation batch on this device's runtime: old runtimes can give wrong answers."""
+    """Re-run csibench's validation batch on this device's runtime: old runtimes can give wrong answers.
+
+    ``out:NAME`` holds the reference (PyTorch's outputs), checked at ``atol``; a quantised artifact's file also holds
+    ``host:NAME``, the same artifact's outputs in the same runtime on the host, and ``host_atol``: like with like, so
+    that check is tight. NaN or Inf in any output (or in the stored file) fails, named in ``error``."""
     import numpy as np
 
     with np.load(data_path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     inputs = {k[3:]: v for k, v in arrays.items() if k.startswith("in:")}
     expected = {k[4:]: v for k, v in arrays.items() if k.startswith("out:")}
+    host = {k[5:]: v for k, v in arrays.items() if k.startswith("host:")}
+    host_atol = float(arrays["host_atol"]) if "host_atol" in arrays else None
     samples = len(next(iter(inputs.values())))
-    max_abs, err, power = 0.0, 0.0, 0.0
+    outputs = {name: [] for name in expected}
     for i in range(samples):
         loaded.feed({n: v[i:i + 1] for n, v in inputs.items()})
         loaded.call()
         got = loaded.outputs_now()
-        for name, ref in expected.items():
-            out = got.get(name, got.get("0")) if len(expected) == 1 else got[name]
-            diff = out.astype(np.float64) - ref[i:i + 1]
-            max_abs = max(max_abs, float(np.max(np.abs(diff))) if diff.size else 0.0)
-            err += float(np.sum(diff ** 2))
-            power += float(np.sum(ref[i:i + 1].astype(np.float64) ** 2))
-    finite = math.isfinite(max_abs)
-    return {"samples": samples, "atol": atol, "max_abs_error": max_abs if finite else None,
-            "nmse_db": 10 * math.log10(err / power) if err > 0 and power > 0 else None,
-            "status": "passed" if finite and max_abs <= atol else "failed"}
+        for name in expected:
+            outputs[name].append(got.get(name, got.get("0")) if len(expected) == 1 else got[name])
+    got = {n: np.concatenate(parts) for n, parts in outputs.items()}
+    bad = [f"{what} {n!r} has {found}" for what, group in (("stored reference output", expected), ("stored host output", host),
+                                                           ("device output", got))
+           for n, a in group.items() if (found := _nonfinite(a))]
+    report = {"samples": samples, "atol": atol, "max_abs_error": None, "nmse_db": None, "host_atol": host_atol,
+              "host_max_abs_error": None, "status": "failed", "error": "; ".join(bad) or None}
+    if bad:
+        return report
+    errors = _max_abs(got, expected)
+    max_abs = max(errors.values(), default=0.0)
+    err = sum(float(np.sum((got[n].astype(np.float64) - ref) ** 2)) for n, ref in expected.items())
+    power = sum(float(np.sum(ref.astype(np.float64) ** 2)) for ref in expected.values())
+    report.update(max_abs_error=max_abs, nmse_db=10 * math.log10(err / power) if err > 0 and power > 0 else None)
+    if max_abs > atol:
+        report["error"] = f"max-abs {max_abs:.3g} against the reference outputs, tolerance {atol:g}"
+    if host:
+        host_max = max(_max_abs(got, host).values(), default=0.0)
+        report["host_max_abs_error"] = host_max
+        if host_max > host_atol:
+            report["error"] = (f"max-abs {host_max:.3g} against the same artifact's output on the host's runtime, "
+                               f"tolerance {host_atol:g}")
+    report["status"] = "failed" if report["error"] else "passed"
+    return report
 
 
 # ---------------------------------------------------------------- protocol
@@ -415,7 +455,7 @@ def bench(req: dict) -> dict:
                 report = validate(item, art["validation"], art.get("atol", 1e-4))
                 if report["status"] != "passed":
                     raise AgentError(f"{os.path.basename(art['path'])} fails validation on this device's {impl} "
-                                     f"(max-abs {report['max_abs_error']}, tolerance {report['atol']}): its numbers would be wrong", "invalid")
+                                     f"({report['error']}): its numbers would be wrong", "invalid")
                 validations.append(report)
             else:
                 validations.append(None)

@@ -53,12 +53,12 @@ def training_data(model) -> dict[str, Any]:
     return data
 
 
-def load_quant_data(model, *, data: str | Path | None = None, samples: int = DEFAULT_CALIBRATION) -> QuantData:
+def _recorded_dataset(model, data: str | Path | None):
+    """The dataset ``model``'s weights were trained on (``data`` overrides its path) and that path, checked against the
+    training record's content hash; a UsageError saying what to pass otherwise."""
     from csibench.data import load_dataset
     from csibench.data.dataset import DatasetError
 
-    if samples < MIN_CALIBRATION:
-        raise UsageError(f"invalid --calibration-samples {samples}: at least {MIN_CALIBRATION}")
     recorded = training_data(model)
     path = Path(data) if data is not None else (Path(recorded["path"]) if recorded.get("path") else None)
     if path is None:
@@ -71,16 +71,49 @@ def load_quant_data(model, *, data: str | Path | None = None, samples: int = DEF
     if ds.content_hash != recorded["content_hash"]:
         raise UsageError(f"calibration data {path} (content hash {ds.content_hash[:12]}…) is not the dataset {model.name} was "
                          f"trained on ({recorded['content_hash'][:12]}…); pass that dataset with --calibration-data")
+    return ds, path
+
+
+def heldout_samples(ds, limit: int = MAX_HELDOUT) -> tuple[np.ndarray, dict[str, Any]]:
+    """The first ``limit`` samples of the test split (float32) and their record (split, samples, sha256)."""
+    m = min(len(ds.test), limit)
+    heldout = np.ascontiguousarray(ds.test[:m], dtype=np.float32)
+    return heldout, {"split": "test", "samples": m, "sha256": samples_sha256(heldout)}
+
+
+def load_quant_data(model, *, data: str | Path | None = None, samples: int = DEFAULT_CALIBRATION) -> QuantData:
+    if samples < MIN_CALIBRATION:
+        raise UsageError(f"invalid --calibration-samples {samples}: at least {MIN_CALIBRATION}")
+    ds, path = _recorded_dataset(model, data)
     if len(ds.train) < samples:
         if len(ds.train) < MIN_CALIBRATION:
             raise UsageError(f"calibration set too small: {path} has {len(ds.train)} training samples, the minimum is "
                              f"{MIN_CALIBRATION}")
         samples = len(ds.train)  # all of a small training split, recorded as such
     calib = np.ascontiguousarray(ds.train[:samples], dtype=np.float32)
-    m = min(len(ds.test), MAX_HELDOUT)
-    heldout = np.ascontiguousarray(ds.test[:m], dtype=np.float32)
-    hf = ds.test_hf[:m] if ds.test_hf is not None else None
+    heldout, heldout_record = heldout_samples(ds)
+    hf = ds.test_hf[:len(heldout)] if ds.test_hf is not None else None
     record = {"source": f"{Path(path).resolve()} (split train, first {samples})", "samples": samples,
-              "sha256": samples_sha256(calib), "dataset_content_hash": ds.content_hash,
-              "heldout": {"split": "test", "samples": m, "sha256": samples_sha256(heldout)}}
+              "sha256": samples_sha256(calib), "dataset_content_hash": ds.content_hash, "heldout": heldout_record}
     return QuantData(calib, heldout, hf, ds.meta.get("rho_convention"), record)
+
+
+def validation_csi(model, samples: int, *, data: str | Path | None = None) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """CSI for fp32 export validation: the first ``samples`` of the test split of the dataset the weights were trained
+    on, and the record of where they came from (the manifest's ``validation.inputs``). ``None`` with the reason when
+    there is none to use (seeded random weights, no training record, the recorded file gone): then the caller validates
+    on its seeded random inputs and says so. A ``data`` path the user gave must be that dataset (a UsageError if not)."""
+    try:
+        training_data(model)
+    except UsageError:
+        return None, {"reason": "the weights have no training record naming a dataset"}
+    try:
+        ds, path = _recorded_dataset(model, data)
+    except UsageError as exc:
+        if data is not None:
+            raise
+        return None, {"reason": f"the training record's dataset could not be used ({exc})"}
+    x, record = heldout_samples(ds, samples)
+    if len(x) == 0:
+        return None, {"reason": f"the training record's dataset {path} has no test samples"}
+    return x, {"source": "dataset", "dataset": str(Path(path).resolve()), "dataset_content_hash": ds.content_hash, **record}

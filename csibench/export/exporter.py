@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 import csibench
 from csibench.bench.complexity import profile
 from csibench.errors import CsibenchError, ExportError, UsageError
+from csibench.export.calibration import validation_csi
 from csibench.export.formats import ExportFormat
 from csibench.export.manifest import MANIFEST_VERSION, manifest_path, with_digest
 from csibench.export.validate import VALIDATION_SAMPLES, reference, save_reference, validate
@@ -112,7 +115,7 @@ def export_side(
     spec = model.side_spec(side)
     module = model.side_module(side).eval()
     sample = dict(zip((t.name for t in spec.inputs), model.example_inputs(side, batch=1, seed=seed), strict=True))
-    batch = model.example_inputs(side, batch=VALIDATION_SAMPLES, seed=seed + 1)
+    batch, batch_record = validation_batch(model, side, seed + 1, calibration_data)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = artifact_stem(model, side)
     targets = [out_dir / f"{precision_stem(stem, p)}{fmt.suffix}" for fmt, p in pairs]
@@ -142,12 +145,40 @@ def export_side(
                     route = fmt.quantizer.quantize(fp32_of[fmt.name], partial, precision, spec.inputs[0].name, quant.calibration)
             fp32_size = fp32_of[fmt.name].stat().st_size if precision != "fp32" else None
             results.append(_describe(model, side, spec, module, fmt, precision, route, path, complexity, batch, seed, quant,
-                                     tolerances, on_step, fp32_size))
+                                     tolerances, on_step, fp32_size, batch_record))
     return results
 
 
+def validation_batch(model: CsiModel, side: str, seed: int, data: Path | None) -> tuple[tuple[torch.Tensor, ...], dict[str, Any]]:
+    """The fp32 validation batch and where it came from (the manifest's ``validation.inputs``): for a CSI autoencoder
+    whose weights record their training dataset, the first VALIDATION_SAMPLES of its test split (the BS side gets the
+    fp32 UE encoder's codewords of them, as example_inputs builds them from random CSI); else seeded random inputs."""
+    csi, record = None, {}
+    if side in ("ue", "bs", "all") and _is_autoencoder(model):
+        csi, record = validation_csi(model, VALIDATION_SAMPLES, data=data)
+    if csi is None:
+        return model.example_inputs(side, batch=VALIDATION_SAMPLES, seed=seed), {
+            "source": "random", "seed": seed, "samples": VALIDATION_SAMPLES,
+            "rule": "CSI 0.5 + 0.1·N(0,1) clipped to [0, 1] (codewords of it for the BS side)", **record}
+    x = torch.from_numpy(csi)
+    if side == "bs":
+        with torch.inference_mode():
+            x = model.side_module("ue").eval()(x)
+    return (x,), record
+
+
+def _is_autoencoder(model: CsiModel) -> bool:
+    from csibench.train.evaluate import check_autoencoder
+
+    try:
+        check_autoencoder(model)
+    except UsageError:
+        return False
+    return True
+
+
 def _describe(model, side, spec, module, fmt, precision, route, path, complexity, batch, seed, quant, tolerances,
-              on_step, fp32_size: int | None) -> tuple[Path, dict[str, Any]]:
+              on_step, fp32_size: int | None, batch_record: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """Validate the artifact at ``path`` and write its manifest."""
     meta: dict[str, Any] = {
         "csibench_manifest": MANIFEST_VERSION,
@@ -175,11 +206,12 @@ def _describe(model, side, spec, module, fmt, precision, route, path, complexity
     data = path.with_name(path.name + ".validation.npz")
     if precision == "fp32":
         feeds, refs = reference(module, batch, meta)
-        meta["validation"] = validate(fmt, path, feeds, refs, meta)
+        meta["validation"] = {**validate(fmt, path, feeds, refs, meta), "inputs": batch_record}
         atol = fmt.atol
+        host = None  # the device compares with PyTorch's outputs at the fp32 tolerance: like with like already
     else:
         from csibench.precisions import tolerance_for
-        from csibench.export.quant_validate import device_atol, reference_codewords, validate_quantized
+        from csibench.export.quant_validate import device_atol, host_outputs, reference_codewords, validate_quantized
 
         meta["calibration"] = quant.record
         meta["size_bytes_fp32"] = fp32_size  # the same graph before quantisation, same route
@@ -188,8 +220,10 @@ def _describe(model, side, spec, module, fmt, precision, route, path, complexity
         out_name = spec.outputs[0].name
         feeds, refs = all_feeds[:VALIDATION_SAMPLES], [{out_name: r} for r in all_refs[:VALIDATION_SAMPLES]]
         atol = device_atol(meta["validation"])
-    save_reference(data, feeds, refs)
-    meta["validation_data"] = {"file": data.name, "sha256": sha256_of(data), "atol": atol}
+        host = host_outputs(fmt, path, feeds, meta)  # and, tightly, against this very artifact's output here
+    save_reference(data, feeds, refs, host)
+    meta["validation_data"] = {"file": data.name, "sha256": sha256_of(data), "atol": atol,
+                               **({"host_atol": host[1], "host_runtime": fmt.runtime} if host else {})}
     try:
         meta.update(fmt.impl.inspect(path))
         if precision != "fp32":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,53 @@ def with_digest(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest as JSON will give it back, with its digest added (what the exporter writes)."""
     body = json.loads(json.dumps({k: v for k, v in manifest.items() if k != DIGEST_KEY}, allow_nan=False))
     return {**body, DIGEST_KEY: manifest_digest(body)}
+
+QUANT_AGAINST = "fp32 PyTorch (codeword; NMSE, ρ, SGCS with the fp32 BS decoder on held-out CSI)"
+
+
+@dataclass(frozen=True)
+class QuantValidation:
+    """The validation block of a quantised artifact's manifest (csibench.export.quant_validate writes it, reports and
+    the CLI read it): one type both ways. Errors are against the fp32 PyTorch encoder's codeword c:
+    ``codeword_rel_error`` = ‖c_q − c‖₂/‖c‖₂ (unitless), ``codeword_max_abs_error`` (codeword units); NMSE in dB
+    (global mean, CsiNet convention) of the fp32 BS decoder's reconstruction, ``delta_nmse_db`` = NMSE − NMSE_fp32
+    (positive is worse). A figure that could not be computed, or was not finite, is None."""
+
+    runtime: str
+    precision: str
+    samples: int  # held-out samples, run one at a time (batch 1)
+    tolerance: dict[str, float]
+    status: str = "failed"  # passed | failed
+    error: str | None = None
+    error_type: str | None = None  # ValidationError subclass, e.g. NonFiniteError
+    against: str = QUANT_AGAINST
+    inputs: dict[str, Any] = field(default_factory=dict)  # {"source": "dataset", "split", "samples", "sha256"}
+    checks: tuple[dict[str, Any], ...] = ()
+    nmse_label: str | None = None
+    nmse_db_fp32: float | None = None
+    rho_fp32: float | None = None
+    sgcs_fp32: float | None = None
+    codeword_max_abs_error: float | None = None
+    codeword_rel_error: float | None = None
+    max_abs_error: float | None = None  # = codeword_max_abs_error, under the name every validation block uses
+    nmse_db: float | None = None
+    delta_nmse_db: float | None = None
+    rho: float | None = None
+    sgcs: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["checks"] = [dict(c) for c in self.checks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> QuantValidation:
+        """From a manifest's validation block; unknown keys (a newer writer) are ignored, missing ones take defaults."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["checks"] = tuple(dict(c) for c in d.get("checks") or ())
+        return cls(**values)
+
 
 # Artifact suffix → (format name, runtimes able to run it; the first is the default), from csibench.formats_table.
 FORMAT_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {r.suffix: (r.format, r.runtimes) for r in TABLE}

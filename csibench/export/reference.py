@@ -3,7 +3,8 @@
 Convention: one array per graph input and per graph output, keyed by its name (``np.savez(FILE, csi=x, codeword=y)``);
 csibench's own ``in:NAME`` / ``out:NAME`` keys (its ``.validation.npz`` files) are accepted too. Axis 0 stacks samples
 along the graph's batch axis: for an input of shape [1, 2, 32, 32] an array [8, 2, 32, 32] holds 8 samples, run one
-at a time, and the output arrays hold the 8 expected results the same way. Nothing is unpickled.
+at a time, and the output arrays hold the 8 expected results the same way. Nothing is unpickled. A NaN or an infinity
+in the file (an input or an expected output) fails the validation, named, like one in the artifact's outputs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from csibench.errors import UsageError
-from csibench.files import sha256_of
+from csibench.files import CAP_REFERENCE, check_regular_file, sha256_of
 
 FORMAT_HINT = "an .npz with one array per graph input and output, keyed by name (np.savez(FILE, INPUT=x, OUTPUT=y))"
 
@@ -27,8 +28,9 @@ def _key(arrays: dict[str, np.ndarray], name: str, prefix: str) -> str | None:
 def _read(path: Path) -> dict[str, np.ndarray]:
     if path.is_dir():
         raise UsageError(f"--reference {path} is a directory; expected {FORMAT_HINT}")
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"--reference {path}: no such file; expected {FORMAT_HINT}")
+    check_regular_file(path, what="--reference", cap=CAP_REFERENCE)  # a FIFO would block np.load, a device never end
     with open(path, "rb") as fh:
         magic = fh.read(6)
     # Checked first: np.load calls anything that is neither .npy nor zip "pickled data".
@@ -111,7 +113,7 @@ def check_against_reference(fmt, path: Path, reference: str | Path, manifest: di
     from csibench.export.validate import validate  # imports torch: only when a reference is given
 
     feeds, refs, about = load_reference(reference, manifest["inputs"], manifest["outputs"])
-    report = validate(fmt, path, feeds, refs, manifest)
+    report = validate(fmt, path, feeds, refs, manifest, source=f"reference {Path(reference).name}")  # NaN in it fails
     report["against"] = f"reference {Path(reference).name} (sha256 {about['sha256'][:12]}…)"
     report["reference"] = about
     return report

@@ -1,7 +1,9 @@
-"""Validation after export (optimum-style, but failing loudly): names, then shapes, then values.
+"""Validation after export (optimum-style, but failing loudly): names, then shapes, then finiteness, then values.
 
-The same repeatable batch goes through PyTorch and through the artifact's own runtime. The outcome,
-pass or fail, is recorded in the manifest; a failure raises one of the distinct ValidationErrors.
+The same batch goes through PyTorch and through the artifact's own runtime. The outcome, pass or fail, is recorded
+in the manifest; a failure raises one of the distinct ValidationErrors. A NaN or an infinity anywhere (an input, the
+reference, any output of the artifact) is a failure of its own (NonFiniteError), never an error that "fits": a
+comparison with NaN is always false, so a plain ``max()`` over per-output errors would silently drop it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,36 @@ from csibench.export.formats import ExportFormat
 from csibench.files import atomic_path
 
 VALIDATION_SAMPLES = 8
+
+
+class NonFiniteError(ValidationError):
+    """An input, a reference value or an output of the artifact is NaN or ±Inf: never a pass, whatever the tolerance."""
+
+
+def nonfinite(array: np.ndarray) -> str | None:
+    """``"3 NaN values (of 512)"``, ``"1 NaN and 2 Inf values (of 512)"``; None when every value is finite."""
+    a = np.asarray(array)
+    if a.dtype.kind not in "fc":  # integers and booleans are always finite
+        return None
+    nan, inf = int(np.count_nonzero(np.isnan(a))), int(np.count_nonzero(np.isinf(a)))
+    if not nan and not inf:
+        return None
+    parts = [f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "Inf")) if n]
+    return f"{' and '.join(parts)} value{'s' if nan + inf > 1 else ''} (of {a.size})"
+
+
+def check_finite(groups: list[tuple[str, dict[str, np.ndarray]]], report: dict) -> None:
+    """Every array of every (what, {name: array}) group is finite, else a NonFiniteError naming each one that is not,
+    e.g. "artifact output 'codeword' has 3 NaN values (of 256)"."""
+    found = [f"{what} {name!r} has {bad}" for what, arrays in groups for name, a in arrays.items() if (bad := nonfinite(a))]
+    report["checks"].append({"check": "finite", "ok": not found})
+    if found:
+        raise NonFiniteError("; ".join(found))
+
+
+def stacked(per_sample: list[dict]) -> dict[str, np.ndarray]:
+    """Per-sample ``{name: array}`` dicts as one array per name (samples along axis 0)."""
+    return {n: np.concatenate([d[n] for d in per_sample]) for n in per_sample[0]} if per_sample else {}
 
 
 def _nmse_db(ref: np.ndarray, got: np.ndarray) -> float | None:
@@ -44,16 +76,24 @@ def reference(module: torch.nn.Module, batch: tuple[torch.Tensor, ...], meta: di
     return feeds, refs
 
 
-def save_reference(path: Path, feeds: list[dict], refs: list[dict]) -> None:
-    """The validation batch as ``in:NAME`` / ``out:NAME`` arrays, so a device can re-validate without torch."""
+def save_reference(path: Path, feeds: list[dict], refs: list[dict], host: tuple[list[dict], float] | None = None) -> None:
+    """The validation batch as ``in:NAME`` / ``out:NAME`` arrays, so a device can re-validate without torch. With
+    ``host`` (a quantised artifact's own outputs on this machine's runtime and the tolerance for them), also
+    ``host:NAME`` arrays and ``host_atol`` (a 0-d array), so the device compares like with like, tightly."""
     arrays = {f"in:{n}": np.concatenate([f[n] for f in feeds]) for n in feeds[0]}
     arrays |= {f"out:{n}": np.concatenate([r[n] for r in refs]) for n in refs[0]}
+    if host is not None:
+        outputs, atol = host
+        arrays |= {f"host:{n}": np.concatenate([o[n] for o in outputs]) for n in refs[0]}
+        arrays["host_atol"] = np.array(atol, dtype=np.float64)
     with atomic_path(path) as partial:  # its name ends in .npz, so np.savez writes exactly there
         np.savez(partial, **arrays)
 
 
-def validate(fmt: ExportFormat, path: Path, feeds: list[dict], refs: list[dict], meta: dict[str, Any]) -> dict[str, Any]:
-    """Compare the artifact at ``path`` on its runtime against PyTorch's ``refs`` for ``feeds``."""
+def validate(fmt: ExportFormat, path: Path, feeds: list[dict], refs: list[dict], meta: dict[str, Any],
+             source: str = "PyTorch") -> dict[str, Any]:
+    """Compare the artifact at ``path`` on its runtime against ``refs`` for ``feeds`` (PyTorch's, or a reference
+    file's: ``source`` names them in a failure)."""
     in_specs, out_specs = meta["inputs"], meta["outputs"]
     report: dict[str, Any] = {"runtime": fmt.runtime, "samples": len(feeds), "atol": fmt.atol, "checks": []}
     try:
@@ -63,6 +103,8 @@ def validate(fmt: ExportFormat, path: Path, feeds: list[dict], refs: list[dict],
             raise ValidationError(f"{fmt.runtime} could not run the artifact: {str(exc).strip().splitlines()[0]}") from None
         _check_names(io, in_specs, out_specs, report)
         _check_shapes(got, refs, report)
+        check_finite([(f"{source} input", stacked(feeds)), (f"{source} output", stacked(refs)),
+                      ("artifact output", stacked(got))], report)
         _check_values(got, refs, fmt.atol, report)
     except ValidationError as exc:
         report.update(status="failed", error=str(exc), error_type=type(exc).__name__)
@@ -90,16 +132,18 @@ def _check_shapes(got: list[dict], refs: list[dict], report: dict) -> None:
 
 
 def _check_values(got: list[dict], refs: list[dict], atol: float, report: dict) -> None:
-    names = list(refs[0])
-    ref_all = {n: np.concatenate([r[n] for r in refs]) for n in names}
-    got_all = {n: np.concatenate([g[n] for g in got]) for n in names}
-    max_abs = max(float(np.max(np.abs(ref_all[n].astype(np.float64) - got_all[n]))) for n in names)
-    nmses = [v for n in names if (v := _nmse_db(ref_all[n], got_all[n])) is not None]
-    nmse = max(nmses) if nmses else None
-    finite = all(np.isfinite(got_all[n]).all() for n in names)
-    ok = finite and max_abs <= atol
-    report.update(max_abs_error=max_abs if math.isfinite(max_abs) else None, nmse_db=nmse)
+    """Max-abs error over every output (all finite here: check_finite ran first), the worst one named."""
+    ref_all, got_all = stacked(refs), stacked(got)
+    errors = {n: float(np.max(np.abs(ref_all[n].astype(np.float64) - got_all[n]))) if ref_all[n].size else 0.0
+              for n in ref_all}
+    worst = max(errors, key=errors.__getitem__)
+    max_abs = errors[worst]
+    nmses = [v for n in ref_all if (v := _nmse_db(ref_all[n], got_all[n])) is not None]
+    nmse = max(nmses) if nmses else None  # the worst output's (dB: higher is worse)
+    ok = max_abs <= atol
+    report.update(max_abs_error=max_abs, nmse_db=nmse)
     report["checks"].append({"check": "values", "ok": ok})
     if not ok:
         nmse_text = f" (NMSE {nmse:.1f} dB)" if nmse is not None else ""  # None: an all-zero reference has no NMSE
-        raise AtolError(f"max-abs error {max_abs:.3g} exceeds tolerance {atol:g}{nmse_text}" if finite else "artifact outputs contain NaN or Inf")
+        where = f" in output {worst!r}" if len(errors) > 1 else ""
+        raise AtolError(f"max-abs error {max_abs:.3g}{where} exceeds tolerance {atol:g}{nmse_text}")
