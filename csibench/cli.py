@@ -18,6 +18,7 @@ from csibench.cli_util import (
 )
 from csibench.cli_bare import ReferenceOpt
 from csibench.errors import CsibenchError, UsageError
+from csibench.import_path import use_import_root
 
 app = typer.Typer(
     name="csibench",
@@ -90,10 +91,17 @@ def version_callback(value: bool) -> None:
 
 
 @app.callback()
+@handle_errors
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")] = False,
+    import_path: Annotated[Path | None, typer.Option(
+        "--import-path", metavar="DIR", envvar="CSIBENCH_IMPORT_PATH", show_envvar=True,
+        help="Where a model file's own imports (`from utils import logger`) are resolved, besides the file's directory "
+             "\\[default: the working directory, as `python -m` does].")] = None,
 ) -> None:
     """csibench: show that a CSI-feedback UE module runs on a phone-class device."""
+    if import_path is not None:
+        use_import_root(import_path)  # in the environment: the measuring worker rebuilds the model with it
 
 
 @app.command()

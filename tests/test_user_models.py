@@ -235,7 +235,7 @@ def test_export_every_format_and_bench_plain_module(user_dir, tmp_path):
         assert path.name.startswith("enc.Encoder_ue.")
         assert m["model"] == "enc.Encoder" and m["paper"] == "user" and m["config"] == {"codeword": 64}
         assert m["source"] == {"kind": "user", "ref": f"{(user_dir / 'enc.py').resolve()}:Encoder", "sha256": sha,
-                               "input_shape": [1, 2, 32, 32], "path": None}
+                               "input_shape": [1, 2, 32, 32], "path": os.getcwd()}  # the import root: the working directory
         assert m["inputs"] == [{"name": "csi", "shape": [1, 2, 32, 32], "dtype": "float32"}]
         assert m["outputs"] == [{"name": "output", "shape": [1, 64], "dtype": "float32"}]
         assert m["complexity"]["counts"]["macs"]["value"] == ENCODER_COUNTS["macs"]
@@ -489,3 +489,87 @@ def test_plugin_torch_artifact_rebuilt_by_a_worker_without_the_plugin_path(plugi
     proc = csibench("bench", item["path"], *SHORT, "--db", str(tmp_path / "r.db"), "--json", site=None)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["measurements"][0]["model"] == "plug-ae"
+
+
+# ---- issue 16: a model file inside a repository imports from the repository root ----------------------------------
+
+REPO_UTILS = "def logger(message):\n    return message\n"
+REPO_ENCODER = textwrap.dedent('''
+    import torch
+    from torch import nn
+    from utils import logger  # as the repository's own scripts import it, run from the repository root
+
+
+    class RepoEnc(nn.Module):
+        example_input = torch.zeros(1, 2, 32, 32)
+
+        def __init__(self, width: int = 4):
+            super().__init__()
+            logger("building")
+            self.conv = nn.Conv2d(2, width, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x).flatten(1)
+''')
+REPO_MACS = 32 * 32 * 4 * 2 * 9  # conv 2→4, 3×3, pad 1, on 2×32×32: 73,728 MAC
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    """repo/utils.py + repo/models/enc.py (`from utils import logger`); sys.path, sys.modules and the import-root
+    variable restored afterwards, so no other test sees this repository's `utils`."""
+    root = tmp_path / "repo"
+    (root / "models").mkdir(parents=True)
+    (root / "utils.py").write_text(REPO_UTILS)
+    (root / "models" / "enc.py").write_text(REPO_ENCODER)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd())])
+    monkeypatch.setenv("CSIBENCH_IMPORT_PATH", "")  # recorded first, so the undo removes what --import-path sets
+    monkeypatch.delenv("CSIBENCH_IMPORT_PATH")
+    sys.modules.pop("utils", None)
+    yield root
+    sys.modules.pop("utils", None)
+
+
+def test_model_file_imports_from_the_repository_root(repo, monkeypatch):
+    """Run from the repository root, `models/enc.py:RepoEnc` finds `utils` as the repository's scripts do."""
+    monkeypatch.chdir(repo)
+    data = profile_json("models/enc.py:RepoEnc", "--convention", "macs")
+    assert data["model"] == "enc.RepoEnc" and data["counts"]["macs"]["value"] == REPO_MACS
+
+
+def test_model_file_outside_its_root_needs_import_path(repo, tmp_path, monkeypatch):
+    """From elsewhere, `utils` is not found (one line saying where csibench looked and what to pass); with
+    --import-path (or CSIBENCH_IMPORT_PATH) naming the repository root it is."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ref = f"{repo}/models/enc.py:RepoEnc"
+    assert_one_line_error(invoke("profile", ref), 1, "No module named 'utils'", f"resolved from {repo / 'models'} and {elsewhere}",
+                          "--import-path DIR")
+    result = invoke("--import-path", str(repo), "profile", ref, "--convention", "macs", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"]["macs"]["value"] == REPO_MACS
+    assert os.environ["CSIBENCH_IMPORT_PATH"] == str(repo.resolve())  # what the measuring worker inherits
+
+
+@pytest.mark.parametrize("where, fragment", [("file", "a file, not a directory"), ("missing", "no such directory")])
+def test_import_path_must_be_a_directory(repo, where, fragment):
+    target = repo / "utils.py" if where == "file" else repo / "nope"
+    assert_one_line_error(invoke("--import-path", str(target), "profile", "crnet"), 2, f"--import-path {target}: {fragment}",
+                          "the repository root")
+
+
+@pytest.mark.slow
+def test_torch_worker_rebuilds_a_repository_model_from_another_directory(repo, tmp_path, monkeypatch):
+    """The manifest records the import root; a bench run elsewhere (whose fresh worker process rebuilds the module
+    from the manifest's source) still finds `utils`."""
+    monkeypatch.chdir(repo)
+    result = invoke("export", "models/enc.py:RepoEnc", "--format", "torch", "--out", str(tmp_path / "art"), "--json")
+    (item,) = exported_json(result)
+    assert item["manifest"]["source"]["path"] == str(repo.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    sys.modules.pop("utils", None)
+    record = _bench(Path(item["path"]), tmp_path / "r.db")
+    assert record["model"] == "enc.RepoEnc" and record["runtime"] == "torch" and record["summary"]["n"] >= 8

@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from csibench.errors import ArtifactError, CsibenchError, UsageError, suggest
-from csibench.files import sha256_bytes, sha256_of
+from csibench.files import MIB, read_bytes_bounded, sha256_bytes, sha256_of
+from csibench.import_path import import_root
 from csibench.models.base import CsiModel, SideSpec, TensorSpec
 from csibench.models.registry import ModelEntry
 
@@ -88,20 +89,32 @@ class Found:
     canonical: str  # "/abs/file.py:Name" or "pkg.mod:Name"
     name: str  # the model's short, filesystem-safe id
     sha256: str | None  # of the file (or the named module's file)
-    path: str | None  # sys.path entry a package reference was found under (a fresh process may lack it)
+    # sys.path entry a package reference was found under, or the import root a file's imports were resolved from
+    # (a fresh process may lack it, or run elsewhere)
+    path: str | None
 
 
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
 
 
-def _import_file(file: Path, ref: str) -> tuple[ModuleType, str]:
+CAP_MODEL_FILE = 64 * MIB  # a model's Python source (read whole to hash it)
+
+
+def _append_path(entry: str) -> None:
+    # Appended, so the user's directories never shadow installed packages.
+    if entry not in sys.path:
+        sys.path.append(entry)
+        importlib.invalidate_caches()
+
+
+def _import_file(file: Path, ref: str, roots: Sequence[str]) -> tuple[ModuleType, str]:
     path = file.expanduser().resolve()
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"model reference {ref!r}: no such file {file}")
     if path.suffix != ".py":
         raise UsageError(f"model reference {ref!r}: {file} is not a .py file")
-    data = path.read_bytes()
+    data = read_bytes_bounded(path, what=f"model reference {ref!r}: file", cap=CAP_MODEL_FILE)
     sha = sha256_bytes(data)
     name = f"csibench_user_{_safe(path.stem).replace('-', '_').replace('.', '_')}_{sha256_bytes(f'{path}:{sha}'.encode())[:16]}"
     if name in sys.modules:
@@ -109,22 +122,24 @@ def _import_file(file: Path, ref: str) -> tuple[ModuleType, str]:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling-free introspection look the module up by name
-    # Sibling imports (`from layers import Block`) work as when running the file as a script; appended, so the
-    # user's directory never shadows installed packages.
-    if str(path.parent) not in sys.path:
-        sys.path.append(str(path.parent))
+    # Sibling imports (`from layers import Block`) work as when running the file as a script, then imports from
+    # the repository root (`from utils import logger` in repo/models/enc.py, run from repo/).
+    for entry in (str(path.parent), *roots):
+        _append_path(entry)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # their code: any exception, one line
         del sys.modules[name]
-        raise CsibenchError(f"model reference {ref!r}: importing {file} failed: {first_line(exc)}") from None
+        hint = (f" (imports are resolved from {path.parent} and {', '.join(roots)}; run csibench from the root the "
+                f"file's imports start at, or pass `csibench --import-path DIR`)") if isinstance(exc, ModuleNotFoundError) else ""
+        raise CsibenchError(f"model reference {ref!r}: importing {file} failed: {first_line(exc)}{hint}") from None
     return module, sha
 
 
 def _import_module(modname: str, ref: str, fallback_path: str | None) -> ModuleType:
-    # As `python -m` and uvicorn do, a module in the working directory is importable by name; a rebuild from a
-    # manifest also tries the directory the module was found under at export.
-    extra = [p for p in (os.getcwd(), fallback_path) if p]
+    # As `python -m` and uvicorn do, a module in the working directory (or --import-path) is importable by name; a
+    # rebuild from a manifest also tries the directory the module was found under at export.
+    extra = [p for p in (str(import_root()), fallback_path) if p]
     while True:
         try:
             return importlib.import_module(modname)
@@ -168,9 +183,12 @@ def find(ref: str, *, fallback_path: str | None = None) -> Found:
         raise UsageError(f"invalid model reference {ref!r}: expected path/to/file.py:Name or package.module:Name")
     is_file = target.endswith(".py") or "/" in target or os.sep in target
     if is_file:
-        module, sha = _import_file(Path(target), ref)
+        root = str(import_root())
+        # A rebuild from a manifest (the measuring worker, a later bench) also tries the root recorded at export.
+        roots = [p for p in (fallback_path, root) if p]
+        module, sha = _import_file(Path(target), ref, roots)
         path = Path(target).expanduser().resolve()
-        canonical, stem, root = f"{path}:{attr}", path.stem, None
+        canonical, stem = f"{path}:{attr}", path.stem
     else:
         if not all(p.isidentifier() for p in target.split(".")):
             raise UsageError(f"invalid model reference {ref!r}: {target!r} is neither a .py file nor a package.module name")
