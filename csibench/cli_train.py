@@ -307,7 +307,7 @@ def data_generate(
     n_test: Annotated[int | None, typer.Option("--test", help="Test samples \\[default: 500; with --for, 200].")] = None,
     full: Annotated[bool, typer.Option("--full", help="Paper-scale split: 004's 100 000 / 30 000 / 20 000; with --for, that paper's (000 100k/30k/20k, 001 80k/20k/10k, 002 100k/18k/10k).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] \\[default: cached under ./csibench-results/data].")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] (missing parent directories are made) \\[default: cached under ./csibench-results/data].")] = None,
     for_model: Annotated[str | None, typer.Option("--for", help="Multi-user data for this system (jefpnet, sefpnet, svd-wf: 000; rcamunet(-bl1): 001; rvq-egat, zf: 002): K users of one cell, FDD uplink where needed, the paper's scenario.")] = None,
     users: Annotated[int | None, typer.Option("--users", help="With --for: users per sample \\[default: the model's].")] = None,
     json_out: JsonOpt = False,
@@ -342,8 +342,21 @@ def data_generate(
             ds = generate_cached(cfg, Path("csibench-results/data"), progress=step)
         else:
             ds = generate(cfg, progress=step)
-            ds = dataclasses.replace(ds, path=save_dataset(ds, out_path))
+            ds = dataclasses.replace(ds, path=save_dataset(ds, _with_parents(out_path)))
     _show(ds, json_out)
+
+
+def _with_parents(out_path: Path) -> Path:
+    """``out_path`` with its missing parent directories made (existing ones are left as they are): after the data
+    exists, so a generation that fails leaves no empty directories behind."""
+    from csibench.files import FileWriteError, os_error_message
+
+    parent = Path(out_path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(os_error_message(exc, parent)) from None
+    return out_path
 
 
 def _check_dataset_out(out_path: Path) -> None:
@@ -379,7 +392,7 @@ def _generate_mu(model_name: str, scenario: str | None, users: int | None, full:
             ds = generate_mu_cached(cfg, Path("csibench-results/data"), progress=step)
         else:
             ds = generate_mu(cfg, progress=step)
-            ds = dataclasses.replace(ds, path=save_mu_dataset(ds, out_path))
+            ds = dataclasses.replace(ds, path=save_mu_dataset(ds, _with_parents(out_path)))
     _show(ds, json_out)
 
 
@@ -399,7 +412,7 @@ def data_import_cost2100(
     with Progress(TextColumn("reading .mat files"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
         task = bar.add_task("import", total=None)
         ds = import_cost2100(directory, env, progress=lambda d, t: bar.update(task, completed=d, total=t), include_test_hf=not no_test_hf)
-    ds = dataclasses.replace(ds, path=save_dataset(ds, out_path))
+    ds = dataclasses.replace(ds, path=save_dataset(ds, _with_parents(out_path)))
     _show(ds, json_out)
 
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import re
+import shutil
+import signal
 import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 
 import csibench
 from csibench.bench import ResultsDB, summarize
-from csibench.bench.results import MIGRATIONS
+from csibench.bench.results import MIGRATIONS, DamagedDatabaseError
 from csibench.errors import CsibenchError
+from csibench.files import BadInputFileError
 
 
 def _record(runtime: str, per_call: list[float]) -> dict:
@@ -179,3 +188,118 @@ def test_artifacts_and_trainings_round_trip_typed(tmp_path):
     [training] = data.trainings
     assert (training.id, training.label, training.reused, training.metrics, training.cr) == (t, "jefpnet", True, metrics, None)
     assert data.study.name == "joint" and data.measurements == ()
+
+
+# ---------------------------------------------------------------- issue 16: a damaged or special file is one line
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 60):
+    """Fail (rather than block the suite for ever) when the body has not returned after ``seconds``: a FIFO opened
+    without a writer blocks in open(2), which SIGALRM interrupts."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still blocked after {seconds} s (a FIFO or device read without a bound)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def corrupt_btree_page(src: Path, dst: Path, table: str = "measurements") -> str:
+    """Copy the results database ``src`` to ``dst`` and damage it as a bad disk or a torn copy would: 0xFF over the
+    middle of ``table``'s root b-tree page, where its cell pointers live (pointers past the page's end). Returns
+    what SQLite's quick_check now reports, so a caller can be sure the copy is really damaged."""
+    shutil.copy(src, dst)
+    with sqlite3.connect(src) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name=?", (table,)).fetchone()
+    conn.close()
+    offset = (root - 1) * page_size  # pages count from 1
+    data = bytearray(dst.read_bytes())
+    assert data[offset] in (0x0D, 0x05), f"page {root} is not a table b-tree page"
+    header = 12 if data[offset] == 0x05 else 8
+    data[offset + header: offset + header + 32] = b"\xff" * 32  # the cell pointer array, just past the page header
+    dst.write_bytes(bytes(data))
+    conn = sqlite3.connect(dst)
+    try:
+        found = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        found = str(exc)
+    finally:
+        conn.close()
+    assert found != "ok", "the damage went unnoticed: no test of a damaged database can rely on this copy"
+    return found
+
+
+def _filled(path: Path, n: int = 300) -> Path:
+    """A results database of ``n`` measurements: one appended by csibench, copied in one transaction (fast)."""
+    with ResultsDB(path) as db:
+        db.append(_record("onnxruntime", [1e-4, 2e-4, 3e-4]))
+    with sqlite3.connect(path) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(measurements)") if r[1] != "id"]
+        for _ in range(n - 1):
+            conn.execute(f"INSERT INTO measurements ({', '.join(columns)}) SELECT {', '.join(columns)} FROM measurements WHERE id=1")
+    conn.close()
+    return path
+
+
+def test_damaged_database_is_refused_before_anything_is_appended(tmp_path):
+    """A database whose b-tree pages are damaged: one line naming it and quick_check's finding; its bytes unchanged,
+    whether csibench was about to append to it or to read it (a report)."""
+    good = _filled(tmp_path / "good.db")
+    bad = tmp_path / "bad.db"
+    found = corrupt_btree_page(good, bad)
+    assert "out of range" in found or "malformed" in found
+    before = sha256_file(bad)
+    with pytest.raises(DamagedDatabaseError) as info:
+        ResultsDB(bad)
+    message = str(info.value)
+    assert message.startswith(f"results database {bad} is damaged (SQLite quick_check: ")
+    assert "\n" not in message and "will not append to it or report from it" in message and "another --db" in message
+    assert sha256_file(bad) == before
+    assert not Path(f"{bad}-journal").exists()
+    with ResultsDB(good) as db:  # the undamaged original opens and appends as before
+        assert len(db.rows()) == 300
+
+
+def test_schema_page_damage_is_one_line_too(tmp_path):
+    """Damage where SQLite keeps its schema (page 1): quick_check cannot even start; still one line, still refused."""
+    good = _filled(tmp_path / "good.db", 5)
+    bad = tmp_path / "bad.db"
+    shutil.copy(good, bad)
+    data = bytearray(bad.read_bytes())
+    data[100 + 8: 100 + 8 + 32] = b"\xff" * 32  # page 1's cell pointers (after the 100-byte file header)
+    bad.write_bytes(bytes(data))
+    before = sha256_file(bad)
+    with pytest.raises(DamagedDatabaseError, match=re.escape(f"{bad} is damaged (SQLite quick_check: database disk image is malformed)")):
+        ResultsDB(bad)
+    assert sha256_file(bad) == before
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/null"])
+def test_special_file_as_database_is_refused_without_opening_it(tmp_path, special):
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "results.db"
+        os.mkfifo(path)
+    kind = "a FIFO (named pipe)" if special == "fifo" else "a character device"
+    with no_hang(), pytest.raises(BadInputFileError, match=f"^{re.escape(f'results database {path} is {kind}; give a regular file')}$"):
+        ResultsDB(path)
+
+
+def test_quick_check_costs_little(tmp_path):
+    """Once per open, O(size): a database of 3000 measurements (about 6 MiB; 9 ms measured) opens well within 2 s."""
+    path = _filled(tmp_path / "big.db", 3000)
+    size = path.stat().st_size
+    started = time.perf_counter()
+    ResultsDB(path).close()
+    elapsed = time.perf_counter() - started
+    assert size > 5 * 2**20 and elapsed < 2.0, (size, elapsed)

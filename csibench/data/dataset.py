@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from csibench.errors import CsibenchError, UsageError
-from csibench.files import write_bytes_atomic, write_json_atomic
+from csibench.files import check_regular_file, read_bytes_bounded, write_bytes_atomic, write_json_atomic
 
 DATASET_FORMAT_VERSION = 1
 TENSOR_ORDER = ("train", "val", "test", "test_hf_real", "test_hf_imag")
@@ -197,10 +197,12 @@ def save_dataset(ds: CsiDataset, path: str | Path) -> Path:
 def read_meta(path: str | Path) -> tuple[Path, Path, Any]:
     """``(NAME.safetensors, NAME.json, parsed metadata)``; one-line errors for a missing file or unreadable JSON."""
     st_path, json_path = dataset_paths(path)
-    if not st_path.is_file():
+    if not st_path.exists():
         raise UsageError(f"{st_path}: no such dataset file (a dataset is NAME.safetensors beside NAME.json)")
+    # No size cap: paper-scale sets are many GB. A FIFO or device would hang or never end the tensor read.
+    check_regular_file(st_path, what="dataset")
     try:
-        meta = json.loads(json_path.read_text())
+        meta = json.loads(read_bytes_bounded(json_path, what="dataset metadata").decode("utf-8"))
     except FileNotFoundError:
         raise DatasetError(f"{st_path}: its metadata {json_path.name} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -30,7 +30,7 @@ import numpy as np
 
 from csibench.data.dataset import DatasetError, check_finite, content_hash, dataset_paths, read_meta, read_tensors
 from csibench.errors import UsageError
-from csibench.files import atomic_path, write_json_atomic
+from csibench.files import BadInputFileError, atomic_path, read_bytes_bounded, write_json_atomic
 
 MU_FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -139,8 +139,8 @@ def is_multi_user(path: str | Path) -> bool:
     """True when ``path``'s metadata says it is a multi-user dataset (False when unreadable: the loader will say why)."""
     _, json_path = dataset_paths(path)
     try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, ValueError):
+        meta = json.loads(read_bytes_bounded(json_path, what="dataset metadata").decode("utf-8"))
+    except (OSError, ValueError, BadInputFileError):
         return False
     return isinstance(meta, dict) and meta.get("kind") == "multi-user"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from csibench.devices.profiles import get_profile
 from csibench.errors import CsibenchError, UsageError, suggest
-from csibench.files import write_json_atomic
+from csibench.files import read_bytes_bounded, write_json_atomic
 
 CONFIG_VERSION = 1
 
@@ -65,7 +65,7 @@ def load_devices() -> dict[str, DeviceConfig]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bytes_bounded(path, what="devices file").decode("utf-8"))
         return {name: DeviceConfig(**entry) for name, entry in data["devices"].items()}
     except UnicodeDecodeError:
         raise CsibenchError(f"{path} is not a valid csibench devices file (not UTF-8 text); fix or remove it") from None

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from csibench.errors import ArtifactError, InvalidArtifactError, UsageError
+from csibench.files import MIB, check_regular_file, read_bytes_bounded
 from csibench.files import sha256_of, write_json_atomic, write_text_atomic  # noqa: F401 - re-exported for old imports
 from csibench.formats_table import TABLE
 
 MANIFEST_VERSION = 1
+CAP_ARTIFACT = 2048 * MIB  # an artifact csibench opens (a CSI-feedback model is KiB to a few hundred MiB)
 DIGEST_KEY = "manifest_sha256"  # the manifest's digest of its own content (without this key); absent before issue 10
 
 
@@ -151,8 +153,10 @@ def check_artifact_path(path: Path, suffixes, what: str) -> None:
         raise UsageError(f"{path} is a directory; give an artifact file ({valid})")
     if path.suffix not in suffixes:
         raise UsageError(f"{path}: not {what} (valid suffixes: {valid})")
-    if not path.is_file():
+    if not path.exists():
         raise ArtifactError(f"{path}: no such artifact file")
+    # Before any runtime opens it: a FIFO named x.onnx would block onnxruntime's open for ever, a device never end.
+    check_regular_file(path, what="artifact", cap=CAP_ARTIFACT)
 
 
 def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | Path | None = None) -> Artifact:
@@ -173,7 +177,7 @@ def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | P
         raise UsageError(f"--reference is for files without a csibench manifest; {path} has {mpath.name} "
                          "(validated against PyTorch at export)")
     try:
-        manifest = json.loads(mpath.read_text())
+        manifest = json.loads(read_bytes_bounded(mpath, what="manifest").decode("utf-8"))
     except FileNotFoundError:
         how = ("`csibench bench` and `csibench profile` take it as a bare artifact (labelled unvalidated, or checked with "
                "--reference FILE.npz)" if path.suffix in BARE_FORMATS else "a .safetensors artifact needs it to rebuild "

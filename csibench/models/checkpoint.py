@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from csibench.errors import ArtifactError, UsageError
-from csibench.files import atomic_path, os_error_message, sha256_of, write_json_atomic
+from csibench.files import atomic_path, os_error_message, read_bytes_bounded, sha256_of, write_json_atomic
 from csibench.models.base import CsiModel
 from csibench.models.registry import cfg_to_dict, create_model, make_cfg
 
@@ -48,7 +48,7 @@ def load_weights(module: torch.nn.Module, path: Path, what: str) -> None:
 def read_sidecar(path: Path) -> dict[str, Any]:
     meta_path = sidecar(path)
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(read_bytes_bounded(meta_path, what="checkpoint config").decode("utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{path}: its config {meta_path.name} is missing (a checkpoint is safetensors + JSON config)") from None
     except UnicodeDecodeError:

@@ -69,10 +69,10 @@ def _key(parts: dict[str, Any]) -> str:
 def _train_once(ctx: TrainContext, folder: Path, title: str, train: Callable[[Any], dict]) -> tuple[dict, bool]:
     """``(summary, reused)``: the finished run in ``folder`` if there is one, else ``train(on_event)`` (resuming
     whatever an interrupted run left there), whose summary is written last, atomically, as ``done.json``."""
-    from csibench.files import write_json_atomic
+    from csibench.files import read_bytes_bounded, write_json_atomic
 
-    try:
-        return json.loads((folder / "done.json").read_text()), True
+    try:  # bounded: a FIFO or device there is one line (BadInputFileError), never a hang or a retrain over it
+        return json.loads(read_bytes_bounded(folder / "done.json", what="finished-training record").decode("utf-8")), True
     except (OSError, ValueError):
         pass
     task = ctx.progress.add_task(title, total=None)

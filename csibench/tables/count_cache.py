@@ -7,8 +7,8 @@ versions (torch, thop, the converters): any edit to csibench, or another torch, 
 a stale published-vs-computed comparison.
 
 The file is ``counts-v1.json`` in ``$CSIBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/csibench``, else
-``~/.cache/csibench``; writes are atomic (a crash leaves the old file), and an unreadable file is ignored and
-rewritten. Set ``CSIBENCH_CACHE_DIR`` to an empty string to turn the cache off.
+``~/.cache/csibench``; writes are atomic (a crash leaves the old file), and an unreadable file (or one over
+64 MiB) is ignored and rewritten; a FIFO, device or directory in its place is ignored and left alone. Set ``CSIBENCH_CACHE_DIR`` to an empty string to turn the cache off.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from csibench.files import code_fingerprint, write_json_atomic
+from csibench.files import MIB, BadInputFileError, code_fingerprint, read_bytes_bounded, write_json_atomic
 
 CACHE_FILE = "counts-v1.json"
+CACHE_CAP = 64 * MIB  # some hundred bytes per entry: far above every model × side × config × convention counted
 
 
 def cache_path() -> Path | None:
@@ -39,11 +41,19 @@ def entry_key(model: str, side: str, cfg_items: tuple, convention: str) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    try:  # bounded: a FIFO or device in the cache's place would hang the read or never end it
+        data = json.loads(read_bytes_bounded(path, what="counts cache", cap=CACHE_CAP).decode("utf-8"))
+    except (OSError, ValueError, BadInputFileError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _writable(path: Path) -> bool:
+    """The cache file is csibench's: a missing or regular file is (re)written, anything else left alone."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return True
 
 
 def lookup(key: str) -> dict | None:
@@ -60,6 +70,8 @@ def store(key: str, value: dict) -> None:
     if path is None:
         return
     try:
+        if not _writable(path):  # a FIFO or device where the cache belongs is not csibench's to replace
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, {**_read(path), key: value})
     except (OSError, TypeError, ValueError):  # unwritable place, or a value JSON cannot hold exactly: recount next time
