@@ -239,3 +239,22 @@ def test_run_refuses_torch_alone_on_a_remote_device_at_once(sshd, tmp_path):
                                  "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "reports")])
     assert result.exit_code == 2 and "torch runtime runs only on this machine, not on device(s) pi" in result.stderr
     assert not (tmp_path / "cache").exists() and not (tmp_path / "r.db").exists()  # refused before any work
+
+
+def test_calibration_over_ssh_probes_the_devices_runtimes_at_each_thread_count(sshd, tmp_path):
+    """Issue 16 item 9: the device's peak is the best of numpy's matmul and the runtimes the device has (here
+    onnxruntime and torch), each probe at the thread count csibench asked for over SSH."""
+    from csibench.devices.calibration import record_calibration, thread_counts
+
+    pi = SSHDevice(device(sshd, tmp_path))
+    one = pi.calibrate(0.05, threads=1)
+    assert one["peak_threads"] == 1 and one["peak_probes_failed"] == {}
+    assert set(one["peak_probes_gflops"]) == {"numpy matmul 512x512x512", "onnxruntime Gemm 512x512x512",
+                                              "onnxruntime Conv 64->64 ch 3x3 on 56x56", "torch matmul 512x512x512"}
+    assert one["peak_gflops"] == max(one["peak_probes_gflops"].values()) == one["peak_probes_gflops"][one["peak_source"]]
+    with ResultsDB(tmp_path / "r.db") as db:
+        cal = record_calibration(pi, 0.05, db=db)
+        [stored] = db.calibrations(["pi"])
+    cores = cal["host"]["logical_cores"]
+    assert sorted(map(int, cal["peak_source_by_threads"])) == thread_counts(cores) and cal["peak_threads"] == cores
+    assert stored["peak_source"] == cal["peak_source"] == cal["peak_source_by_threads"][str(cores)]
