@@ -213,6 +213,12 @@ ROWS = [
     R("range", "report --db {db} --out {tmp}/rep --runtimes tvm", 2, "unknown runtime(s) 'tvm' in --runtimes", "onnxruntime"),
     R("file", "report --db {db} --out {file} --format tex", 1, "{file}", "it is a file, not a directory"),
     # --- issue 16, validation (items 1, 10, 11) ---------------------------------------------------------------------------
+    R("nan", "profile {bare_onnx} --reference {nan_npz}", 1, "{bare_onnx} failed validation",
+      "reference nan_ref.npz output 'codeword' has 3 NaN values (of 256)"),
+    R("nan", "bench {bare_onnx} --db {db} --reference {nan_npz}", 1, "status failed",
+      "reference nan_ref.npz output 'codeword' has 3 NaN values (of 256)"),
+    R("nan", "profile {bare_onnx} --reference {inf_npz}", 1, "failed validation",
+      "reference inf_ref.npz input 'csi' has 1 Inf value (of 4096)"),
     # (end of validation (items 1, 10, 11) rows)
     # --- issue 16, reports (items 2, 7) ---------------------------------------------------------------------------
     # (end of reports (items 2, 7) rows)
@@ -329,6 +335,24 @@ def env(tmp_path_factory):
                                                                                "content_hash": load_dataset(paths["ds"]).content_hash}})
 
     _studies_and_resume(root, paths)
+    _bounded_reads(root, paths)
+
+    # issue 16, validation: the exported .onnx copied without its manifest (a bare file) and .npz references for it
+    # whose second array holds NaN / whose input holds Inf (NaN never validates, in any output of any artifact).
+    paths["bare_onnx"] = root / "bare" / "colleague.onnx"
+    paths["bare_onnx"].parent.mkdir()
+    shutil.copy(art, paths["bare_onnx"])
+    import numpy as np
+
+    csi = np.full((2, 2, 32, 32), 0.5, np.float32)
+    codeword = np.zeros((2, 128), np.float32)
+    codeword[1, :3] = np.nan
+    np.savez(root / "nan_ref.npz", csi=csi, codeword=codeword)
+    paths["nan_npz"] = root / "nan_ref.npz"
+    csi_inf = csi.copy()
+    csi_inf[0, 0, 0, 0] = np.inf
+    np.savez(root / "inf_ref.npz", csi=csi_inf, codeword=np.zeros((2, 128), np.float32))
+    paths["inf_npz"] = root / "inf_ref.npz"
 
     mounted = []  # mounted last: nothing after this can fail before the teardown unmounts them
     full = root / "full"

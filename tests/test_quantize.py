@@ -260,6 +260,65 @@ def test_device_revalidation_of_a_quantised_artifact_catches_wrong_outputs(expor
     assert bad["status"] == "failed" and bad["max_abs_error"] > atol
 
 
+def test_device_recheck_of_a_quantised_artifact_is_against_its_own_host_output(exported, tmp_path):
+    """Issue 16 item 10: like with like. The validation file holds the artifact's own host output (same runtime) and
+    a tolerance of HOST_STEPS int8 steps of the codeword range; a correct runtime passes it tightly, and a device output
+    off by less than the int8-to-fp32 tolerance but more than that is caught (a perturbed host reference stands in)."""
+    from csibench.devices.agent import Loaded, validate
+    from csibench.export.quant_validate import HOST_STEPS
+
+    path, m = exported[("crnet-se", "tflite", "int8")]
+    data = path.with_name(m["validation_data"]["file"])
+    with np.load(data) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    host = arrays["host:codeword"]
+    step = (host.max() - host.min()) / 255
+    assert m["validation_data"]["host_atol"] == pytest.approx(HOST_STEPS * step) == pytest.approx(float(arrays["host_atol"]))
+    assert m["validation_data"]["host_runtime"] == "litert"
+    assert m["validation_data"]["host_atol"] < m["validation_data"]["atol"] / 2  # tighter than against fp32
+    loaded = Loaded("litert", "ai-edge-litert", str(path), 1, ["csi"])
+    good = validate(loaded, str(data), m["validation_data"]["atol"])
+    assert good["status"] == "passed" and good["host_max_abs_error"] == 0.0  # the same kernels here: bit-identical
+    off = 0.5 * (m["validation_data"]["host_atol"] + m["validation_data"]["atol"])  # between the two tolerances
+    perturbed = tmp_path / "perturbed.npz"
+    np.savez(perturbed, **{**arrays, "host:codeword": host + np.where(np.arange(host.size) == 5, off, 0).reshape(host.shape)})
+    bad = validate(loaded, str(perturbed), m["validation_data"]["atol"])
+    assert bad["status"] == "failed" and bad["max_abs_error"] <= m["validation_data"]["atol"]  # fp32 check alone passes
+    assert bad["host_max_abs_error"] == pytest.approx(off, rel=1e-6)
+    assert bad["error"].startswith(f"max-abs {off:.3g} against the same artifact's output on the host's runtime, tolerance ")
+
+
+def test_quantised_validation_record_round_trips(exported):
+    """One type both ways: the block quant_validate wrote is a QuantValidation, and back to the same dict."""
+    from csibench.export.manifest import QuantValidation
+
+    for (_, _, precision), (_, m) in exported.items():
+        if precision == "fp32":
+            continue
+        record = QuantValidation.from_dict(m["validation"])
+        assert record.to_dict() == m["validation"]
+        assert QuantValidation.from_dict(record.to_dict()) == record
+        assert record.inputs["source"] == "dataset" and record.inputs["split"] == "test"
+
+
+def test_nan_in_heldout_csi_fails_quantised_validation(exported, trained):
+    """NaN never validates: a held-out sample with NaN fails with the input named (not an NMSE of NaN that compares
+    false, nor a manifest JSON cannot hold)."""
+    import dataclasses
+
+    ckpts, ds = trained
+    path, m = exported[("crnet-se", "onnx", "int8")]
+    model = resolve_model("crnet-se", cr="1/16", checkpoint=ckpts["crnet-se"])
+    data = load_quant_data(model, samples=CALIB)
+    heldout = data.heldout.copy()
+    heldout[3, 0, 0, :2] = np.nan
+    report = validate_quantized(FORMATS["onnx"], path, model, dataclasses.replace(data, heldout=heldout), "int8",
+                                tolerance_for("int8"), m)
+    assert report["status"] == "failed" and report["error_type"] == "NonFiniteError"
+    assert report["error"] == f"held-out CSI input 'csi' has 2 NaN values (of {heldout.size})"
+    json.dumps(report, allow_nan=False)  # what the manifest writer demands
+
+
 def test_precision_names_stay_light():
     """Study files and the CLI know the precision names without loading torch or the exporters."""
     import subprocess
