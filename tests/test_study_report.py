@@ -7,8 +7,10 @@ import copy
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -333,3 +335,77 @@ def test_a_report_removes_the_csvs_its_predecessor_wrote_and_nothing_else(tmp_pa
     assert not (tmp_path / "zoo-only.tex").exists()
     assert json.loads(written["json"].read_text())["files"] == ["index.html", "latency.csv", "latency.tex", "report.json",
                                                                 "report.md", "report.tex"]
+
+
+# ---------------------------------------------------------------- injection (issue 16, item 7)
+
+NASTY_NAME = '=HYPERLINK("http:evil")| x |<script>[a](javascript:alert(1))'
+NASTY_DESCRIPTION = f'{NASTY_NAME} <img src=x onerror=alert(1)>\n# not a heading\n- not a list `tick'
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, list]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, attrs))
+
+
+def test_user_strings_reach_every_format_as_text(tmp_path):
+    """A study description and a bare artifact's file name carrying a spreadsheet formula, table pipes, a script tag
+    and a javascript: link print as typed in every format and run as nothing: escaped in Markdown, behind a quote
+    in CSV (numbers stay numbers), escaped in LaTeX, text in a script-free HTML page."""
+    from csibench.export import export_side, parse_formats
+    from csibench.models import create_model
+
+    [(art, _)] = export_side(create_model("crnet-se", cr="1/16"), "ue", parse_formats("onnx"), tmp_path / "art")
+    bare = tmp_path / f"{NASTY_NAME}.onnx"
+    bare.write_bytes(art.read_bytes())
+    study = tmp_path / "nasty.toml"
+    study.write_text(f"description = '''{NASTY_DESCRIPTION}'''\n[[models]]\nartifact = '{bare.name}'\n"
+                     "[measure]\nmin_time = 0.05\nmin_samples = 5\nmax_time = 2\n")
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["run", str(study), "--db", str(tmp_path / "r.db"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    label = bare.name
+
+    md = (out / "report.md").read_text()
+    assert not re.search(r"(?<!\\)(<script|<img|\]\(javascript:)", md), re.search(r".{80}(?<!\\)(<script|<img|\]\(javascript:).{20}", md)
+    assert md.count(r'=HYPERLINK("http:evil")\| x \|\<script\>\[a\](javascript:alert(1))') >= 3  # description, definition, rows
+    assert "\n# " not in md.split("\n", 1)[1] and r"\# not a heading" in md and r"\- not a list \`tick" in md
+    row = next(line for line in md.splitlines() if line.startswith("| =HYPERLINK") and "onnxruntime" in line)
+    header = md.splitlines()[md.splitlines().index(row) - 2]
+    unescaped_pipes = r"(?<!\\)\|"
+    assert len(re.findall(unescaped_pipes, row)) == len(re.findall(unescaped_pipes, header))  # one cell per column
+
+    with open(out / "latency.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["label"] == "'" + label  # a formula is text behind a quote
+    assert float(rows[0]["median [ms]"]) > 0 and not rows[0]["median [ms]"].startswith("'")
+    for path in out.glob("*.csv"):
+        with open(path, newline="") as fh:
+            cells = [c for r in csv.reader(fh) for c in r]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not _is_number(c))], path
+
+    page = (out / "index.html").read_text()
+    parser = _Tags()
+    parser.feed(page)
+    assert "script" not in {t for t, _ in parser.tags}
+    attrs = [(k, v or "") for _, a in parser.tags for k, v in a]
+    assert not [k for k, _ in attrs if k.lower().startswith("on")]
+    assert not [v for _, v in attrs if v.strip().lower().startswith("javascript:")]
+    assert "=HYPERLINK(&quot;http:evil&quot;)| x |&lt;script&gt;[a](javascript:alert(1))" in page  # shown as typed
+
+    tex = (out / "report.tex").read_text()
+    assert "<script>" not in tex and r"\textless{}script\textgreater{}" in tex and r"\textbar{} x \textbar{}" in tex
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["study"]["definition"]["description"] == NASTY_DESCRIPTION  # data stays data
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

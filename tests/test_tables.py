@@ -83,3 +83,42 @@ def test_count_cache_can_be_turned_off_and_survives_garbage(tmp_path, monkeypatc
     assert count_cache.lookup("k") is None
     count_cache.store("k", {"v": 1})
     assert count_cache.lookup("k") == {"v": 1}
+
+
+# ---------------------------------------------------------------- the report's precision table (issue 16, item 11)
+
+
+def test_unstable_rows_of_the_precision_table_carry_their_mark(tmp_path):
+    """An unstable int8 median (and the speed-up dividing an unstable fp32 one) is marked ⚠ with its reasons in the
+    notes, as the latency table's rows are; a stable row carries no mark."""
+    from csibench.bench.latency import measure_group
+    from csibench.bench.results import ResultsDB
+    from csibench.export import export_side, parse_formats
+    from csibench.models import create_model
+    from csibench.reports.registry import build_tables
+    from csibench.reports.render import to_markdown
+    from csibench.reports.view import StudyView
+    from tests.test_payload import SWEEP, _quantised
+
+    path, _ = export_side(create_model("crnet-se", cr="1/16"), "ue", parse_formats("onnx"), tmp_path / "art")[0]
+    (fp32,), _ = measure_group([path], "onnxruntime", 1, min_time_s=0.05, min_samples=8)
+    fp32["verdict"] = {**fp32["verdict"], "stable": True, "reasons": []}
+    passed = {"status": "passed", "nmse_db": -9.6, "delta_nmse_db": 0.4, "codeword_rel_error": 0.05}
+    int8 = _quantised(fp32, precision="int8", factor=0.5, sha="11" * 32, validation=passed)
+    int8["verdict"] = {**fp32["verdict"], "stable": False, "reasons": ["median CI ±4.1 % wider than ±3 %"]}
+    fp16 = _quantised(fp32, precision="fp16", factor=0.9, sha="33" * 32, validation=passed)
+    with ResultsDB(tmp_path / "r.db") as db:
+        db.append_study(sweep=SWEEP, name="q", definition={"name": "q", "models": [{"label": "student", "model": "crnet-se"}]})
+        for rec in (fp32, int8, fp16):
+            db.append_artifact(sweep=SWEEP, label="student", path=rec["artifact_path"], manifest=rec["manifest"], status="passed")
+            db.append({**rec, "sweep": SWEEP})
+        view = StudyView(db.study_data(SWEEP))
+    table = {t.id: t for t in build_tables(view)}["precision"]
+    marks = {r.cells[3]: r.mark for r in table.rows}
+    assert marks == {"fp32": "", "fp16": "", "int8": "⚠"}
+    assert [n for n in table.notes if n.startswith("⚠ ")] == [n for n in table.notes if n.startswith("⚠ student CR 1/16 ue int8, ")
+                                                              and n.endswith(": unstable — median CI ±4.1 % wider than ±3 %")]
+    assert len([n for n in table.notes if n.startswith("⚠ ")]) == 1
+    assert any(n.startswith("verdict: stable unless") and "⚠: an unstable median" in n for n in table.notes)
+    int8_line = next(line for line in to_markdown(table).splitlines() if "| int8 |" in line)
+    assert int8_line.startswith("| student ⚠ |")

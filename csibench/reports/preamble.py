@@ -28,16 +28,38 @@ def devices(view: StudyView) -> dict[str, dict[str, Any]]:
     return found
 
 
+# ---------------------------------------------------------------- user text inside the Markdown it writes
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
+_MD_BLOCK_START = re.compile(r"^(\s*\d*)([#>+=.)-])")  # "# x", "> x", "- x", "1. x" open a block at a line's start
+
+
+def md_text(value: Any, *, line_start: bool = True) -> str:
+    """A user's string (a label, a description, a device name, a path, a reason) as Markdown that prints it as typed
+    on one line: no HTML tag, link, image, code span, emphasis or table cell border of its own, and no block (a
+    heading, a quote, a list) where it starts a line. :func:`inline` reads the escapes back for HTML and LaTeX."""
+    flat = " ".join(str(value).splitlines())
+    escaped = _MD_SPECIAL.sub(r"\\\1", flat)
+    return _MD_BLOCK_START.sub(r"\1\\\2", escaped, count=1) if line_start else escaped  # a table cell starts no block
+
+
+def md_code(value: Any) -> str:
+    """A user's string as a code span where it holds no backtick (nothing in a span is markup), else :func:`md_text`."""
+    text = " ".join(str(value).splitlines())
+    return f"`{text}`" if text and "`" not in text else md_text(text)
+
+
 def _study_heading(view: StudyView, source: str) -> list[str]:
     s = view.study
     if s.id is None:  # rows from before studies
-        what = f"sweep `{s.sweep}`" if s.sweep else f"every measurement in {source}"
+        what = f"sweep {md_code(s.sweep)}" if s.sweep else f"every measurement in {md_text(source)}"
         return [f"# csibench report: {what}", "",
                 "Recorded before studies existed: no study definition; models are named by their model names."]
-    lines = [f"# csibench report: study {s.name}", ""]
-    if s.description:
-        lines += [s.description, ""]
-    lines.append(f"Study run {s.id} (database row), started {s.created_at}, sweep `{s.sweep}`, recorded by csibench {s.csibench_version}.")
+    lines = [f"# csibench report: study {md_text(s.name)}", ""]
+    for paragraph in (s.description or "").splitlines():  # each line its own paragraph, never a heading or a list
+        lines += [md_text(paragraph), ""] if paragraph.strip() else []
+    lines.append(f"Study run {s.id} (database row), started {s.created_at}, sweep {md_code(s.sweep)}, recorded by "
+                 f"csibench {md_text(s.csibench_version)}.")
     return lines
 
 
@@ -45,21 +67,24 @@ def _definition(view: StudyView) -> list[str]:
     d = view.study.definition
     if not d:
         return []
-    measure = ", ".join(f"{k} {v}" for k, v in (d.get("measure") or {}).items() if v is not None)
+    def listed(key: str) -> str:
+        return md_text(", ".join(map(str, d.get(key) or [])))
+
+    measure = md_text(", ".join(f"{k} {v}" for k, v in (d.get("measure") or {}).items() if v is not None))
     lines = ["", "## Definition", "",
-             f"- baseline: {d.get('baseline') or 'none'}; templates: {', '.join(d.get('tables') or []) or 'none'}",
-             f"- formats: {', '.join(d.get('formats') or [])}; runtimes: {', '.join(d.get('runtimes') or [])}; threads: "
-             f"{', '.join(map(str, d.get('threads') or []))}; devices: {', '.join(d.get('devices') or [])}",
-             f"- measurement: {measure or 'defaults'}; seed {d.get('seed')}", "- models:"]
+             f"- baseline: {md_text(d.get('baseline') or 'none')}; templates: {listed('tables') or 'none'}",
+             f"- formats: {listed('formats')}; runtimes: {listed('runtimes')}; threads: {listed('threads')}; devices: "
+             f"{listed('devices')}",
+             f"- measurement: {measure or 'defaults'}; seed {md_text(d.get('seed'))}", "- models:"]
     for m in view.study.models:
         if m.artifact:
-            ref = f"validated against {m.reference}" if m.reference else "no reference: unvalidated"
-            what = f"bare artifact {m.artifact}, {ref}"
+            ref = f"validated against {md_text(m.reference)}" if m.reference else "no reference: unvalidated"
+            what = f"bare artifact {md_text(m.artifact)}, {ref}"
         else:
             settings = [f"CR {', '.join(m.crs)}" if m.crs else None, f"sides {', '.join(m.sides)}" if m.sides else None,
                         ", ".join(f"{k}={v}" for k, v in m.set.items()) or None]
-            what = f"model {m.model} ({'; '.join(s for s in settings if s) or 'defaults'})"
-        lines.append(f"  - **{m.label}**: {what}; weights: {m.weights_label or 'as the model builds them'}")
+            what = f"model {md_text(m.model)} ({md_text('; '.join(s for s in settings if s) or 'defaults')})"
+        lines.append(f"  - **{md_text(m.label)}**: {what}; weights: {md_text(m.weights_label or 'as the model builds them')}")
     return lines
 
 
@@ -70,10 +95,10 @@ def _devices(found: dict[str, dict[str, Any]]) -> list[str]:
         board = f"{host['board']}, " if host.get("board") else ""
         thermal = ", ".join(f"{k} {host[k]}" for k in ("temperature_c", "throttled", "cpu_freq_current_mhz") if host.get(k) is not None)
         runtimes = ", ".join(f"{r['impl']} {r['version']}" for r in d["runtimes"].values())
-        lines.append(f"- device **{name}** (fingerprint {d['fingerprint']}): {board}{host.get('cpu_model')}, "
-                     f"{host.get('logical_cores')} logical cores, governor {host.get('governor') or 'unreadable'}, "
-                     f"{host.get('os')}, Python {host.get('python')}" + (f"; {thermal}" if thermal else "")
-                     + f"; runtimes used: {runtimes or 'none'}")
+        facts = (f"{board}{host.get('cpu_model')}, {host.get('logical_cores')} logical cores, governor "
+                 f"{host.get('governor') or 'unreadable'}, {host.get('os')}, Python {host.get('python')}"
+                 + (f"; {thermal}" if thermal else "") + f"; runtimes used: {runtimes or 'none'}")
+        lines.append(f"- device **{md_text(name)}** (fingerprint {d['fingerprint']}): {md_text(facts)}")  # a device's facts are its own words
     if not found:
         lines.append("- nothing was measured in this run")
     return lines
@@ -84,15 +109,15 @@ def _failures(view: StudyView) -> list[str]:
     failed_exports = [a for a in view.data.artifacts if a.status == "export-failed"]
     if failed_exports:
         lines += ["", f"{len(failed_exports)} artifact(s) could not be exported:"]
-        lines += [f"- {a.label} {a.format}{f' {a.precision}' if a.precision and a.precision != 'fp32' else ''} "
-                  f"({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}" for a in failed_exports]
+        lines += ["- " + md_text(f"{a.label} {a.format}{f' {a.precision}' if a.precision and a.precision != 'fp32' else ''} "
+                                 f"({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}") for a in failed_exports]
     stops = [f for f in view.data.failures if f.runtime is None]  # the run itself stopped (recorded by the runner)
-    lines += [line for f in stops for line in ("", f"**This run did not finish:** {f.reason}")]
+    lines += [line for f in stops for line in ("", f"**This run did not finish:** {md_text(f.reason)}")]
     failures = [f for f in view.data.failures if f.runtime is not None and f.id not in view.superseded]
     if failures:
         lines += ["", f"{len(failures)} measurement(s) could not be made:"]
-        lines += [f"- {f.device}: {f.model}{f' CR {f.cr}' if f.cr else ''} on {f.runtime}, {f.threads} thread(s): {f.reason}"
-                  for f in failures[-10:]]
+        lines += ["- " + md_text(f"{f.device}: {f.model}{f' CR {f.cr}' if f.cr else ''} on {f.runtime}, {f.threads} "
+                                 f"thread(s): {f.reason}") for f in failures[-10:]]
     return lines
 
 
@@ -124,12 +149,14 @@ KIND_MARKS = {"measured": "m", "counted": "c", "published": "p", "computed": "d"
 KIND_WORDS = {"measured": "measured by csibench on the device named", "counted": "counted from the artifact's graph",
               "published": "published in the paper (not measured here)", "computed": "derived from other cells"}
 UNVALIDATED_WORDS = "unvalidated artifact (not checked against a PyTorch reference)"
+UNSTABLE_WORDS = "unstable measurement (its reasons are in the notes)"
+ROW_MARKS = {"†": UNVALIDATED_WORDS, "⚠": UNSTABLE_WORDS}
 
 
-def legend(kinds: set[str], marked: bool) -> list[tuple[str, str]]:
-    """(mark, meaning) for the column kinds present, then † when a row carries it."""
+def legend(kinds: set[str], row_marks: str) -> list[tuple[str, str]]:
+    """(mark, meaning) for the column kinds present, then each row mark (†, ⚠) that a row carries."""
     pairs = [(KIND_MARKS[k], KIND_WORDS[k]) for k in KIND_MARKS if k in kinds]
-    return pairs + ([("†", UNVALIDATED_WORDS)] if marked else [])
+    return pairs + [(m, w) for m, w in ROW_MARKS.items() if m in row_marks]
 
 
 def blocks(markdown: str) -> list[tuple[str, int, str]]:
@@ -161,17 +188,33 @@ def blocks(markdown: str) -> list[tuple[str, int, str]]:
     return out
 
 
+_ESCAPED = r"\\[!-/:-@\[-`{-~]"  # a backslash before ASCII punctuation: that character, as typed (CommonMark)
+_INLINE = re.compile(rf"(?P<code>`[^`]+`)|\*\*(?P<strong>(?:{_ESCAPED}|[^*\\]|\\)+?)\*\*|(?P<esc>{_ESCAPED})|(?P<text>[^`*\\]+|.)")
+
+
+def _unescape(text: str) -> str:
+    return re.sub(_ESCAPED, lambda m: m[0][1], text)
+
+
 def inline(text: str) -> list[tuple[str, str]]:
-    """``**bold**`` and ```code``` spans of one line: (style, text) with style "", "strong" or "code"."""
-    spans = []
-    for part in re.split(r"(\*\*[^*]+\*\*|`[^`]+`)", text):
-        if part.startswith("**") and part.endswith("**") and len(part) > 4:
-            spans.append(("strong", part[2:-2]))
-        elif part.startswith("`") and part.endswith("`") and len(part) > 2:
-            spans.append(("code", part[1:-1]))
-        elif part:
-            spans.append(("", part))
+    """``**bold**`` and ```code``` spans of one line, with :func:`md_text`'s escapes read back: (style, text) with
+    style "", "strong" or "code"."""
+    spans: list[tuple[str, str]] = []
+    for m in _INLINE.finditer(text):
+        style, part = ("code", m["code"][1:-1]) if m["code"] else ("strong", _unescape(m["strong"])) if m["strong"] \
+            else ("", m["esc"][1] if m["esc"] else m["text"])
+        if style == "" and spans and spans[-1][0] == "":
+            spans[-1] = ("", spans[-1][1] + part)
+        else:
+            spans.append((style, part))
     return spans
+
+
+def md_rich(text: str) -> str:
+    """A line of csibench's own Markdown (a table note, a caption) that may quote user strings, re-emitted so that only
+    its bold and code spans are markup: a label inside it cannot open a link, a tag or a table cell."""
+    wrap = {"": "{}", "strong": "**{}**", "code": "`{}`"}
+    return "".join(wrap[style].format(part if style == "code" else md_text(part)) for style, part in inline(text))
 
 
 FIGURE_NOTES = 5  # a caption is no list: beyond this many notes, a count and where the rest are

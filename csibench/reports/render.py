@@ -21,38 +21,50 @@ from csibench.errors import UsageError
 from csibench.files import CAP_TEXT_CONFIG, FileWriteError, os_error_message
 from csibench.reports import render_html, render_tex
 from csibench.reports.figure import Figure
-from csibench.reports.preamble import figure_notes
+from csibench.reports.preamble import figure_notes, md_rich, md_text
 from csibench.reports.table import Table
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _md_cell(text: str) -> str:
+    """A table cell's text: a label's pipe, tag, link or newline stays text inside its cell."""
+    return md_text(text, line_start=False)
 
 
 def to_markdown(table: Table) -> str:
+    title = f"### {md_text(table.title, line_start=False)}"
+    notes = [f"{md_rich(n)}  " for n in table.notes]
     if not table.rows:  # a table of dashes reads as data; say plainly that there is none, and why (the notes)
-        return "\n".join([f"### {table.title}", "", "_No data in this run._", ""] + [f"{n}  " for n in table.notes]) + "\n"
-    lines = [f"### {table.title}", "", "| " + " | ".join(_md_escape(h) for h in table.headers) + " |",
-             "|" + "---|" * len(table.columns)]
+        return "\n".join([title, "", "_No data in this run._", ""] + notes) + "\n"
+    lines = [title, "", "| " + " | ".join(_md_cell(h) for h in table.headers) + " |", "|" + "---|" * len(table.columns)]
     for row in table.rows:
-        cells = [_md_escape(col.markdown(v)) for col, v in zip(table.columns, row.cells, strict=True)]
+        cells = [_md_cell(col.markdown(v)) for col, v in zip(table.columns, row.cells, strict=True)]
         if row.mark and cells:
             cells[0] += f" {row.mark}"
         lines.append("| " + " | ".join(cells) + " |")
-    lines += [""] + [f"{n}  " for n in table.notes]
+    lines += [""] + notes
     return "\n".join(lines) + "\n"
+
+
+# A text cell a spreadsheet would run as a formula (OWASP CSV injection): shown as text behind a single quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(text: str) -> str:
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
-    return repr(value) if isinstance(value, float) else str(value)  # repr: the shortest exact float
+    if isinstance(value, float):
+        return repr(value)  # repr: the shortest exact float; a number, never quoted (-3.2 stays -3.2)
+    return str(value) if isinstance(value, int) else _csv_text(str(value))
 
 
 def to_csv(table: Table) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(table.headers)
+    writer.writerow([_csv_text(h) for h in table.headers])
     writer.writerows([_csv_cell(v) for v in row.cells] for row in table.rows)
     return buf.getvalue()
 
@@ -78,8 +90,9 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
 
 
 def _to_markdown_figure(fig: Figure) -> str:
-    return f"### {fig.title}\n\n![{_md_escape(fig.title)}](figures/{fig.id}.png)\n\n{fig.caption}  \n" + \
-        "".join(f"{n}  \n" for n in figure_notes(fig.notes))
+    title = md_text(fig.title, line_start=False)
+    return f"### {title}\n\n![{title}](figures/{fig.id}.png)\n\n{md_rich(fig.caption)}  \n" + \
+        "".join(f"{md_rich(n)}  \n" for n in figure_notes(fig.notes))
 
 
 def _files(tables: list[Table], figures: list[Figure], preamble: str, meta: dict[str, Any], formats: tuple[str, ...]

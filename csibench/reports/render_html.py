@@ -13,7 +13,7 @@ import base64
 import html
 
 from csibench.reports.figure import Figure
-from csibench.reports.preamble import KIND_MARKS, KIND_WORDS, blocks, figure_notes, inline, legend
+from csibench.reports.preamble import KIND_MARKS, KIND_WORDS, ROW_MARKS, blocks, figure_notes, inline, legend
 from csibench.reports.table import Table
 
 _STYLE = """
@@ -65,14 +65,15 @@ def to_html(table: Table) -> str:
                 classes = [col.kind] + (["num"] if col.kind != "label" else []) + (["missing"] if value is None else [])
                 text = html.escape(col.markdown(value))
                 if i == 0 and row.mark:
-                    text += f'<span class="mark" title="unvalidated">{html.escape(row.mark)}</span>'
+                    words = "; ".join(ROW_MARKS.get(m, m) for m in row.mark)
+                    text += f'<span class="mark" title="{html.escape(words)}">{html.escape(row.mark)}</span>'
                 cells.append(f'<td class="{" ".join(classes)}">{text}</td>')
             ids = _ids(row.ids)
             attrs = f' title="DB rows: {html.escape(ids)}" data-ids="{html.escape(ids)}"' if ids else ""
             out.append(f"<tr{attrs}>" + "".join(cells) + "</tr>")
         out += ["</tbody>", "</table></div>"]
     kinds = {c.kind for c in table.columns}
-    marks = legend(kinds, any(r.mark for r in table.rows)) if table.rows else []
+    marks = legend(kinds, "".join(r.mark for r in table.rows)) if table.rows else []
     notes = ([f"Marks — {'; '.join(f'{html.escape(m)}: {html.escape(w)}' for m, w in marks)}."] if marks else []) \
         + [_rich(n) for n in table.notes]
     if notes:
@@ -112,7 +113,7 @@ def page(tables: list[Table], figures: list[Figure], preamble_md: str) -> str:
     toc += [f'<li><a href="#{anchor("figure", f.id)}">{html.escape(f.title)}</a></li>' for f in figures]
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', '<link rel="icon" href="data:,">',  # no favicon request
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{html.escape(title.replace('`', ''))}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
+             f"<title>{html.escape(''.join(part for _, part in inline(title)))}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
              "<header>", *opening, "</header>", "<nav><h2>Contents</h2><ol>", *toc, "</ol></nav>",
              "<main>", "<h2>Tables</h2>" if tables else "", *(to_html(t) for t in tables),
              "<h2>Figures</h2>" if figures else "", *(_figure(f) for f in figures), "</main>", "</body>", "</html>", ""]

@@ -41,6 +41,8 @@ _GREEK_CAPITALS = {"GAMMA", "DELTA", "THETA", "LAMBDA", "XI", "PI", "SIGMA", "UP
 def _char(ch: str) -> str:
     if ch in _SPECIAL:
         return _SPECIAL[ch]
+    if unicodedata.category(ch) == "Cc":  # a newline, tab or other control character: a blank line would end a table row
+        return " "
     if ch.isascii():
         return ch
     if ch in _UNICODE:
@@ -116,7 +118,7 @@ def _spec(table: Table) -> str:
 
 def _notes(table: Table) -> list[str]:
     kinds = {c.kind for c in table.columns}
-    marks = "; ".join(f"{m}: {w}" for m, w in legend(kinds, any(r.mark for r in table.rows)))
+    marks = "; ".join(f"{m}: {w}" for m, w in legend(kinds, "".join(r.mark for r in table.rows)))
     return ([escape(f"Marks — {marks}.")] if marks and table.rows else []) + [_rich(n) for n in table.notes]
 
 

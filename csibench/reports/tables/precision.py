@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from csibench.reports.table import Column, Table
-from csibench.reports.tables._util import ms, pct
+from csibench.reports.tables._util import VERDICT_NOTE, ms, pct, unstable_note
 from csibench.reports.view import DEFAULT_PRECISION, Entry, Setup, StudyView
 
 ID = "precision"
@@ -110,10 +110,12 @@ def build(view: StudyView) -> Table | None:
                 for setup in setups:
                     m = v.latest[setup]
                     speed, comp_ids = _speedup(view, fp32, m, setup) if v.precision != DEFAULT_PRECISION else (None, [])
+                    base = fp32.latest.get(setup) if fp32 is not None and fp32 is not v and speed is not None else None
+                    mark = "".join(dict.fromkeys(unstable_note(table, who, setup, x) for x, who in ((m, v), (base, fp32))))
                     table.add(v.label, v.cr, v.side, v.precision, fmt, setup.runtime, setup.threads, setup.device,
                               size, size_pct, ms(m.median_s), speed, nmse, delta, sgcs, rel, n_float, where,
                               samples, status, ids={"measurements": [m.id], "artifacts": [a.id for a in v.artifacts.values()],
-                                                    "comparisons": comp_ids})
+                                                    "comparisons": comp_ids}, mark=mark)
                 for setup, f in failed:
                     table.add(v.label, v.cr, v.side, v.precision, fmt, setup.runtime, setup.threads, setup.device,
                               size, size_pct, None, None, nmse, delta, sgcs, rel, n_float, where, samples,
@@ -130,6 +132,9 @@ def build(view: StudyView) -> Table | None:
                "fp32 PyTorch BS decoder on held-out CSI; the fp32 row is the fp32 PyTorch encoder on the same samples. "
                "Speed-up is fp32's median over this one's (interleaved ratio where both were timed in one group).")
     table.note("ops left in float: counted for int8 rows only (an fp16 graph computes every op in float by design).")
+    if any(r.mark for r in table.rows):
+        table.note(VERDICT_NOTE.replace("'unstable (n)' counts the reasons, listed above this note. ", "⚠: an unstable median "
+                                        "(its own, or fp32's its speed-up divides by), reasons above this note. "))
     slower = sorted({f"{r.cells[3]} on {r.cells[5]}" for r in table.rows if isinstance(r.cells[11], float) and r.cells[11] < 1})
     if slower:
         table.note(f"Speed-up below 1 in some rows ({', '.join(slower)}) is measured, not an error: on this CPU that "
