@@ -249,6 +249,27 @@ ROWS = [
     # --- issue 16, signals and devices (items 4, 8) ---------------------------------------------------------------------------
     # (end of signals and devices (items 4, 8) rows)
     # --- issue 16, bounded reads and databases (items 5, 11) ---------------------------------------------------------------------------
+    R("special", "profile {fifo_onnx}", 2, "artifact {fifo_onnx} is a FIFO (named pipe); give a regular file"),
+    R("special", "bench {fifo_onnx} --db {db}", 2, "artifact {fifo_onnx} is a FIFO (named pipe)"),
+    R("size", "profile {big_onnx}", 2, "artifact {big_onnx} is 2048 MiB", "over the 2048 MiB csibench reads"),
+    R("size", "bench {big_onnx} --db {db}", 2, "artifact {big_onnx} is 2048 MiB", "over the 2048 MiB csibench reads"),
+    R("special", "bench {fifo_manifest} --db {db}", 2, "manifest {fifo_manifest}.json is a FIFO (named pipe)"),
+    R("size", "bench {big_manifest} --db {db}", 2, "manifest {big_manifest}.json is 4 MiB", "over the 4 MiB"),
+    R("special", "profile crnet-se --checkpoint {fifo_sidecar}", 2, "checkpoint config {fifo_sidecar}.json is a FIFO (named pipe)"),
+    R("size", "profile crnet-se --checkpoint {big_sidecar}", 2, "checkpoint config {big_sidecar}.json is 4 MiB", "over the 4 MiB"),
+    R("special", "data show {fifo_meta}", 2, "dataset metadata {fifo_meta}.json is a FIFO (named pipe)"),
+    R("special", "data show {fifo_data}", 2, "dataset {fifo_data}.safetensors is a FIFO (named pipe)"),
+    R("special", "profile {fifo_py}:Enc", 2, "{fifo_py} is a FIFO (named pipe)", "model reference"),
+    R("special", "bench {art} --db {fifo}", 2, "results database {fifo} is a FIFO (named pipe); give a regular file"),
+    R("special", "report --db {fifo} --out {tmp}/rep", 2, "results database {fifo} is a FIFO (named pipe)"),
+    R("special", "report --db /dev/zero --out {tmp}/rep", 2, "results database /dev/zero is a character device"),
+    R("special", "bench {art} --db /dev/zero", 1, "/dev/zero", "virtual file system"),
+    R("config", "bench {art} --db {corrupt_db}", 1, "results database {corrupt_db} is damaged (SQLite quick_check: ",
+      "will not append to it", guard="corrupt_db"),
+    R("config", "report --db {corrupt_db} --out {tmp}/rep", 1, "{corrupt_db} is damaged", "report from it", guard="corrupt_db"),
+    R("config", "report --list --db {corrupt_db}", 1, "{corrupt_db} is damaged", guard="corrupt_db"),
+    R("file", "--import-path {file} profile crnet", 2, "--import-path {file}: a file, not a directory", "repository root"),
+    R("file", "--import-path {tmp}/nope profile crnet", 2, "--import-path {tmp}/nope: no such directory"),
     # (end of bounded reads and databases (items 5, 11) rows)
     # --- issue 16, roofline (item 9) ---------------------------------------------------------------------------
     # (end of roofline (item 9) rows)
@@ -397,6 +418,46 @@ def _studies_and_resume(root: Path, paths: dict) -> None:
                               out=root / "rep", report_formats=None)
     with ResultsDB(paths["resume_db"]) as results:
         results.append_study(sweep="seed-004@1", name=study.name, definition=study.to_dict(), options=options.to_dict())
+
+
+def _bounded_reads(root: Path, paths: dict) -> None:
+    """Special files where csibench reads a regular file (FIFOs: one with no writer blocks any open of it), files over
+    the caps (sparse: no disk used) and a results database with a damaged b-tree page."""
+    from tests.test_results_db import corrupt_btree_page
+
+    special = root / "special"
+    special.mkdir()
+
+    def fifo(name: str) -> Path:
+        os.mkfifo(special / name)
+        return special / name
+
+    def sparse(path: Path, size: int) -> Path:
+        with open(path, "wb") as fh:
+            fh.truncate(size)
+        return path
+
+    def beside(name: str, src: Path, suffix: str, make) -> Path:
+        """A copy of ``src`` named ``name`` whose ``name + suffix`` companion is ``make(path)``."""
+        path = special / name
+        shutil.copy(src, path)
+        make(path.with_name(path.name + suffix))
+        return path
+
+    paths["fifo"] = fifo("pipe.db")
+    paths["fifo_onnx"] = fifo("x.onnx")
+    paths["fifo_py"] = fifo("model.py")
+    paths["big_onnx"] = sparse(special / "big.onnx", (2048 << 20) + 1)
+    paths["corrupt_db"] = special / "damaged.db"
+    corrupt_btree_page(paths["db"], paths["corrupt_db"])
+    paths["fifo_sidecar"] = beside("pipe-cfg.safetensors", paths["ckpt"], ".json", os.mkfifo)
+    paths["big_sidecar"] = beside("big-cfg.safetensors", paths["ckpt"], ".json", lambda p: sparse(p, (4 << 20) + 1))
+    paths["fifo_manifest"] = beside("pipe-manifest.onnx", paths["art"], ".json", os.mkfifo)
+    paths["big_manifest"] = beside("big-manifest.onnx", paths["art"], ".json", lambda p: sparse(p, (4 << 20) + 1))
+    shutil.copy(paths["ds"].with_name("ds.safetensors"), special / "pipe-meta.safetensors")
+    paths["fifo_meta"] = fifo("pipe-meta.json").with_suffix("")
+    shutil.copy(paths["ds"].with_name("ds.json"), special / "pipe-data.json")
+    paths["fifo_data"] = fifo("pipe-data.safetensors").with_suffix("")
 
 
 def _fill_in(text: str, paths: dict) -> str:

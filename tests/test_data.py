@@ -280,3 +280,17 @@ def test_make_dataset_hash_is_content_only():
     assert a.content_hash == b.content_hash
     with pytest.raises(CsibenchError, match="dtype float64"):
         make_dataset(z.astype(np.float64), z, z, {})
+
+
+def test_generate_out_makes_missing_parent_directories(tmp_path, monkeypatch):
+    """`data generate --out new/dir/name` makes new/ and new/dir/; a file already in a parent is left as it was."""
+    from tests.cli_helpers import invoke
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "keep.txt").write_text("mine\n")
+    result = invoke("data", "generate", "--train", "20", "--val", "10", "--test", "10", "--out", "new/dir/name", "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == ["name.json", "name.safetensors"]
+    assert (tmp_path / "new" / "keep.txt").read_text() == "mine\n"
+    assert load_dataset(tmp_path / "new" / "dir" / "name").meta["sizes"] == {"train": 20, "val": 10, "test": 10}
