@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 import csibench
+from csibench import signals
 from csibench.cli_util import (
     BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, OneLineUsageErrors, SeedOpt, SetOpt, UsersOpt, check_output_path,
     emit_json, err, handle_errors, out,
@@ -393,8 +394,14 @@ def bench(
         opened.require_valid()  # an invalid artifact (e.g. quantised outside its tolerance) is refused before one too
     with ResultsDB(db_path) as results:  # then the database: a bad one fails before minutes of timing
         for i in range(repeat):
-            with err.status(f"measuring {artifact.name} on {target.name} ({i + 1}/{repeat})"):
-                record = measure(opened, runtime, threads, device=target, seed=seed, **protocol)
+            try:
+                with err.status(f"measuring {artifact.name} on {target.name} ({i + 1}/{repeat})"):
+                    record = measure(opened, runtime, threads, device=target, seed=seed, **protocol)
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the repeats already committed stay, and are named
+                raise _interrupted(exc, [row for row, _ in done], db_path) from None
+            except CsibenchError as exc:
+                _record_failure(exc, results, opened, target.name, runtime, threads, db_path)
+                raise
             try:
                 done.append((results.append(record), record))  # committed at once: a later failure keeps it
             except sqlite3.Error as exc:  # disk full, read-only: the earlier repeats stay committed
@@ -415,6 +422,34 @@ def bench(
     if across:
         out.print(f"across {repeat} processes: median of medians {1e3 * across['median']:.4f} ms, CV of medians "
                   f"{100 * across['cv']:.2f}%", markup=False)
+
+
+def _interrupted(exc: KeyboardInterrupt, kept: list[int], db_path: Path) -> CsibenchError:
+    from csibench.errors import Interrupted
+
+    what = f"measurement(s) {', '.join(map(str, kept))} are kept in {db_path}" if kept else f"nothing was measured; {db_path} is unchanged"
+    stopped = Interrupted(f"interrupted ({signals.signal_name(exc)}) during a measurement; {what}")
+    stopped.exit_code = signals.exit_code(exc)
+    return stopped
+
+
+def _record_failure(exc: CsibenchError, results, opened, device: str, runtime: str | None, threads: int, db_path: Path) -> None:
+    """A measurement that failed (the runtime raised, the agent died) is recorded as a failed `run` group is, and the
+    error says where; a refusal of the request itself (a usage error) is not a measurement and is not recorded."""
+    from csibench.bench.runtimes import resolve_runtime
+
+    if isinstance(exc, UsageError) or signals.stopping():
+        return
+    try:
+        runtime_name = resolve_runtime(opened.format, runtime).name
+    except CsibenchError:
+        runtime_name = runtime
+    try:
+        row = results.append_failure(device=device, reason=str(exc), kind=type(exc).__name__, runtime=runtime_name, threads=threads,
+                                     artifact={"path": str(opened.path.resolve()), "manifest": opened.manifest})
+    except sqlite3.Error:
+        return  # the failure itself is still reported, one line
+    exc.args = (f"{exc}; recorded as failure {row} in {db_path}",)
 
 
 def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
@@ -512,7 +547,13 @@ app.command("studies")(studies_command)
 
 
 def main() -> None:
-    app()
+    signals.install()  # SIGTERM ends a command as Ctrl-C does (exit 143 instead of 130)
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code in (signals.EXIT_SIGINT, signals.EXIT_SIGTERM):
+            signals.exit_now(exc.code)  # everything is recorded and said: skip torch's 1.7 s interpreter teardown
+        raise
 
 
 if __name__ == "__main__":

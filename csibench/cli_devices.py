@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, handle_errors, out
+from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, err, handle_errors, out
 
 devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
 MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
@@ -91,8 +91,14 @@ def show(name: NameArg, json_out: JsonOpt = False) -> None:
 def check(name: NameArg, json_out: JsonOpt = False) -> None:
     """Prove a device is reachable and say which runtimes it has (runs the agent there)."""
     from csibench.devices.config import get_device
+    from csibench.devices.profiles import contradictions
 
-    probe = get_device(name).probe()
+    device = get_device(name)
+    probe = device.probe()
+    probe["profile_contradictions"] = contradictions(getattr(device, "profile", None), probe["host"])
+    if probe["profile_contradictions"]:
+        err.print(f"warning: device {name!r} does not match its profile: {'; '.join(probe['profile_contradictions'])} "
+                  "(fix it with `csibench devices add --replace`)", markup=False, highlight=False, soft_wrap=True)
     if json_out:
         return emit_json(probe)
     host = probe["host"]

@@ -19,6 +19,7 @@ except ImportError:  # older typer runs on click itself
     from click import exceptions as click_errors
 from typer.core import TyperGroup
 
+from csibench import signals
 from csibench.errors import CsibenchError
 
 err = Console(stderr=True)
@@ -59,9 +60,9 @@ def handle_errors(fn):
             verb = "write" if exc.errno in _WRITE_ERRNOS else "use"
             err.print(f"[bold red]error:[/] {escape(os_error_message(exc, verb=verb))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted; every completed record is kept")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (csibench.signals raises it as Terminated)
+            err.print(f"interrupted ({signals.signal_name(exc)}); every completed record is kept", markup=False, highlight=False)
+            raise typer.Exit(signals.exit_code(exc)) from None
 
     return wrapper
 

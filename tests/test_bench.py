@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,14 +14,16 @@ import torch
 from torch import nn
 
 from csibench.bench import host_fingerprint, measure, median_ci_ranks, stability_warnings, summarize
+from csibench.devices.agent import state
 from csibench.errors import ArtifactError, InvalidArtifactError, UsageError
 from csibench.export.manifest import MANIFEST_VERSION, manifest_path, sha256_of, write_json_atomic
 
 FAST = {"min_time_s": 0.2, "min_samples": 20, "warmup_s": 0.05}
 HOST_KEYS = {
-    "board", "cpu_model", "logical_cores", "governor", "cpu_freq_current_mhz", "cpu_freq_max_mhz", "temperature_c",
-    "throttled", "load_avg_1min", "memory_total_bytes", "os", "python", "hostname", "machine", "runtime_versions",
+    "board", "cpu_model", "logical_cores", "governor", "cpu_freq_max_mhz", "memory_total_bytes", "os", "python", "hostname",
+    "machine", "runtime_versions",
 }  # fmt: skip
+STATE_KEYS = {"cpu_freq_current_mhz", "temperature_c", "throttled", "load_avg_1min", "memory_available_bytes", "uptime_s"}
 
 
 # ---------------------------------------------------------------- stats, hand-computed
@@ -70,6 +75,26 @@ def test_stability_warnings():
 def test_host_fingerprint_keys():
     fp = host_fingerprint()
     assert HOST_KEYS <= set(fp) and fp["device"] == "local" and fp["logical_cores"] >= 1 and fp["physical_cores"] >= 1
+    assert not STATE_KEYS & set(fp)  # what changes by the minute is state(), recorded beside the fingerprint
+    assert STATE_KEYS <= set(state()) and state()["uptime_s"] > 0
+
+
+def test_fingerprint_is_the_same_seconds_apart_under_load():
+    """The load average, free memory, clock and temperature move under load; the fingerprint must not (it names the
+    device in reports and matches calibrations to measurements)."""
+    before_state, before = state(), host_fingerprint()
+    # The kernel updates the load average every 5 s: 5.5 s of two busy processes move it for sure.
+    burners = [subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 6\nwhile time.time() < t: pass"])
+               for _ in range(2)]
+    try:
+        time.sleep(5.5)
+        after_state, after = state(), host_fingerprint()
+    finally:
+        for proc in burners:
+            proc.wait()
+    assert after_state["load_avg_1min"] != before_state["load_avg_1min"]  # the load did move
+    assert after_state["uptime_s"] > before_state["uptime_s"]
+    assert after == before
 
 
 # ---------------------------------------------------------------- real artifacts

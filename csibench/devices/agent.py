@@ -121,20 +121,15 @@ def _importable(module: str) -> bool:
 
 
 def fingerprint() -> dict:
+    """What the machine is: the same from run to run on one device (what changes by the minute is ``state()``)."""
     info = _cpuinfo()
     freq_max = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
-    try:
-        load1 = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        load1 = None
     return {
         "board": _read("/proc/device-tree/model"),
         "cpu_model": _cpu_model(info),
         "logical_cores": os.cpu_count(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "cpu_freq_max_mhz": int(freq_max) / 1000 if freq_max and freq_max.isdigit() else None,
-        **thermal(),
-        "load_avg_1min": load1,
         "memory_total_bytes": _memory_total(),
         "os": platform.platform(),
         "python": platform.python_version(),
@@ -143,6 +138,25 @@ def fingerprint() -> dict:
         "runtime_versions": runtime_versions(),
         "agent_version": AGENT_VERSION,
     }
+
+
+def _meminfo_bytes(key: str) -> int | None:
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def state() -> dict:
+    """What changes from minute to minute on one device (load, free memory, uptime, clock, temperature): recorded
+    beside each measurement, never part of its fingerprint."""
+    try:
+        load1 = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        load1 = None
+    uptime = (_read("/proc/uptime") or "").split()
+    return {**thermal(), "load_avg_1min": load1, "memory_available_bytes": _meminfo_bytes("MemAvailable"),
+            "uptime_s": float(uptime[0]) if uptime else None}
 
 
 def available_runtimes() -> dict:
@@ -407,8 +421,12 @@ def run_protocol(loaded: list, protocol: dict) -> list:
 
 
 @contextlib.contextmanager
-def exclusive(lock_path: str | None, timeout_s: float = 3600):
-    """Hold an exclusive lock on this device, so two benchmarks never share it."""
+def exclusive(lock_path: str | None, timeout_s: float = 3600, held: list | None = None):
+    """Hold an exclusive lock on this device, so two benchmarks never share it.
+
+    An flock: the kernel releases it when the last descriptor of the locked file closes, so a dead holder never keeps
+    it. ``held`` (a list) receives that descriptor: a child process given it (``pass_fds``) holds the lock with its
+    parent, so a measuring child that outlives a killed parent still keeps the next benchmark out until it is gone."""
     if not lock_path:
         yield None
         return
@@ -425,6 +443,8 @@ def exclusive(lock_path: str | None, timeout_s: float = 3600):
                 if time.time() - t0 > timeout_s:
                     raise AgentError(f"device busy: lock {lock_path} held for over {timeout_s:.0f} s", "busy") from None
                 time.sleep(0.2)
+        if held is not None:
+            held.append(fh.fileno())
         try:
             yield time.time() - t0
         finally:
@@ -471,7 +491,7 @@ def bench(req: dict) -> dict:
     versions = runtime_versions()
     return {"agent_version": AGENT_VERSION, "runtime": runtime, "impl": impl, "runtime_version": versions.get(impl),
             "threads": threads, "protocol": protocol, "lock_wait_s": waited, "thermal_before": before,
-            "thermal_after": after, "host": fingerprint(), "results": results}
+            "thermal_after": after, "host": fingerprint(), "host_state": state(), "results": results}
 
 
 # ---------------------------------------------------------------- calibration
@@ -615,7 +635,7 @@ def handle(req: dict) -> dict:
     if op == "hashes":
         return hashes(req)
     if op == "probe":
-        return {"agent_version": AGENT_VERSION, "host": fingerprint(), "runtimes": available_runtimes()}
+        return {"agent_version": AGENT_VERSION, "host": fingerprint(), "host_state": state(), "runtimes": available_runtimes()}
     if op == "calibrate":
         return calibrate(req)
     if op == "bench":
@@ -623,11 +643,44 @@ def handle(req: dict) -> dict:
     raise AgentError(f"unknown op {op!r}; valid: probe, calibrate, bench, hashes", "usage")
 
 
+def die_with_parent(fd: int) -> None:
+    """End this process as soon as whoever reads its reply is gone: csibench killed (even by SIGKILL), or the SSH
+    channel closed (sshd closes the pipes). ``fd`` is the reply's pipe: the kernel reports POLLERR/POLLHUP on it once
+    its reader has closed it. Where poll cannot say so, a change of parent (reparented to init) is checked each second.
+    The watching thread sleeps in poll: it takes nothing from the measurement."""
+    import select
+    import threading
+
+    parent = os.getppid()
+    linux = sys.platform.startswith("linux")
+
+    def watch() -> None:
+        poller = select.poll() if hasattr(select, "poll") else None
+        if poller is not None:
+            poller.register(fd, 0)  # no events asked: only the error and hang-up that are always reported
+        while True:
+            if poller is not None:
+                gone = bool(poller.poll(None if linux else 1000))
+            else:
+                time.sleep(1.0)
+                gone = False
+            if gone or os.getppid() != parent:
+                os._exit(1)  # no reply can reach anyone; the device lock (an flock) goes with the process
+
+    threading.Thread(target=watch, name="csibench-parent-watch", daemon=True).start()
+
+
 def serve(handler) -> int:
     """Read one JSON request on stdin, write ``handler(request)`` or a one-line error as one JSON line."""
     # Runtimes may print from C code to fd 1: keep the real stdout for our one JSON line.
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
+    # csibench decides when its agent stops (it ends it on Ctrl-C and SIGTERM): a terminal's Ctrl-C, sent to the
+    # whole process group, must not end the agent before csibench knows it is stopping.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(out.fileno())
     try:
         result, code = handler(json.loads(sys.stdin.read())), 0
     except AgentError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import csibench
+from csibench import signals
 from csibench.bench import runtimes
 from csibench.errors import CsibenchError, RuntimeMissingError
 
@@ -56,19 +57,33 @@ def lock_path() -> Path:
 
 class LocalDevice:
     name = "local"
+    profile = "local"  # whatever this machine is: nothing to contradict
     lock_timeout_s = 3600.0
 
     def require_runtime(self, info: runtimes.RuntimeInfo) -> None:
         runtimes.require_installed(info)
 
-    def _run(self, argv: list[str], request: dict, timeout_s: float, what: str, env_extra: dict | None = None) -> dict:
+    def _run(self, argv: list[str], request: dict, timeout_s: float, what: str, env_extra: dict | None = None,
+             lock_fds: tuple[int, ...] = ()) -> dict:
+        """Run ``argv`` (the agent or the torch worker) on ``request``. The child shares ``lock_fds`` (this machine's
+        lock, held while it lives), is ended at once by Ctrl-C or SIGTERM (``signals.child``), and ends itself if
+        this process dies (``agent.die_with_parent``)."""
         env = {**os.environ, **(env_extra or {})}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                pass_fds=lock_fds)
         try:
-            proc = subprocess.run(argv, input=json.dumps(request), capture_output=True, text=True, timeout=timeout_s, env=env)
+            with signals.child(proc.kill):
+                stdout, stderr = proc.communicate(json.dumps(request), timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise CsibenchError(f"{what} took longer than {timeout_s:g} s; raise the timeout or lower --min-time") from None
-        return parse_reply(proc.stdout, proc.returncode, proc.stderr, what)
+        finally:
+            if proc.poll() is None:  # timed out, interrupted or refused: never left running
+                proc.kill()
+                proc.wait()
+        if signals.stopping():
+            raise signals.StoppedError(f"{what} was ended: csibench is stopping on a signal")
+        return parse_reply(stdout, proc.returncode, stderr, what)
 
     def probe(self) -> dict:
         return self._run([sys.executable, str(AGENT)], {"op": "probe"}, 60, "probing this machine")
@@ -83,10 +98,11 @@ class LocalDevice:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CsibenchError(f"cannot create the lock directory {path.parent} ({exc.strerror or exc})") from None
+        held: list[int] = []
         try:
-            with exclusive(str(path), self.lock_timeout_s) as waited:
+            with exclusive(str(path), self.lock_timeout_s, held) as waited:
                 t_locked = time.time()
-                result = self._run(argv, request, timeout_s, what, env_extra)
+                result = self._run(argv, request, timeout_s, what, env_extra, tuple(held))
                 result.update(lock_wait_s=waited, lock_held_unix_s=[t_locked, time.time()])
         except AgentError as exc:
             raise CsibenchError(f"{what} failed: {exc}; another csibench is measuring on this machine") from None

@@ -45,6 +45,26 @@ PROFILES: dict[str, BoardProfile] = {
 }
 
 
+# The architectures (``platform.machine()``) a board's cores run: every profile above is an Arm board.
+ARM_MACHINES = ("aarch64", "arm64", "armv7l", "armv8l", "armv6l")
+
+
+def contradictions(profile_name: str | None, host: dict) -> list[str]:
+    """What a device's probed facts (its fingerprint) say against its profile: its core count, its architecture.
+    Empty for ``local`` (which is whatever was probed) and for a fact the probe could not read."""
+    profile = PROFILES.get(profile_name or "local")
+    if profile is None or profile.name == "local":
+        return []
+    found = []
+    cores = host.get("logical_cores")
+    if isinstance(cores, int) and cores != profile.cores:
+        found.append(f"{cores} logical cores where profile {profile.name} ({profile.board}) has {profile.cores}")
+    machine = host.get("machine")
+    if machine and machine.lower() not in ARM_MACHINES:
+        found.append(f"architecture {machine} where profile {profile.name} has {profile.cpu} (Arm) cores")
+    return found
+
+
 def get_profile(name: str) -> BoardProfile:
     if name not in PROFILES:
         raise UsageError(f"unknown device profile {name!r}; {suggest(name, list(PROFILES))}")

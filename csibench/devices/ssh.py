@@ -11,7 +11,9 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import posixpath
+import select
 import shlex
 import socket
 import stat
@@ -23,13 +25,17 @@ from typing import Any
 
 import paramiko
 
+from csibench import signals
 from csibench.devices.agent import AGENT_VERSION
 from csibench.devices.config import DeviceConfig, config_dir
 from csibench.devices.local import AGENT, agent_request, parse_reply
 from csibench.errors import CsibenchError, RuntimeMissingError
-from csibench.files import sha256_of
+from csibench.files import read_bytes_bounded, sha256_of
 
 RETRIES = 3
+GREETING_TIMEOUT_S = 5.0  # an SSH server speaks first, at once: silence this long means it is not one
+# paramiko logs each failed handshake with a traceback; with no handler, Python would print it on stderr.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # as LocalDevice.calibrate sets them
 BACKOFF_S = 0.5  # doubled after each failed attempt
 
@@ -64,7 +70,7 @@ def read_known_hosts(path: Path, entries: list, revoked: set[bytes]) -> None:
     garbage) is skipped with a note instead of failing every device command.
     """
     try:
-        text = path.read_text(errors="replace")
+        text = read_bytes_bounded(path, what="known_hosts file").decode(errors="replace")  # a FIFO or a huge file: one line
     except FileNotFoundError:
         return
     except OSError as exc:
@@ -129,6 +135,7 @@ class SSHDevice:
     def __init__(self, cfg: DeviceConfig, connect_timeout_s: float = 10.0):
         self.cfg = cfg
         self.name = cfg.name
+        self.profile = cfg.profile  # a board profile its probed facts are checked against
         self.connect_timeout_s = connect_timeout_s
         self.known_hosts = Path(cfg.known_hosts).expanduser() if cfg.known_hosts else Path.home() / ".ssh" / "known_hosts"
 
@@ -153,9 +160,10 @@ class SSHDevice:
             if key.asbytes() not in revoked:  # a revoked key is never "known", so the policy sees and refuses it
                 keys.add(host, key.get_name(), key)
         client.set_missing_host_key_policy(HostKeyPolicy(revoked, own if self.cfg.trust_on_first_use else None))
+        sock = self._open_socket()
         try:
             client.connect(
-                self.cfg.host, port=self.cfg.port, username=self.cfg.user, key_filename=str(key_file) if key_file else None,
+                self.cfg.host, port=self.cfg.port, sock=sock, username=self.cfg.user, key_filename=str(key_file) if key_file else None,
                 timeout=self.connect_timeout_s, banner_timeout=self.connect_timeout_s, auth_timeout=self.connect_timeout_s,
                 look_for_keys=key_file is None, allow_agent=key_file is None,
             )
@@ -178,7 +186,34 @@ class SSHDevice:
         except (OSError, socket.timeout, EOFError) as exc:
             client.close()
             raise TransientError(f"{self.where} is unreachable ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})") from None
+        finally:
+            if client.get_transport() is None or not client.get_transport().is_active():
+                sock.close()
         return client
+
+    def _open_socket(self) -> socket.socket:
+        """A TCP connection whose first bytes say SSH ("SSH-"), checked before paramiko's handshake: a web server or a
+        port that accepts and never speaks is one line within GREETING_TIMEOUT_S, not paramiko's banner tracebacks."""
+        try:
+            sock = socket.create_connection((self.cfg.host, self.cfg.port), timeout=self.connect_timeout_s)
+        except OSError as exc:
+            raise TransientError(f"{self.where} is unreachable ({exc.strerror or exc})") from None
+        try:
+            greeting = _peek_greeting(sock, GREETING_TIMEOUT_S)
+        except OSError as exc:
+            sock.close()
+            raise TransientError(f"{self.where} dropped the connection before its SSH greeting ({exc.strerror or exc})") from None
+        if greeting is not None and greeting.startswith(b"SSH-"):
+            return sock
+        sock.close()
+        fix = "check --host and --port (csibench devices add --replace)"
+        if greeting is None or greeting == b"":
+            said = "closed the connection without a word" if greeting == b"" else \
+                f"accepted the connection but sent nothing within {GREETING_TIMEOUT_S:g} s"
+            raise CsibenchError(f"{self.where} {said}: not an SSH server (an SSH server greets with \"SSH-2.0-…\" at once); {fix}")
+        first = greeting.split(b"\n", 1)[0].decode("ascii", "replace").strip()
+        shown = "".join(c if c.isprintable() else "?" for c in first)[:60]
+        raise CsibenchError(f"{self.where} is not an SSH server: it answered {shown!r} instead of \"SSH-2.0-…\"; {fix}")
 
     def _key_files(self) -> str:
         own = own_known_hosts()
@@ -190,6 +225,8 @@ class SSHDevice:
             try:
                 return action()
             except TransientError as exc:
+                if signals.stopping():  # the drop was ours: Ctrl-C or SIGTERM closed the connection
+                    raise signals.StoppedError(f"{self.where}: the run was ended: csibench is stopping on a signal") from None
                 if attempt == RETRIES:
                     raise
                 print(f"retrying ({attempt}/{RETRIES - 1}) in {delay:g} s: {exc}", file=sys.stderr)
@@ -276,10 +313,12 @@ class SSHDevice:
         def attempt() -> dict:
             client = self.connect()
             try:
-                with self._sftp(client) as sftp:
-                    agent_path = self._agent(sftp)
-                    remote = self._cache(client, sftp, agent_path, list(files))
-                return self._call(client, agent_path, make_request(remote), timeout_s, threads)
+                # Closed at once on Ctrl-C or SIGTERM: sshd then closes the remote agent's pipes and the agent ends itself.
+                with signals.child(client.close):
+                    with self._sftp(client) as sftp:
+                        agent_path = self._agent(sftp)
+                        remote = self._cache(client, sftp, agent_path, list(files))
+                    return self._call(client, agent_path, make_request(remote), timeout_s, threads)
             finally:
                 client.close()
 
@@ -317,6 +356,26 @@ class SSHDevice:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, **self.cfg.to_dict(), "agent_version": AGENT_VERSION}
+
+
+def _peek_greeting(sock: socket.socket, timeout_s: float) -> bytes | None:
+    """The server's first bytes, left unread for paramiko: up to a line or 4 bytes ("SSH-" or not), b"" if it closed,
+    None if it said nothing within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    seen = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return seen or None
+        ready, _, _ = select.select([sock], [], [], remaining)
+        if not ready:
+            return seen or None
+        data = sock.recv(256, socket.MSG_PEEK)
+        if not data or len(data) >= 4 or b"\n" in data:
+            return data
+        if data == seen:  # a few bytes and nothing more yet: wait a little for the rest
+            time.sleep(0.05)
+        seen = data
 
 
 def _makedirs(sftp: paramiko.SFTPClient, folder: str) -> None:
