@@ -129,7 +129,7 @@ def test_report_prints_no_efficiency_above_100_percent(measured_db, tmp_path, ca
     assert r["efficiency"] > 1.0  # the measured rate really is above the stored bound
     table = roofline_table.build(view)
     [row] = table.rows
-    cells = dict(zip(table.headers, row.cells))
+    cells = dict(zip(table.headers, row.cells, strict=True))
     assert cells["efficiency [%]"] is None and cells["check"] == check
     assert cells["peak kernel"] == PEAK_SOURCE_BEFORE and cells["calibration"] == "calibration #1"
     assert any(n.startswith(f'"{check}"') for n in table.notes), table.notes

@@ -4,7 +4,6 @@ model at its arithmetic intensity (FLOPs / fp32 weight bytes) and achieved FLOP/
 
 from __future__ import annotations
 
-
 import numpy as np
 from matplotlib.lines import Line2D
 
