@@ -501,6 +501,12 @@ def bench(req: dict) -> dict:
 
 GEMM_N = 512  # onnxruntime Gemm n×n×n: 2·n³ = 268 MFLOP, far above any cache's reach of a memory bound
 CONV_SHAPE = (64, 64, 56, 3)  # onnxruntime Conv: channels in, out, input side, kernel side (no padding): 215 MFLOP
+CALIBRATION_PROBES = 5  # numpy matmul, onnxruntime Gemm and Conv, torch matmul, copy: each runs ``seconds``
+
+
+def calibration_timeout_s(seconds: float) -> float:
+    """How long one calibrate request may take: every probe's ``seconds`` twice over, plus imports and warm-ups."""
+    return 120.0 + 2 * CALIBRATION_PROBES * seconds
 
 
 def _varint(n: int) -> bytes:

@@ -113,7 +113,9 @@ class LocalDevice:
         ``copy_mb`` sizes the copy (1 MiB: a working set that stays in cache)."""
         request = {"op": "calibrate", "seconds": seconds, **({"copy_mb": copy_mb} if copy_mb else {})}
         env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} if threads else None
-        return self._locked([sys.executable, str(AGENT)], request, 120, "calibrating this machine", env)
+        from csibench.devices.agent import calibration_timeout_s
+
+        return self._locked([sys.executable, str(AGENT)], request, calibration_timeout_s(seconds), "calibrating this machine", env)
 
     def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         paths = [str(a.path.resolve()) for a in artifacts]

@@ -26,7 +26,7 @@ from typing import Any
 import paramiko
 
 from csibench import signals
-from csibench.devices.agent import AGENT_VERSION
+from csibench.devices.agent import AGENT_VERSION, calibration_timeout_s
 from csibench.devices.config import DeviceConfig, config_dir
 from csibench.devices.local import AGENT, agent_request, parse_reply
 from csibench.errors import CsibenchError, RuntimeMissingError
@@ -331,7 +331,7 @@ class SSHDevice:
         """The agent's calibration on the device, as the local device's: ``threads`` limits its BLAS (the roofline
         peak at each thread count) and ``copy_mb`` sizes the copy (1 MiB: a working set that stays in cache)."""
         request = {"op": "calibrate", "seconds": seconds, **({"copy_mb": int(copy_mb)} if copy_mb else {})}
-        return self._session(lambda _: request, 120, threads=threads)
+        return self._session(lambda _: request, calibration_timeout_s(seconds), threads=threads)
 
     def require_runtime(self, info) -> None:
         """Checked on the device by the agent, which names what it tried."""
