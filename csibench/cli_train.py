@@ -307,7 +307,8 @@ def data_generate(
     n_test: Annotated[int | None, typer.Option("--test", help="Test samples \\[default: 500; with --for, 200].")] = None,
     full: Annotated[bool, typer.Option("--full", help="Paper-scale split: 004's 100 000 / 30 000 / 20 000; with --for, that paper's (000 100k/30k/20k, 001 80k/20k/10k, 002 100k/18k/10k).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] (missing parent directories are made) \\[default: cached under ./csibench-results/data].")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] (missing parent directories are made) "
+                                                                "\\[default: cached under ./csibench-results/data].")] = None,
     for_model: Annotated[str | None, typer.Option("--for", help="Multi-user data for this system (jefpnet, sefpnet, svd-wf: 000; rcamunet(-bl1): 001; rvq-egat, zf: 002): K users of one cell, FDD uplink where needed, the paper's scenario.")] = None,
     users: Annotated[int | None, typer.Option("--users", help="With --for: users per sample \\[default: the model's].")] = None,
     json_out: JsonOpt = False,

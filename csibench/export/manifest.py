@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from csibench.errors import ArtifactError, InvalidArtifactError, UsageError
-from csibench.files import MIB, check_regular_file, read_bytes_bounded
-from csibench.files import sha256_of, write_json_atomic, write_text_atomic  # noqa: F401 - re-exported for old imports
+from csibench.files import MIB, check_regular_file, read_bytes_bounded, sha256_of, write_json_atomic, write_text_atomic  # noqa: F401 - re-exported
 from csibench.formats_table import TABLE
 
 MANIFEST_VERSION = 1

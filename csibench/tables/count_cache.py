@@ -8,7 +8,8 @@ a stale published-vs-computed comparison.
 
 The file is ``counts-v1.json`` in ``$CSIBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/csibench``, else
 ``~/.cache/csibench``; writes are atomic (a crash leaves the old file), and an unreadable file (or one over
-64 MiB) is ignored and rewritten; a FIFO, device or directory in its place is ignored and left alone. Set ``CSIBENCH_CACHE_DIR`` to an empty string to turn the cache off.
+64 MiB) is ignored and rewritten; a FIFO, device or directory in its place is ignored and left alone. Set
+``CSIBENCH_CACHE_DIR`` to an empty string to turn the cache off.
 """
 
 from __future__ import annotations
