@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,6 +61,7 @@ class CsiModel(nn.Module):
 
     name: str
     cfg: object
+    source: dict[str, Any]  # how a fresh process rebuilds it ({"kind": "registry" | "plugin" | "user", ...}), set on build
     # The parameter that sets a fresh model's output scale, which training's "match-data" initialisation rescales
     # (csibench.train.vanilla.match_output_scale); None: the family has none and keeps the framework's initialisation.
     output_gain: str | None = None
@@ -69,8 +71,12 @@ class CsiModel(nn.Module):
         self.ue = ue
         self.bs = bs
 
-    def forward(self, csi: torch.Tensor) -> torch.Tensor:
+    def _ue_then_bs(self, csi: torch.Tensor) -> torch.Tensor:
         return self.bs(self.ue(csi))
+
+    # forward takes the "all" side's inputs, whose number is the family's own (jefpnet: four tensors); typed as
+    # nn.Module types it, so families override it with their own signature. The default runs UE then BS.
+    forward: Callable[..., torch.Tensor] = _ue_then_bs
 
     def side_specs(self) -> dict[str, SideSpec]:
         raise NotImplementedError
@@ -100,8 +106,11 @@ class CsiModel(nn.Module):
         :mod:`csibench.data.mu_dataset`); noise is drawn from ``generator`` (None: torch's global RNG, for training)."""
         raise UsageError(f"{self.name} is a single-user model; it trains and evaluates on single-user datasets")
 
-    def system_forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def _call_self(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self(*inputs)
+
+    # Takes what system_inputs gives, a family's own tuple (rvq-egat: channel and noise); the default is forward.
+    system_forward: Callable[..., torch.Tensor] = _call_self
 
     def system_outcome(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-sample, per-user figures of merit, each (batch, K): ``se`` (000 Eq. 16 terms summed over subcarriers),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from csibench.models.l2o import ROW_SIZE, MS4L2OConfig, L2ODecoder, ProjectionSystem, build, rowwise, soft_threshold
+from csibench.models.l2o import ROW_SIZE, L2ODecoder, MS4L2OConfig, ProjectionSystem, build, rowwise, soft_threshold
 from csibench.models.registry import register_model
 
 

@@ -14,6 +14,7 @@ as counted in 003" and "Table V: multi-rate encoders".
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -136,7 +137,7 @@ class SerialEncoder(nn.Module):
         super().__init__()
         widths = [CSI_SIZE, *serial_widths(cfg)]
         self.front = csinet_plus_front(cfg.negative_slope)
-        self.stages = nn.Sequential(*(nn.Linear(a, b) for a, b in zip(widths, widths[1:])))
+        self.stages = nn.Sequential(*(nn.Linear(a, b) for a, b in itertools.pairwise(widths)))
 
     def forward(self, csi: torch.Tensor) -> torch.Tensor:
         return self.stages(self.front(csi).flatten(1))

@@ -180,7 +180,13 @@ class ResBlock(nn.Module):
         return self.act(x + self.body(x))
 
 
-class JointBS(nn.Module):
+class PilotBS(nn.Module):
+    """A BS that owns the downlink pilots (JointBS, SvdWfBS): the system's pilot phase reads ``pilots``."""
+
+    pilots: Pilots
+
+
+class JointBS(PilotBS):
     """Joint MU CSI reconstruction and precoding design (Figs. 2, 4, 5); also SEFPNet's BS (Fig. 9(b)).
 
     Inputs: every user's received uplink y_z(k) and uplink CSI h_{u,z}(k) as (B, K, 2, Z, Nt), and σ_d² as (B, 1).
@@ -223,7 +229,9 @@ class PilotSystem(CsiModel):
     by σ_ce and σ_u, so a seed fixes everything. The UE module sees one user's received pilots (Eq. 1).
     """
 
-    def __init__(self, ue: nn.Module, bs: nn.Module, cfg: JEFPNetConfig):
+    bs: PilotBS
+
+    def __init__(self, ue: nn.Module, bs: PilotBS, cfg: JEFPNetConfig):
         super().__init__(ue=ue, bs=bs)
         self._cfg = cfg
 
@@ -267,7 +275,8 @@ class PilotSystem(CsiModel):
         c = self._cfg
         expect_samples(dl, (c.users, 2, c.nc, c.nt), self.name)
         if ul is None:
-            raise UsageError(f"{self.name} needs uplink CSI for the feedback channel (Eq. 7); the dataset has none: generate it with `csibench data generate --for {self.name}`")
+            raise UsageError(f"{self.name} needs uplink CSI for the feedback channel (Eq. 7); the dataset has none: "
+                             f"generate it with `csibench data generate --for {self.name}`")
         expect_samples(ul, (c.users, 2, c.nc, c.nt), self.name, "uplink CSI")
         b = dl.shape[0]
         noise_ce, noise_ul = cn_noise((b, c.users, 2, c.m, c.pilots), generator), cn_noise((b, c.users, 2, c.z, c.nt), generator)

@@ -95,6 +95,8 @@ class Projection(nn.Module):
 class DataTerm(nn.Module):
     """∇f(x) = Wᵀ(Wx − s) for f = ½‖s − Wx‖², with the BS's copy of the UE's W (stored, not a decoder parameter)."""
 
+    step: torch.Tensor  # buffer: 1/L
+
     def __init__(self, sensing: torch.Tensor):
         super().__init__()
         self.measure = frozen_linear(sensing)
@@ -137,7 +139,11 @@ class TiListaDecoder(nn.Module):
         x = codeword.new_zeros(codeword.shape[0], CSI_SIZE)
         for scale, theta in zip(self.step_scales, self.thresholds, strict=True):
             u = x - scale * self.data.step * self.data.gradient(x, codeword)
-            x = rowwise(lambda row, theta=theta: self.synthesis(soft_threshold(self.analysis(row), theta)), u)
+
+            def shrink(row: torch.Tensor, theta: torch.Tensor = theta) -> torch.Tensor:
+                return self.synthesis(soft_threshold(self.analysis(row), theta))
+
+            x = rowwise(shrink, u)
         return x.view(-1, 2, ROWS, ROWS)
 
 
@@ -168,6 +174,8 @@ class L2ODecoder(nn.Module):
     x⁺ = prox((1 − b)⊙x̂ + b⊙ŷ − b1) and y⁺ = x⁺ + a⊙(x⁺ − x) + b2. MS4L2O's prox is soft-thresholding
     by λ·p (prox of λ‖x‖₁ in the metric P); Csi-L2O overrides ``prox``.
     """
+
+    initial_state: torch.Tensor  # buffer: (2·layers, coordinate, hidden)
 
     def __init__(self, cfg: MS4L2OConfig, sensing: torch.Tensor):
         super().__init__()

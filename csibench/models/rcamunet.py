@@ -106,8 +106,8 @@ class Attention(nn.Module):
         return out.reshape(xq.shape[0], xq.shape[1], self.heads * self.head_dim)
 
 
-class TransformerLayer(nn.Module):
-    """Post-LN transformer layer [13]: LN(x + Wo·MHA(x)), then LN(· + FFN(·)), ReLU FFN."""
+class PostLNWeights(nn.Module):
+    """The weights of a post-LN transformer layer [13] (MHA, Wo, two LNs, ReLU FFN); subclasses wire the forward."""
 
     def __init__(self, d: int, heads: int, ffn: int):
         super().__init__()
@@ -120,11 +120,15 @@ class TransformerLayer(nn.Module):
     def _ffn_block(self, z: torch.Tensor) -> torch.Tensor:
         return self.norm2(z + self.ffn(z))
 
+
+class TransformerLayer(PostLNWeights):
+    """Post-LN transformer layer [13]: LN(x + Wo·MHA(x)), then LN(· + FFN(·)), ReLU FFN."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._ffn_block(self.norm1(x + self.wo(self.attn(x, x))))
 
 
-class RCABlock(TransformerLayer):
+class RCABlock(PostLNWeights):
     """RCA-Block, eqs. (3)-(9): the same weights as a transformer layer, wired as residual cross-attention."""
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:

@@ -113,10 +113,12 @@ class ResidualVQ(nn.Module):
 
     def decode_indices(self, indices: Sequence[torch.Tensor]) -> torch.Tensor:
         """Eq. 15: v̂ = Σ_n q^n_{i^n}."""
-        out = None
+        out: torch.Tensor | None = None
         for index, codebook in zip(indices, self.codebooks, strict=True):
             q = torch.nn.functional.embedding(index, codebook)
             out = q if out is None else out + q
+        if out is None:
+            raise ValueError("an RVQ with no tiers has nothing to decode")
         return out
 
     def decode(self, bits: torch.Tensor) -> torch.Tensor:

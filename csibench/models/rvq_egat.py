@@ -139,6 +139,10 @@ class RvqBs(nn.Module):
 class RvqEgat(CsiModel):
     """UE ``ue`` (pilots → bits), BS ``bs`` (K users' bits → W) and the training-only pilot matrix ``pilot_net``."""
 
+    ue: RvqUe
+    bs: RvqBs
+    cfg: RvqEgatConfig
+
     def __init__(self, cfg: RvqEgatConfig):
         rvq = ResidualVQ.random([cfg.bits // cfg.stages] * cfg.stages, cfg.dim)
         super().__init__(ue=RvqUe(cfg, rvq), bs=RvqBs(cfg, copy.deepcopy(rvq)))

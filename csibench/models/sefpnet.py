@@ -88,6 +88,8 @@ class SeparateSystem(PilotSystem):
     extraction, compressor and the joint BS on −Eq. 16 with the *ideal* CSI as the UE's input, CE frozen.
     """
 
+    ue: SeparateUE
+
     def system_training(self) -> list[SystemStage]:
         ce = partial(self._train_only, ("bs.pilots.", "ue.estimator.", "ue.refine."))
         return [SystemStage("ce", self._ce_loss, self._ce_loss, ce, "ce_mse"), self._feedback_stage()]

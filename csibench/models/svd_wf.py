@@ -20,7 +20,7 @@ from torch import nn
 
 from csibench.errors import UsageError
 from csibench.models.base import SystemStage
-from csibench.models.jefpnet import SLOPE, Pilots, mrc
+from csibench.models.jefpnet import SLOPE, PilotBS, Pilots, mrc
 from csibench.models.registry import register_model
 from csibench.models.sefpnet import SEFPNetConfig, SeparateSystem, SeparateUE
 
@@ -51,7 +51,7 @@ class SvdWfConfig(SEFPNetConfig):
 class RefineBlock(nn.Module):
     """CsiNet+ RefineNet unit: 7×7 convs 2→8→16→2 with BN and LeakyReLU, residual skip."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for cin, cout in ((2, 8), (8, 16), (16, 2)):
@@ -95,7 +95,7 @@ def svd_water_filling(csi: torch.Tensor, noise_power: torch.Tensor, power: float
     return torch.view_as_real(v).permute(0, 3, 4, 1, 2)  # B, K, 2, Nc, Nt
 
 
-class SvdWfBS(nn.Module):
+class SvdWfBS(PilotBS):
     """MRC → shared per-user reconstruction → SVD + water-filling; same inputs and outputs as JointBS."""
 
     def __init__(self, cfg: SvdWfConfig):
@@ -117,6 +117,8 @@ class SvdWfBS(nn.Module):
 class SvdWfSystem(SeparateSystem):
     """Stages: ``ce`` as SEFPNet, then ``feedback``: feature extraction, compressor and the reconstruction decoder
     on the MSE between the BS's reconstructed CSI and H_d, ideal CSI in, CE frozen; SVD + WF has no parameters."""
+
+    bs: SvdWfBS
 
     def _feedback_stage(self) -> SystemStage:
         return SystemStage("feedback", self._feedback_loss, self._feedback_loss,

@@ -153,6 +153,8 @@ class TransNetDecoder(nn.Module):
 
 
 class TransNet(CodewordAutoencoder):
+    ue: TransNetEncoder
+
     def __init__(self, cfg: TransNetConfig):
         if CSI_SIZE % cfg.d_model or cfg.d_model % cfg.heads:
             raise UsageError(
@@ -166,11 +168,14 @@ def transnet(cfg: TransNetConfig) -> TransNet:
     return TransNet(cfg)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fc_encoder_counts(cr: str = "1/8") -> dict[str, int]:
     """thop MACs and params of the UE's fc_encoder alone, which 003's TransNet decoder column counts again.
 
     Read off the built layer with thop's Linear rule at batch 1 (in_features · out.numel(), bias ignored).
     """
-    fc = create_model("transnet", cr=cr).ue.fc_encoder
+    model = create_model("transnet", cr=cr)
+    if not isinstance(model, TransNet):
+        raise TypeError(f"the registry built {type(model).__name__} for transnet")
+    fc = model.ue.fc_encoder
     return {"value": fc.in_features * fc.out_features, "params": sum(p.numel() for p in fc.parameters())}

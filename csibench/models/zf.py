@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from csibench.errors import UsageError
-from csibench.models.base import CsiModel, SideSpec, TensorSpec
 from csibench.models import mimo
+from csibench.models.base import CsiModel, SideSpec, TensorSpec
 from csibench.models.mimo import rayleigh_channel
 from csibench.models.registry import register_model
 
@@ -104,6 +104,8 @@ def gauss_jordan_inverse(a: torch.Tensor) -> torch.Tensor:
 
 
 class ZfModel(CsiModel):
+    cfg: ZfConfig
+
     def __init__(self, cfg: ZfConfig):
         super().__init__(ue=PerfectFeedback(), bs=ZeroForcing(cfg.power))
         self.cfg = cfg
