@@ -19,9 +19,9 @@ from csibench.errors import InvalidArtifactError, UsageError
 from csibench.export import export_side, load_artifact, parse_formats
 from csibench.export.calibration import MIN_CALIBRATION, load_quant_data, samples_sha256
 from csibench.export.formats import FORMATS
-from csibench.precisions import DEFAULT_TOLERANCES, PRECISIONS, tolerance_for
 from csibench.export.quant_validate import validate_quantized
 from csibench.models import resolve_model
+from csibench.precisions import DEFAULT_TOLERANCES, PRECISIONS, tolerance_for
 from csibench.train import TrainConfig, train
 from csibench.train.evaluate import reconstruction_metrics
 from tests.cli_helpers import assert_one_line_error, invoke

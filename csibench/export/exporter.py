@@ -141,6 +141,7 @@ def export_side(
                     fp32_of[fmt.name] = Path(scratch) / f"{stem}{fmt.suffix}"
                     _convert(fmt, module, sample, [t.name for t in spec.outputs], fp32_of[fmt.name])
                 on_step(f"{fmt.name}: quantising to {precision}")
+                assert quant is not None and fmt.quantizer is not None  # check_format_precision and load_quant_data ran
                 with atomic_path(path) as partial:
                     route = fmt.quantizer.quantize(fp32_of[fmt.name], partial, precision, spec.inputs[0].name, quant.calibration)
             fp32_size = fp32_of[fmt.name].stat().st_size if precision != "fp32" else None
@@ -153,7 +154,8 @@ def validation_batch(model: CsiModel, side: str, seed: int, data: Path | None) -
     """The fp32 validation batch and where it came from (the manifest's ``validation.inputs``): for a CSI autoencoder
     whose weights record their training dataset, the first VALIDATION_SAMPLES of its test split (the BS side gets the
     fp32 UE encoder's codewords of them, as example_inputs builds them from random CSI); else seeded random inputs."""
-    csi, record = None, {}
+    csi: Any = None  # an ndarray of dataset CSI, when there is one to use
+    record: dict[str, Any] = {}
     if side in ("ue", "bs", "all") and _is_autoencoder(model):
         csi, record = validation_csi(model, VALIDATION_SAMPLES, data=data)
     if csi is None:
@@ -186,7 +188,8 @@ def _describe(model, side, spec, module, fmt, precision, route, path, complexity
         "model": model.name,
         "paper": entry_of(model).paper,  # "user" for file.py:Name models, "plugin" for object-valued plugins
         "config": cfg_to_dict(model.cfg),
-        "source": getattr(model, "source", None) or {"kind": "registry", "name": model.name},  # how a fresh process rebuilds the module (csibench.models.model_from_source)
+        # how a fresh process rebuilds the module (csibench.models.model_from_source)
+        "source": getattr(model, "source", None) or {"kind": "registry", "name": model.name},
         "seed": seed,
         "side": side,
         "role": spec.role,
@@ -210,8 +213,8 @@ def _describe(model, side, spec, module, fmt, precision, route, path, complexity
         atol = fmt.atol
         host = None  # the device compares with PyTorch's outputs at the fp32 tolerance: like with like already
     else:
-        from csibench.precisions import tolerance_for
         from csibench.export.quant_validate import device_atol, host_outputs, reference_codewords, validate_quantized
+        from csibench.precisions import tolerance_for
 
         meta["calibration"] = quant.record
         meta["size_bytes_fp32"] = fp32_size  # the same graph before quantisation, same route

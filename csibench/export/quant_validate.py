@@ -21,7 +21,6 @@ from csibench.export.manifest import QuantValidation
 from csibench.export.validate import _check_names, _check_shapes, check_finite, nonfinite
 
 
-
 def _decode(bs: torch.nn.Module, codewords: list[np.ndarray]) -> np.ndarray:
     with torch.inference_mode():
         return bs(torch.from_numpy(np.concatenate(codewords).astype(np.float32))).numpy()

@@ -60,7 +60,7 @@ def _samples(path: Path, key: str, array: np.ndarray, spec: dict) -> int:
     shape, got = list(spec["shape"]), list(array.shape)
     per = shape[0] if shape else 1
     if shape:
-        rest = all(w is None or w == g for w, g in zip(shape[1:], got[1:]))  # None: an output's dynamic axis
+        rest = all(w is None or w == g for w, g in zip(shape[1:], got[1:], strict=False))  # None: an output's dynamic axis
         fits = len(got) == len(shape) and rest and per > 0 and got[0] > 0 and got[0] % per == 0
     else:
         fits = got == []
@@ -86,8 +86,9 @@ def load_reference(path: str | Path, inputs: list[dict], outputs: list[dict]) ->
         what = "; ".join(filter(None, (f"missing {', '.join(missing)}" if missing else "",
                                        f"unknown {', '.join(extra)}" if extra else "")))
         raise UsageError(f"--reference {path}: {what}; valid keys are the graph's inputs and outputs: {valid}")
+    found = {k: v for k, v in keys.items() if v is not None}  # all of them, now
     counts = {}
-    for (side, name), key in keys.items():
+    for (side, name), key in found.items():
         spec = next(s for s in (inputs if side == "in" else outputs) if s["name"] == name)
         counts[key] = _samples(path, key, arrays[key], spec)
         if side == "in" and not np.can_cast(arrays[key].dtype, np.dtype(spec["dtype"]), casting="same_kind"):
@@ -101,8 +102,8 @@ def load_reference(path: str | Path, inputs: list[dict], outputs: list[dict]) ->
         array = arrays[key].astype(spec["dtype"]) if cast else arrays[key]
         return [array[i * per:(i + 1) * per] for i in range(n)] if spec["shape"] else [array]
 
-    feed_parts = {s["name"]: split(s, keys[("in", s["name"])], True) for s in inputs}
-    ref_parts = {s["name"]: split(s, keys[("out", s["name"])], False) for s in outputs}
+    feed_parts = {s["name"]: split(s, found[("in", s["name"])], True) for s in inputs}
+    ref_parts = {s["name"]: split(s, found[("out", s["name"])], False) for s in outputs}
     feeds = [{name: parts[i] for name, parts in feed_parts.items()} for i in range(n)]
     refs = [{name: parts[i] for name, parts in ref_parts.items()} for i in range(n)]
     return feeds, refs, {"file": str(path.resolve()), "sha256": sha256_of(path), "samples": n}

@@ -87,7 +87,7 @@ def save_reference(path: Path, feeds: list[dict], refs: list[dict], host: tuple[
         arrays |= {f"host:{n}": np.concatenate([o[n] for o in outputs]) for n in refs[0]}
         arrays["host_atol"] = np.array(atol, dtype=np.float64)
     with atomic_path(path) as partial:  # its name ends in .npz, so np.savez writes exactly there
-        np.savez(partial, **arrays)
+        np.savez(partial, **arrays)  # type: ignore[arg-type]  # numpy's stub takes **arrays for allow_pickle
 
 
 def validate(fmt: ExportFormat, path: Path, feeds: list[dict], refs: list[dict], meta: dict[str, Any],
