@@ -256,6 +256,8 @@ ROWS = [
     R("special", "bench {fifo_manifest} --db {db}", 2, "manifest {fifo_manifest}.json is a FIFO (named pipe)"),
     R("size", "bench {big_manifest} --db {db}", 2, "manifest {big_manifest}.json is 4 MiB", "over the 4 MiB"),
     R("special", "profile crnet-se --checkpoint {fifo_sidecar}", 2, "checkpoint config {fifo_sidecar}.json is a FIFO (named pipe)"),
+    R("special", "profile crnet-se --checkpoint {fifo_ckpt}", 2, "checkpoint {fifo_ckpt} is a FIFO (named pipe)"),
+    R("special", "profile crnet-se --checkpoint {tmp}", 2, "checkpoint {tmp} is a directory; give a regular file"),
     R("size", "profile crnet-se --checkpoint {big_sidecar}", 2, "checkpoint config {big_sidecar}.json is 4 MiB", "over the 4 MiB"),
     R("special", "data show {fifo_meta}", 2, "dataset metadata {fifo_meta}.json is a FIFO (named pipe)"),
     R("special", "data show {fifo_data}", 2, "dataset {fifo_data}.safetensors is a FIFO (named pipe)"),
@@ -451,6 +453,8 @@ def _bounded_reads(root: Path, paths: dict) -> None:
     paths["corrupt_db"] = special / "damaged.db"
     corrupt_btree_page(paths["db"], paths["corrupt_db"])
     paths["fifo_sidecar"] = beside("pipe-cfg.safetensors", paths["ckpt"], ".json", os.mkfifo)
+    paths["fifo_ckpt"] = fifo("pipe-weights.safetensors")
+    shutil.copy(paths["ckpt"].with_name(paths["ckpt"].name + ".json"), special / "pipe-weights.safetensors.json")
     paths["big_sidecar"] = beside("big-cfg.safetensors", paths["ckpt"], ".json", lambda p: sparse(p, (4 << 20) + 1))
     paths["fifo_manifest"] = beside("pipe-manifest.onnx", paths["art"], ".json", os.mkfifo)
     paths["big_manifest"] = beside("big-manifest.onnx", paths["art"], ".json", lambda p: sparse(p, (4 << 20) + 1))

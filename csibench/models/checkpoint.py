@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from csibench.errors import ArtifactError, UsageError
-from csibench.files import atomic_path, os_error_message, read_bytes_bounded, sha256_of, write_json_atomic
+from csibench.files import atomic_path, check_regular_file, os_error_message, read_bytes_bounded, sha256_of, write_json_atomic
 from csibench.models.base import CsiModel
 from csibench.models.registry import cfg_to_dict, create_model, make_cfg
 
@@ -32,6 +32,13 @@ def save_checkpoint(model: CsiModel, path: Path, side: str = "all", **extra: Any
         save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(partial))
     write_json_atomic(sidecar(path), {"model": model.name, "config": cfg_to_dict(model.cfg), "side": side, **extra})
     return path
+
+
+def check_checkpoint_file(path: Path) -> None:
+    """A checkpoint's weights are a regular file (a FIFO would block safetensors' open); one line otherwise."""
+    if not path.exists():
+        raise ArtifactError(f"{path}: no such checkpoint")
+    check_regular_file(path, what="checkpoint")
 
 
 def load_weights(module: torch.nn.Module, path: Path, what: str) -> None:
@@ -67,8 +74,7 @@ def read_sidecar(path: Path) -> dict[str, Any]:
 def load_checkpoint(path: str | Path, *, model: str | None = None, **overrides: Any) -> CsiModel:
     """Rebuild the model a checkpoint names and load its weights; ``model``/``overrides`` must agree with it."""
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such checkpoint")
+    check_checkpoint_file(path)
     meta = read_sidecar(path)
     if model is not None and model != meta["model"]:
         raise UsageError(f"checkpoint {path.name} holds {meta['model']!r}, not {model!r}")

@@ -65,10 +65,9 @@ def _load_user_checkpoint(model: CsiModel, path: Path) -> CsiModel:
     """Weights for a user model: a csibench checkpoint (its sidecar must name this model) or, without a sidecar,
     a bare safetensors state_dict of the UE module (a plain nn.Module) or of the whole model."""
     from csibench.files import sha256_of
-    from csibench.models.checkpoint import load_weights, read_sidecar, sidecar
+    from csibench.models.checkpoint import check_checkpoint_file, load_weights, read_sidecar, sidecar
 
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such checkpoint")
+    check_checkpoint_file(path)
     side, meta = ("ue" if isinstance(model, ModuleModel) else "all"), {}
     if sidecar(path).exists():
         meta = read_sidecar(path)
