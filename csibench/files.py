@@ -163,7 +163,12 @@ def _kind_of(mode: int) -> str:
 
 
 def _human(n: int) -> str:
-    return f"{n / MIB:.0f} MiB" if n >= MIB else f"{n / KIB:.0f} KiB" if n >= KIB else f"{n} bytes"
+    """Whole MiB/KiB where exact, else bytes: a size just over a cap must not read as equal to it."""
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB:,} MiB"
+    if n >= KIB and n % KIB == 0:
+        return f"{n // KIB:,} KiB"
+    return f"{n:,} bytes"
 
 
 def check_regular_file(path: str | Path, *, what: str, cap: int | None = None) -> os.stat_result:

@@ -221,6 +221,8 @@ ROWS = [
       "reference inf_ref.npz input 'csi' has 1 Inf value (of 4096)"),
     # (end of validation (items 1, 10, 11) rows)
     # --- issue 16, reports (items 2, 7) ---------------------------------------------------------------------------
+    R("config", "report --db {db} --out {forged}", 1, "{forged}", ".csibench-report.json there is not a marker csibench wrote",
+      "'../victim.csv'", "move it away or choose another --out", guard="victim"),  # a forged marker deletes nothing
     # (end of reports (items 2, 7) rows)
     # --- issue 16, studies and resume (items 3, 6, 11) ---------------------------------------------------------------------------
     R("range", "run {study_thr} --no-train --db {db} --out {tmp}/rep", 2, "{study_thr}:1: threads: 999 threads on device local",
@@ -251,14 +253,14 @@ ROWS = [
     # --- issue 16, bounded reads and databases (items 5, 11) ---------------------------------------------------------------------------
     R("special", "profile {fifo_onnx}", 2, "artifact {fifo_onnx} is a FIFO (named pipe); give a regular file"),
     R("special", "bench {fifo_onnx} --db {db}", 2, "artifact {fifo_onnx} is a FIFO (named pipe)"),
-    R("size", "profile {big_onnx}", 2, "artifact {big_onnx} is 2048 MiB", "over the 2048 MiB csibench reads"),
-    R("size", "bench {big_onnx} --db {db}", 2, "artifact {big_onnx} is 2048 MiB", "over the 2048 MiB csibench reads"),
+    R("size", "profile {big_onnx}", 2, "artifact {big_onnx} is 2,147,483,649 bytes", "over the 2,048 MiB csibench reads"),
+    R("size", "bench {big_onnx} --db {db}", 2, "artifact {big_onnx} is 2,147,483,649 bytes", "over the 2,048 MiB csibench reads"),
     R("special", "bench {fifo_manifest} --db {db}", 2, "manifest {fifo_manifest}.json is a FIFO (named pipe)"),
-    R("size", "bench {big_manifest} --db {db}", 2, "manifest {big_manifest}.json is 4 MiB", "over the 4 MiB"),
+    R("size", "bench {big_manifest} --db {db}", 2, "manifest {big_manifest}.json is 4,194,305 bytes", "over the 4 MiB"),
     R("special", "profile crnet-se --checkpoint {fifo_sidecar}", 2, "checkpoint config {fifo_sidecar}.json is a FIFO (named pipe)"),
     R("special", "profile crnet-se --checkpoint {fifo_ckpt}", 2, "checkpoint {fifo_ckpt} is a FIFO (named pipe)"),
     R("special", "profile crnet-se --checkpoint {tmp}", 2, "checkpoint {tmp} is a directory; give a regular file"),
-    R("size", "profile crnet-se --checkpoint {big_sidecar}", 2, "checkpoint config {big_sidecar}.json is 4 MiB", "over the 4 MiB"),
+    R("size", "profile crnet-se --checkpoint {big_sidecar}", 2, "checkpoint config {big_sidecar}.json is 4,194,305 bytes", "over the 4 MiB"),
     R("special", "data show {fifo_meta}", 2, "dataset metadata {fifo_meta}.json is a FIFO (named pipe)"),
     R("special", "data show {fifo_data}", 2, "dataset {fifo_data}.safetensors is a FIFO (named pipe)"),
     R("special", "profile {fifo_py}:Enc", 2, "{fifo_py} is a FIFO (named pipe)", "model reference"),
@@ -376,6 +378,13 @@ def env(tmp_path_factory):
     csi_inf[0, 0, 0, 0] = np.inf
     np.savez(root / "inf_ref.npz", csi=csi_inf, codeword=np.zeros((2, 128), np.float32))
     paths["inf_npz"] = root / "inf_ref.npz"
+
+    paths["victim"] = root / "victim.csv"  # issue 16: a forged report marker names it for deletion
+    paths["victim"].write_text("precious\n")
+    paths["forged"] = root / "forged-report"
+    paths["forged"].mkdir()
+    (paths["forged"] / ".csibench-report.json").write_text(json.dumps(
+        {"tool": "csibench report", "files": {"../victim.csv": hashlib.sha256(b"precious\n").hexdigest()}}))
 
     mounted = []  # mounted last: nothing after this can fail before the teardown unmounts them
     full = root / "full"

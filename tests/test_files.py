@@ -88,7 +88,7 @@ def test_devices_file_that_is_a_fifo_or_too_big_is_one_line(tmp_path, monkeypatc
     os.unlink(tmp_path / "devices.json")
     with open(tmp_path / "devices.json", "wb") as fh:
         fh.truncate(files.CAP_TEXT_CONFIG + 1)  # sparse: no disk used
-    assert_one_line_error(_devices_list(tmp_path, monkeypatch), 2, "devices file", "is 4 MiB, over the 4 MiB csibench reads")
+    assert_one_line_error(_devices_list(tmp_path, monkeypatch), 2, "devices file", "is 4,194,305 bytes, over the 4 MiB csibench reads")
 
 
 def test_finished_training_record_is_read_bounded(tmp_path):
