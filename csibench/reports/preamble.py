@@ -30,8 +30,10 @@ def devices(view: StudyView) -> dict[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------- user text inside the Markdown it writes
 
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
-_MD_BLOCK_START = re.compile(r"^(\s*\d*)([#>+=.)-])")  # "# x", "> x", "- x", "1. x" open a block at a line's start
+_MD_SPECIAL = re.compile(r"([\\`*<>|])")
+_MD_LINK = re.compile(r"\]([(\[])")  # "[a](url)", "![a](src)", "[a][ref]": a bracket alone ("[ms]") stays as typed
+# "# x", "> x", "- x", "1. x", "[a]: url" open a block (or define a link) at a line's start
+_MD_BLOCK_START = re.compile(r"^(\s*\d*)([#>+=.)\[-])")
 
 
 def md_text(value: Any, *, line_start: bool = True) -> str:
@@ -39,7 +41,7 @@ def md_text(value: Any, *, line_start: bool = True) -> str:
     on one line: no HTML tag, link, image, code span, emphasis or table cell border of its own, and no block (a
     heading, a quote, a list) where it starts a line. :func:`inline` reads the escapes back for HTML and LaTeX."""
     flat = " ".join(str(value).splitlines())
-    escaped = _MD_SPECIAL.sub(r"\\\1", flat)
+    escaped = _MD_LINK.sub(r"\\]\1", _MD_SPECIAL.sub(r"\\\1", flat))
     return _MD_BLOCK_START.sub(r"\1\\\2", escaped, count=1) if line_start else escaped  # a table cell starts no block
 
 
