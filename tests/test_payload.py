@@ -129,7 +129,7 @@ def test_study_payload_step_records_trained_models_only(ds, trained, tmp_path):
         db.append_study(sweep=SWEEP, name="q", definition={"name": "q"})
         ids = evaluate_payloads(items, ctx, db, SWEEP)
         data = db.study_data(SWEEP)
-        assert db.count("evaluations", SWEEP) == 1 and db.schema_versions()[-1] == 6
+        assert db.count("evaluations", SWEEP) == 1 and 6 in db.schema_versions()  # v6 made the table
     assert len(ids) == 1 and [e.id for e in data.evaluations] == ids  # one per (label, CR); random weights skipped
     ev = data.evaluations[0]
     assert (ev.kind, ev.label, ev.model, ev.cr) == ("payload", "teacher", "crnet", "1/16")
