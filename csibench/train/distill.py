@@ -46,7 +46,14 @@ from csibench.models.registry import cfg_to_dict, get_entry
 from csibench.train.evaluate import check_autoencoder, check_fits, codeword_length
 from csibench.train.trainer import ProgressFn, Stage, StageResult, TrainConfig, run_stage, torch_threads
 from csibench.train.vanilla import (
-    TrainResult, as_tensor, data_record, finalize, match_output_scale, reconstruction_stage, resolve_data, teacher_record,
+    TrainResult,
+    as_tensor,
+    data_record,
+    finalize,
+    match_output_scale,
+    reconstruction_stage,
+    resolve_data,
+    teacher_record,
 )
 from csibench.train.vendors import BsVendor, CodewordPairs, UeVendor
 
@@ -195,11 +202,12 @@ def _two_vendors(bs_model: CsiModel, student_name: str, overrides: dict, ds: Csi
         return pairs
 
     x_train, x_val = as_tensor(ds.train), as_tensor(ds.val)
-    to_ue = [send("bs", "ue", f"{s} csi-codeword pairs", bs.codeword_pairs(x)) for s, x in (("train", x_train), ("val", x_val))]
-    stages = [ue.train_encoder(*to_ue, cfg, out / "ue-encoder", resume=resume, progress=progress, training=common)]
+    ue_train, ue_val = (send("bs", "ue", f"{s} csi-codeword pairs", bs.codeword_pairs(x)) for s, x in (("train", x_train), ("val", x_val)))
+    stages = [ue.train_encoder(ue_train, ue_val, cfg, out / "ue-encoder", resume=resume, progress=progress, training=common)]
     if finetune:
-        to_bs = [send("ue", "bs", f"{p} csi-codeword pairs", ue.codeword_pairs(pairs.csi)) for p, pairs in zip(("train", "val"), to_ue)]
-        stages.append(bs.finetune_decoder(*to_bs, kd.finetune_cfg(cfg), out / "bs-decoder", resume=resume, progress=progress, training=common))
+        bs_train, bs_val = (send("ue", "bs", f"{p} csi-codeword pairs", ue.codeword_pairs(pairs.csi)) for p, pairs in (("train", ue_train), ("val", ue_val)))
+        stages.append(bs.finetune_decoder(bs_train, bs_val, kd.finetune_cfg(cfg), out / "bs-decoder", resume=resume, progress=progress,
+                                          training=common))
     final = create_model(student_name, seed=cfg.seed, **overrides)  # evaluation harness: the two vendors' deployed weights
     final.ue.load_state_dict(ue.encoder_state())
     try:

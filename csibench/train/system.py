@@ -57,9 +57,10 @@ def check_system(model: CsiModel, ds: MuDataset) -> None:
 def build_for(name: str, ds: MuDataset, seed: int = 0, overrides: dict[str, Any] | None = None) -> CsiModel:
     """A fresh ``name`` (seeded weights) serving the dataset's K users, checked against the dataset."""
     model = create_model(name, seed=seed, **(overrides or {}))
-    if model.mu_data() is None:
+    mu = model.mu_data()
+    if mu is None:
         check_system(model, ds)  # raises: single-user model
-    if model.mu_data()[1].get("users") != ds.users and "users" not in (overrides or {}):
+    elif mu[1].get("users") != ds.users and "users" not in (overrides or {}):
         model = create_model(name, seed=seed, **{**(overrides or {}), "users": ds.users})
     check_system(model, ds)
     return model

@@ -1,11 +1,12 @@
 """The training loop every method runs its stages through (seed 004 §V-A-2 settings).
 
 Adam at ``lr`` (1e-3) dropping to ``lr_low`` (1e-4) from epoch ``lr_drop_epoch`` + 1 on (after an optional linear
-warm-up over ``warmup_epochs``; 004 has none), batches of ``batch_size`` (200) shuffled by a seeded generator, early stopping once the best validation loss has not improved for ``patience``
-consecutive epochs; the weights kept at the end are those of the best validation loss. Runs are repeatable: the
-trainer seeds ``torch.manual_seed(seed)`` and the loader's generator, and ``--resume`` restores both RNG states, the
-optimizer and the patience counter from ``state.safetensors`` (see :mod:`csibench.train.state`), so an interrupted run
-resumed gives the weights of an uninterrupted one (bit-identical on the same machine and device).
+warm-up over ``warmup_epochs``; 004 has none), batches of ``batch_size`` (200) shuffled by a seeded generator, early
+stopping once the best validation loss has not improved for ``patience`` consecutive epochs; the weights kept at the
+end are those of the best validation loss. Runs are repeatable: the trainer seeds ``torch.manual_seed(seed)`` and the
+loader's generator, and ``--resume`` restores both RNG states, the optimizer and the patience counter from
+``state.safetensors`` (see :mod:`csibench.train.state`), so an interrupted run resumed gives the weights of an
+uninterrupted one (bit-identical on the same machine and device).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from csibench.errors import CsibenchError, UsageError
 from csibench.models.base import CsiModel
 from csibench.models.checkpoint import load_weights, save_checkpoint
 from csibench.train.state import BEST, LAST, STATE, check_identity, load_state, read_state_info, save_state
-
 
 OUTPUT_INITS = ("match-data", "framework")
 
