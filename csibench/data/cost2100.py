@@ -59,7 +59,8 @@ def _matlab_to_numpy_hdf5(path: Path, variable: str) -> np.ndarray:
             raise DatasetError(f"{path}: variable {variable!r} not found (MAT v7.3 file has: {', '.join(found) or 'nothing'})")
         node = fh[variable]
         if not isinstance(node, h5py.Dataset):
-            raise DatasetError(f"{path}: {variable!r} is a MATLAB {node.attrs.get('MATLAB_class', b'struct/group').decode(errors='replace')}, expected a numeric matrix")
+            kind = node.attrs.get("MATLAB_class", b"struct/group").decode(errors="replace")
+            raise DatasetError(f"{path}: {variable!r} is a MATLAB {kind}, expected a numeric matrix")
         data = node[()]
         mclass = node.attrs.get("MATLAB_class", b"")
         mclass = mclass.decode(errors="replace") if isinstance(mclass, bytes) else str(mclass)
@@ -183,6 +184,6 @@ def import_cost2100(
             "version": None,
             "files": {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in present.values()},
         },
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return make_dataset(arrays["train"], arrays["val"], arrays["test"], meta, test_hf)

@@ -335,7 +335,7 @@ def generate(cfg: GenConfig | None = None, progress: Callable[[int, int], None] 
             "spec_version": cfg.spec_version,
             "csibench_generator": GENERATOR_VERSION,
         },
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return make_dataset(train, val, test, meta, test_hf)
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from csibench.data.dataset import cached_dataset
 from csibench.data.mu_dataset import DOMAINS, MU_FORMAT_VERSION, SPLITS, MuDataset, load_mu_dataset, make_mu_dataset, save_mu_dataset
-from csibench.data.sionna_gen import SYSTEM_LEVEL, _import_sionna, _SIONNA_CLASS, reset_if_resized, sector_drop, sionna_version
+from csibench.data.sionna_gen import _SIONNA_CLASS, SYSTEM_LEVEL, _import_sionna, reset_if_resized, sector_drop, sionna_version
 from csibench.errors import CsibenchError, UsageError, suggest
 
 MU_GENERATOR_VERSION = 1  # bump when the algorithm changes: part of the cache key
@@ -292,6 +292,7 @@ def generate_mu(cfg: MuGenConfig, progress: Callable[[int, int], None] | None = 
             h = np.fft.fft(d[:, :, : cfg.taps].transpose(0, 1, 3, 2), axis=2, norm="ortho")  # n, K, Nt(angle), taps
         _place(dl, bounds, start, _real_imag(h))
         if ul is not None:
+            assert a_ul is not None, "_Links samples the uplink whenever cfg.uplink_frequency is set"
             _place(ul, bounds, start, _real_imag(_normalise(_response(a_ul, tau, freqs), cfg)))
         if progress:
             progress(start + n, cfg.total)
@@ -311,7 +312,7 @@ def generate_mu(cfg: MuGenConfig, progress: Callable[[int, int], None] | None = 
                   **({"energy_in_kept_taps_mean": float(kept.mean())} if cfg.domain == "angular-delay" else {})},
         "generator": {"name": "sionna", "package": "sionna-no-rt", "version": sionna_version(),
                       "model": f"tr38901.{_SIONNA_CLASS[cfg.scenario]}", "csibench_generator": MU_GENERATOR_VERSION},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return make_mu_dataset(dl, ul, meta)
 
