@@ -249,6 +249,17 @@ ROWS = [
       guard="resume_db"),
     # (end of studies and resume (items 3, 6, 11) rows)
     # --- issue 16, signals and devices (items 4, 8) ---------------------------------------------------------------------------
+    # Hand-edited devices.json entries checked as `devices add` checks them; a known_hosts that is a device file.
+    # (A closed port is retried, each retry reported: tests/test_ssh_hardening.py; a non-SSH endpoint: there too.)
+    R("config", "devices check nonssh", 1, "devices.json", "device 'nonssh' has port 70000 (valid: 1–65535)",
+      devices=b'{"version": 1, "devices": {"nonssh": {"name": "nonssh", "profile": "rpi4", "host": "127.0.0.1", "port": 70000}}}'),
+    R("config", "bench {art} --db {db} --device nonssh", 1, "devices.json", "device 'nonssh': port '22' is not a whole number",
+      devices=b'{"version": 1, "devices": {"nonssh": {"name": "nonssh", "profile": "rpi4", "host": "127.0.0.1", "port": "22"}}}'),
+    R("config", "devices check pi", 1, "devices.json", "device 'pi' has unknown profile 'rpi9'",
+      devices=b'{"version": 1, "devices": {"pi": {"name": "pi", "profile": "rpi9", "host": "127.0.0.1", "port": 22}}}'),
+    R("special", "devices check kh", 2, "known_hosts file /dev/zero",
+      devices=b'{"version": 1, "devices": {"kh": {"name": "kh", "profile": "rpi4", "host": "127.0.0.1", "port": 1, '
+              b'"known_hosts": "/dev/zero"}}}'),
     # (end of signals and devices (items 4, 8) rows)
     # --- issue 16, bounded reads and databases (items 5, 11) ---------------------------------------------------------------------------
     R("special", "profile {fifo_onnx}", 2, "artifact {fifo_onnx} is a FIFO (named pipe); give a regular file"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -261,3 +263,66 @@ def test_calibration_over_ssh_probes_the_devices_runtimes_at_each_thread_count(s
     cores = cal["host"]["logical_cores"]
     assert sorted(map(int, cal["peak_source_by_threads"])) == thread_counts(cores) and cal["peak_threads"] == cores
     assert stored["peak_source"] == cal["peak_source"] == cal["peak_source_by_threads"][str(cores)]
+
+
+def test_profile_contradiction_is_warned_once_and_recorded(sshd, tmp_path, exported, monkeypatch):
+    """The sshd "device" is this machine under profile rpi4: its probed cores and architecture say otherwise."""
+    from csibench.bench import latency
+    from csibench.devices.profiles import ARM_MACHINES
+
+    monkeypatch.setattr(latency, "_WARNED", set())  # once per process: this test's process may have warned already
+    add_device(device(sshd, tmp_path))
+    db = tmp_path / "r.db"
+    result = runner.invoke(app, ["bench", str(exported[("crnet-se", "onnx")]), "--device", "pi", "--min-time", "0.1",
+                                 "--min-samples", "10", "--repeat", "2", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    expected = ([f"{os.cpu_count()} logical cores where profile rpi4 (Raspberry Pi 4 Model B) has 4"] if os.cpu_count() != 4 else []) \
+        + ([f"architecture {platform.machine()} where profile rpi4 has Cortex-A72 (BCM2711) (Arm) cores"]
+           if platform.machine().lower() not in ARM_MACHINES else [])
+    warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
+    assert warnings == ([f"warning: device 'pi' does not match its profile: {'; '.join(expected)} (recorded with each measurement; "
+                         "fix it with `csibench devices add --replace`)"] if expected else [])  # one line for both repeats
+    with ResultsDB(db) as results:
+        stored = [json.loads(r["record_json"]) for r in results.rows()]
+    assert [r["profile_contradictions"] for r in stored] == [expected, expected]
+    check = runner.invoke(app, ["devices", "check", "pi", "--json"])
+    assert json.loads(check.stdout)["profile_contradictions"] == expected
+    assert [ln for ln in check.stderr.splitlines() if ln.startswith("warning:")] == \
+        ([f"warning: device 'pi' does not match its profile: {'; '.join(expected)} (fix it with `csibench devices add --replace`)"]
+         if expected else [])
+
+
+def test_profile_contradictions_by_hand():
+    from csibench.devices.profiles import contradictions
+
+    assert contradictions("rpi5", {"logical_cores": 8, "machine": "x86_64"}) == [
+        "8 logical cores where profile rpi5 (Raspberry Pi 5) has 4", "architecture x86_64 where profile rpi5 has Cortex-A76 (BCM2712) (Arm) cores"]
+    assert contradictions("rpi4", {"logical_cores": 4, "machine": "aarch64"}) == []
+    assert contradictions("rpi4", {"logical_cores": None, "machine": None}) == []  # unread facts contradict nothing
+    assert contradictions("local", {"logical_cores": 64, "machine": "x86_64"}) == []
+
+
+def test_failed_bench_is_recorded_like_a_failed_run_group(sshd, tmp_path, exported):
+    """The device's agent dies mid-bench (as under the OOM killer): one line, and a row in the failures table naming the
+    device, artifact, runtime and threads, as `run` records a failed group; nothing in measurements."""
+    dying = tmp_path / "dying-python"
+    dying.write_text(f"#!{sys.executable}\n"
+                     "import json, os, subprocess, sys\n"
+                     "request = sys.stdin.read()\n"
+                     "if json.loads(request).get('op') == 'bench':\n"
+                     "    os._exit(70)  # the agent dies without a word\n"
+                     f"sys.exit(subprocess.run([{sys.executable!r}, *sys.argv[1:]], input=request, text=True).returncode)\n")
+    dying.chmod(0o755)
+    add_device(device(sshd, tmp_path, python=str(dying)))
+    db = tmp_path / "r.db"
+    artifact = exported[("crnet-se", "onnx")]
+    result = runner.invoke(app, ["bench", str(artifact), "--device", "pi", "--threads", "1", "--db", str(db)])
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    assert len(lines) == 1 and lines[0].endswith(f"exit status 70; recorded as failure 1 in {db}"), result.stderr
+    with ResultsDB(db) as results:
+        failures, measured = results.table("failures"), results.rows()
+    manifest = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    assert measured == [] and [(f["device"], f["runtime"], f["threads"], f["kind"], f["artifact_sha256"], f["model"]) for f in failures] \
+        == [("pi", "onnxruntime", 1, "CsibenchError", manifest["sha256"], "crnet-se")]
+    assert failures[0]["reason"] in lines[0]

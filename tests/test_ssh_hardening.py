@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -250,7 +253,7 @@ BAD = [
     (["devices", "check", "revoked"], 1, "marked @revoked"),
     (["devices", "check", "nosftp"], 1, "offers no SFTP"),
     (["devices", "check", "nokey"], 1, "does not exist"),
-    (["devices", "check", "khdir"], 1, "cannot read known_hosts file"),
+    (["devices", "check", "khdir"], 2, "known_hosts file"),  # a directory where a file belongs (exit 2: the wrong thing named)
     (["devices", "add", "a, b", "--host", "127.0.0.1", "--json"], 2, "without commas"),
 ]
 
@@ -265,3 +268,66 @@ def test_bad_device_input_is_one_line(configured, config_dir, args, code, fragme
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     assert (config_dir / "devices.json").read_bytes() == before  # nothing saved
     assert not (config_dir / "calibrations").exists()
+
+
+# ------------------------------------------------------------------ endpoints that are not SSH servers
+
+
+def _server(reply: bytes | None) -> tuple[socket.socket, threading.Event]:
+    """A real TCP server on 127.0.0.1 that accepts, writes ``reply`` (None: never a byte) and keeps the connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        held = []
+        listener.settimeout(0.2)
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            if reply is not None:
+                conn.sendall(reply)
+            held.append(conn)  # open, silent, until the test ends
+        for conn in held:
+            conn.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, done
+
+
+@pytest.mark.parametrize("reply, fragment, bound_s", [
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+     "is not an SSH server: it answered 'HTTP/1.1 400 Bad Request' instead of \"SSH-2.0-…\"", 2.0),
+    (None, "accepted the connection but sent nothing within 5 s: not an SSH server (an SSH server greets with \"SSH-2.0-…\" at once)",
+     7.0),
+], ids=["http", "silent"])
+@pytest.mark.parametrize("command", ["check", "bench"])
+def test_endpoint_that_is_not_ssh_is_one_prompt_line(tmp_path, reply, fragment, bound_s, command, config_dir):
+    listener, done = _server(reply)
+    port = listener.getsockname()[1]
+    try:
+        add_device(DeviceConfig(name="nonssh", profile="rpi4", host="127.0.0.1", port=port))
+        args = ["devices", "check", "nonssh"] if command == "check" else \
+            ["bench", str(tmp_path / "missing.onnx"), "--device", "nonssh", "--db", str(tmp_path / "r.db")]
+        if command == "bench":  # a real artifact, so the device is reached
+            args[1] = str(_bare_onnx(tmp_path))
+        t0 = time.monotonic()
+        result = runner.invoke(app, args)
+        elapsed = time.monotonic() - t0
+    finally:
+        done.set()
+    assert result.exit_code == 1, result.output
+    assert stderr_lines(result) == [f"error: device 'nonssh' (127.0.0.1:{port}) {fragment}"
+                                    + "; check --host and --port (csibench devices add --replace)"
+                                    + ("; recorded as failure 1 in " + str(tmp_path / "r.db") if command == "bench" else "")]
+    assert elapsed < bound_s, f"{elapsed:.1f} s"  # once, no retries: 5 s of silence is the bound
+
+
+def _bare_onnx(tmp_path: Path) -> Path:
+    import torch
+
+    path = tmp_path / "tiny.onnx"
+    torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(path), input_names=["x"], output_names=["y"], dynamo=False)
+    return path

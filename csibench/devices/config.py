@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from csibench.devices.profiles import get_profile
+from csibench.devices.profiles import PROFILES, get_profile
 from csibench.errors import CsibenchError, UsageError, suggest
 from csibench.files import read_bytes_bounded, write_json_atomic
 
@@ -66,11 +66,33 @@ def load_devices() -> dict[str, DeviceConfig]:
         return {}
     try:
         data = json.loads(read_bytes_bounded(path, what="devices file").decode("utf-8"))
-        return {name: DeviceConfig(**entry) for name, entry in data["devices"].items()}
+        devices = {name: DeviceConfig(**entry) for name, entry in data["devices"].items()}
+        for name, cfg in devices.items():
+            _check_entry(name, cfg)
+        return devices
     except UnicodeDecodeError:
         raise CsibenchError(f"{path} is not a valid csibench devices file (not UTF-8 text); fix or remove it") from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise CsibenchError(f"{path} is not a valid csibench devices file ({exc}); fix or remove it") from None
+
+
+def _check_entry(name: str, cfg: DeviceConfig) -> None:
+    """A hand-edited entry checked as `devices add` checks its options (not its key file, which may come later):
+    a port of 70000 or "22", an unknown profile or an empty host is one line naming the field, not a socket error."""
+    kinds = {str: "a string", int: "a whole number", bool: "true or false"}
+    fields = {"name": str, "profile": str, "host": str, "port": int, "python": str, "remote_dir": str, "trust_on_first_use": bool,
+              "user": str, "key_file": str, "known_hosts": str}
+    for field, kind in fields.items():
+        value = getattr(cfg, field)
+        optional = field in ("user", "key_file", "known_hosts") and value is None
+        if not optional and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise TypeError(f"device {name!r}: {field} {value!r} is not {kinds[kind]}")
+    if cfg.name != name:
+        raise TypeError(f"device {name!r} is named {cfg.name!r} inside")
+    if not 0 < cfg.port < 65536 or not cfg.host.strip() or cfg.profile not in PROFILES:
+        what = f"port {cfg.port} (valid: 1–65535)" if not 0 < cfg.port < 65536 else \
+            "an empty host" if not cfg.host.strip() else f"unknown profile {cfg.profile!r} (valid: {', '.join(PROFILES)})"
+        raise TypeError(f"device {name!r} has {what}")
 
 
 def _save(devices: dict[str, DeviceConfig]) -> None:
