@@ -49,7 +49,8 @@ def add(
     key: Annotated[str | None, typer.Option("--key", help="Private key file \\[default: ssh-agent and ~/.ssh].")] = None,
     python: Annotated[str, typer.Option("--python", help="The device's Python (e.g. a venv with its runtime).")] = "python3",
     known_hosts: Annotated[str | None, typer.Option("--known-hosts", help="known_hosts file, only read \\[default: ~/.ssh/known_hosts].")] = None,
-    trust_on_first_use: Annotated[bool, typer.Option("--trust-on-first-use", help="Accept an unknown host key and remember it in csibench's own known_hosts (config directory).")] = False,
+    trust_on_first_use: Annotated[bool, typer.Option(
+        "--trust-on-first-use", help="Accept an unknown host key and remember it in csibench's own known_hosts (config directory).")] = False,
     remote_dir: Annotated[str, typer.Option("--remote-dir", help="Cache directory on the device.")] = ".cache/csibench",
     replace: Annotated[bool, typer.Option("--replace", help="Replace a device of the same name.")] = False,
     json_out: JsonOpt = False,
@@ -131,10 +132,9 @@ def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds",
 
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_CALIBRATE_S):
         raise UsageError(f"invalid --seconds {seconds:g}: must be a number of seconds above 0 and at most {MAX_CALIBRATE_S}")
+    from csibench.bench.results import DEFAULT_DB, ResultsDB
     from csibench.devices.calibration import record_calibration
     from csibench.devices.config import get_device
-
-    from csibench.bench.results import DEFAULT_DB, ResultsDB
 
     device = get_device(name)
     db_path = check_output_path(Path(db) if db else Path(DEFAULT_DB), directory=False, what="the results database")

@@ -13,10 +13,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+
 try:  # recent typer vendors click: the usage errors raised are its copy's classes, not click's
     from typer._click import exceptions as click_errors
 except ImportError:  # older typer runs on click itself
-    from click import exceptions as click_errors
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 from typer.core import TyperGroup
 
 from csibench import signals
@@ -175,7 +176,7 @@ def _usage_exit(exc: click_errors.UsageError, args: list[str], command: str):
 def _given_value(exc: click_errors.UsageError, args: list[str]) -> str | None:
     """The text the user gave an option click refused (``--threads abc`` → "abc"), when it can be found in ``args``."""
     param = getattr(exc, "param", None)
-    if not isinstance(exc, click_errors.BadParameter) or getattr(param, "param_type_name", None) != "option":
+    if param is None or not isinstance(exc, click_errors.BadParameter) or getattr(param, "param_type_name", None) != "option":
         return None
     for i, arg in enumerate(args):
         for opt in param.opts:

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from csibench.cli import app
 from csibench.devices.config import DeviceConfig, add_device
-from csibench.devices.ssh import SSHDevice, sha256_of
 from csibench.devices.local import AGENT
+from csibench.devices.ssh import SSHDevice, sha256_of
 from csibench.errors import CsibenchError
 from tests.sshd import SSHD, Sshd, free_port, keygen
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
     raw_min_s = min(item["raw_samples_ns"]) / 1e9
     return {
         "record_version": RECORD_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "artifact_path": str(artifact.path.resolve()),
         "artifact_sha256": m["sha256"],
         "model": m.get("model"),

@@ -56,7 +56,7 @@ def _read(path: str) -> str | None:
 
 
 def _cpuinfo() -> dict:
-    info = {}
+    info: dict = {}
     for line in (_read("/proc/cpuinfo") or "").splitlines():
         key, _, value = line.partition(":")
         info.setdefault(key.strip(), value.strip())
@@ -214,7 +214,7 @@ class Loaded:
             ins = {n: d["index"] for n, d in runner.get_input_details().items()}
             outs = {n: d["index"] for n, d in runner.get_output_details().items()}
             return ins, outs
-        ins = {n: d["index"] for n, d in zip(self.names, self.interp.get_input_details())}
+        ins = {n: d["index"] for n, d in zip(self.names, self.interp.get_input_details())}  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
         outs = {str(i): d["index"] for i, d in enumerate(self.interp.get_output_details())}
         return ins, outs
 
@@ -230,7 +230,7 @@ class Loaded:
         if self.runtime == "litert":
             return {n: self.interp.get_tensor(i).copy() for n, i in self.outputs.items()}
         names = [o.name for o in self.sess.get_outputs()]
-        return dict(zip(names, self.sess.run(None, self.feed_dict)))
+        return dict(zip(names, self.sess.run(None, self.feed_dict)))  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
 
 
 def make_inputs(specs: list, seed: int) -> dict:
@@ -372,18 +372,18 @@ def sample(calls: list, loops: list, protocol: dict) -> tuple:
     """Interleave raw samples A B A B … (machine drift hits every artifact alike) until every artifact has
     min_samples and min_time_s of samples and, when a precision is asked, p50 and p90 are certified to it;
     max_time_s caps the whole loop. Returns raw samples per artifact and whether the stop was certified."""
-    raws = [[] for _ in calls]
+    raws: list = [[] for _ in calls]
     spent = [0] * len(calls)
     t_end = time.perf_counter() + protocol["max_time_s"]
     precision = protocol.get("precision")
     while True:
-        for i, (call, n) in enumerate(zip(calls, loops)):
+        for i, (call, n) in enumerate(zip(calls, loops)):  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
             raw = timed(call, n)
             raws[i].append(raw)
             spent[i] += raw
-        enough = all(len(r) >= protocol["min_samples"] and s >= protocol["min_time_s"] * 1e9 for r, s in zip(raws, spent))
+        enough = all(len(r) >= protocol["min_samples"] and s >= protocol["min_time_s"] * 1e9 for r, s in zip(raws, spent))  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
         if enough and len(raws[0]) % 16 == 0:
-            done = precision is None or all(certified([v / n for v in r], precision) for r, n in zip(raws, loops))
+            done = precision is None or all(certified([v / n for v in r], precision) for r, n in zip(raws, loops))  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
             if done:
                 return raws, precision is not None
         if time.perf_counter() > t_end and all(len(r) >= 2 for r in raws):
@@ -416,7 +416,7 @@ def run_protocol(loaded: list, protocol: dict) -> list:
     return [
         {"first_inference_s": f / 1e9, "warmup": {**w, "calibration_steps": c[1]}, "loops": n,
          "raw_samples_ns": r, "per_call_s": [v / n / 1e9 for v in r], "certified": was_certified}
-        for f, w, c, n, r in zip(firsts, warmups, calibrations, loops, raws)
+        for f, w, c, n, r in zip(firsts, warmups, calibrations, loops, raws)  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
     ]
 
 
@@ -485,7 +485,7 @@ def bench(req: dict) -> dict:
         results = run_protocol(loaded, protocol)
         rss_after, peak = _rss()
         after = thermal()
-    for result, load_s, validation, rss_load in zip(results, loads, validations, rss_after_load):
+    for result, load_s, validation, rss_load in zip(results, loads, validations, rss_after_load):  # noqa: B905 -- the agent runs on the device's Python 3.9 (zip has no strict=)
         result.update(load_s=load_s, device_validation=validation, rss_baseline_bytes=rss_baseline,
                       rss_after_load_bytes=rss_load, rss_after_sampling_bytes=rss_after, peak_rss_bytes=peak)
     versions = runtime_versions()
@@ -623,7 +623,7 @@ def hashes(req: dict) -> dict:
     """sha256 of each cached file (None where missing or unreadable): the host copies again what does not match."""
     import hashlib
 
-    digests = []
+    digests: list = []
     for path in req["paths"]:
         digest = hashlib.sha256()
         try:

@@ -183,7 +183,7 @@ class SSHDevice:
                 raise CsibenchError(f"{self.where}: unknown host key (not in {self._key_files()}); add it with "
                                     "`ssh-keyscan`, or re-add the device with --trust-on-first-use") from None
             raise TransientError(f"{self.where}: SSH failed ({exc})") from None
-        except (OSError, socket.timeout, EOFError) as exc:
+        except (TimeoutError, OSError, EOFError) as exc:
             client.close()
             raise TransientError(f"{self.where} is unreachable ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})") from None
         finally:
@@ -299,7 +299,7 @@ class SSHDevice:
             out = stdout.read().decode(errors="replace")
             err = stderr.read().decode(errors="replace")
             code = stdout.channel.recv_exit_status()
-        except socket.timeout:
+        except TimeoutError:
             raise CsibenchError(f"{self.where}: the agent did not finish within {timeout_s:g} s") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise TransientError(f"{self.where}: connection dropped mid-run ({exc or type(exc).__name__})") from None
@@ -309,7 +309,7 @@ class SSHDevice:
             raise TransientError(f"{self.where}: connection dropped mid-run (no exit status)")
         return parse_reply(out, code, err, self.where)
 
-    def _session(self, make_request, timeout_s: float, files: list[tuple[Path, str]] = (), threads: int | None = None) -> dict:
+    def _session(self, make_request, timeout_s: float, files: tuple | list[tuple[Path, str]] = (), threads: int | None = None) -> dict:
         def attempt() -> dict:
             client = self.connect()
             try:
@@ -337,7 +337,7 @@ class SSHDevice:
         """Checked on the device by the agent, which names what it tried."""
 
     def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
-        files: list[tuple[Path, str]] = []
+        files: list[tuple[Path, str] | None] = []  # per artifact: itself, then its validation data or None
         for a in artifacts:
             files.append((a.path, a.manifest["sha256"]))
             data = a.validation_file()
@@ -345,7 +345,9 @@ class SSHDevice:
         uploads = [f for f in files if f]
 
         def request(remote: list[str]) -> dict:
-            paths, validations, it = [], [], iter(remote)
+            paths: list[str] = []
+            validations: list[str | None] = []
+            it = iter(remote)
             for i in range(len(artifacts)):
                 paths.append(next(it))
                 validations.append(next(it) if files[2 * i + 1] else None)
