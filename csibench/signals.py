@@ -32,7 +32,7 @@ class StoppedError(CsibenchError):
 
 _stopping = threading.Event()
 _children: dict[int, Callable[[], None]] = {}  # id → how to end it at once
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: the handler runs in the main thread, which may hold it when the signal comes
 
 
 def install() -> None:
