@@ -68,12 +68,15 @@ def _shape(node: Any) -> tuple[int, ...]:
 def _reads_parameter(node: torch.fx.Node, params: set[str]) -> bool:
     """Whether ``node`` is a parameter seen through views/transposes (a dense layer's weight)."""
     while node.op == "call_function" and _op_name(node) in _DATA_MOVEMENT:
-        node = node.args[0]
+        source = node.args[0]
+        if not isinstance(source, torch.fx.Node):  # a view of a constant, not of a placeholder
+            return False
+        node = source
     return node.op == "placeholder" and node.name in params
 
 
-def _paper004(graph: torch.fx.Graph, params: set[str]) -> tuple[int, list[dict], Counter]:
-    total, layers, skipped = 0, [], Counter()
+def _paper004(graph: torch.fx.Graph, params: set[str]) -> tuple[int, list[dict], Counter[str]]:
+    total, layers, skipped = 0, [], Counter[str]()
     for node in graph.nodes:
         if node.op != "call_function":
             continue
@@ -96,7 +99,7 @@ def _paper004(graph: torch.fx.Graph, params: set[str]) -> tuple[int, list[dict],
     return total, layers, skipped
 
 
-def _torch_counter(module: torch.nn.Module, inputs: tuple, graph: torch.fx.Graph) -> tuple[int, dict, Counter]:
+def _torch_counter(module: torch.nn.Module, inputs: tuple, graph: torch.fx.Graph) -> tuple[int, dict, Counter[str]]:
     with FlopCounterMode(display=False) as counter:
         module(*inputs)
     by_op = {str(k).removeprefix("aten."): int(v) // 2 for k, v in counter.get_flop_counts().get("Global", {}).items()}

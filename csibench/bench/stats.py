@@ -170,7 +170,7 @@ def ratio_ci(baseline_s: list[float], other_s: list[float]) -> dict:
     """other/baseline for samples taken interleaved (pair i = round i): the median of the per-round ratios
     with its distribution-free 95 % CI, and the plain ratio of medians beside it."""
     n = min(len(baseline_s), len(other_s))
-    ratios = sorted(o / b for b, o in zip(baseline_s[:n], other_s[:n]))
+    ratios = sorted(o / b for b, o in zip(baseline_s[:n], other_s[:n], strict=True))
     j, k, achieved = median_ci_ranks(n)
     return {
         "ratio": float(np.median(ratios)),

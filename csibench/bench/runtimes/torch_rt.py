@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +18,7 @@ def load(path: str, manifest: dict, inputs: dict[str, np.ndarray], threads: int)
     # The zoo, a plugin or the user's own file.py:Name: the manifest's source says which (old manifests: the zoo).
     source = manifest.get("source") or {"kind": "registry", "name": manifest["model"]}
     module = model_from_source(source, manifest.get("config", {}), manifest["seed"]).side_module(manifest["side"])
-    load_weights(module, path, f"{manifest['model']} {manifest['side']}")
+    load_weights(module, Path(path), f"{manifest['model']} {manifest['side']}")
     module.eval()
     args = tuple(torch.from_numpy(a) for a in inputs.values())
     return SimpleNamespace(call=lambda: module(*args))
