@@ -9,8 +9,8 @@ from types import ModuleType
 
 from csibench.errors import UsageError, suggest
 from csibench.export import onnx_format, quantize_onnx, quantize_tflite, tflite_format, torch_format
-from csibench.precisions import PRECISIONS
 from csibench.formats_table import BY_FORMAT
+from csibench.precisions import PRECISIONS
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def count_tflite(path: Path) -> dict[str, Any]:
     op_names, type_names = _names(schema.BuiltinOperator), _names(schema.TensorType)
     try:
         model = schema.Model.GetRootAs(path.read_bytes(), 0)
-        params, weights, seen = 0, Counter(), set()
+        params, weights, seen = 0, Counter[str](), set()
         for s in range(model.SubgraphsLength()):
             graph = model.Subgraphs(s)
             for t in range(graph.TensorsLength()):
@@ -152,7 +152,7 @@ def count_tflite(path: Path) -> dict[str, Any]:
                     params += n
                     weights[kind.lower()] += n
         main = model.Subgraphs(0)  # the entry graph; bodies of control-flow ops are listed as not counted
-        by_op, skipped = Counter(), Counter()
+        by_op, skipped = Counter[str](), Counter[str]()
         for i in range(main.OperatorsLength()):
             op = main.Operators(i)
             code = model.OperatorCodes(op.OpcodeIndex())
@@ -160,9 +160,9 @@ def count_tflite(path: Path) -> dict[str, Any]:
             name = op_names.get(builtin, str(builtin))
             if name == "CUSTOM":
                 name = f"CUSTOM:{(code.CustomCode() or b'?').decode(errors='replace')}"
-            macs = _tflite_macs(name, op, main.Tensors, schema)
-            if macs is not None:
-                by_op[name] += macs
+            op_macs = _tflite_macs(name, op, main.Tensors, schema)
+            if op_macs is not None:
+                by_op[name] += op_macs
             elif name not in _TFLITE_DATA_MOVEMENT:
                 skipped[name] += 1
     except Exception as exc:  # a flatbuffer this reader cannot walk: the runtime loaded it, so say so and carry on

@@ -26,7 +26,7 @@ def tflite_census(path: Path) -> dict[str, Any]:
 
     interp = interpreter(path, delegates=False)
     dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interp.get_tensor_details()}
-    quant, flt = Counter(), Counter()
+    quant, flt = Counter[str](), Counter[str]()
     for op in interp._get_ops_details():  # the only public-ish op listing in ai_edge_litert
         name = op["op_name"]
         ints = any(i >= 0 and dtypes.get(int(i), np.dtype("float32")).kind in "iu" and dtypes[int(i)].itemsize <= 2
@@ -40,7 +40,7 @@ def onnx_census(path: Path) -> dict[str, Any]:
 
     graph = onnx.load(str(path)).graph
     dequantised = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
-    quant, flt = Counter(), Counter()
+    quant, flt = Counter[str](), Counter[str]()
     for n in graph.node:
         q = (n.op_type in _ONNX_QDQ or "Integer" in n.op_type or n.op_type.startswith("QLinear")
              or any(i in dequantised for i in n.input))

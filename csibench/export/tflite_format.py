@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from csibench.errors import ExportError, RuntimeMissingError
-from csibench.export.named_io import NamedIO
 from csibench.export.failures import conversion_error
+from csibench.export.named_io import NamedIO
 from csibench.export.quiet import captured_output
 
 

@@ -2,7 +2,15 @@
 report, and what that costs in NMSE (csibench.quant.payload)."""
 
 from csibench.quant.payload import (
-    DEFAULT_BITS, DEFAULT_MU, SCHEMES, fit_range, payload_bits, payload_curve, quantize, require_trained, evaluate_payload,
+    DEFAULT_BITS,
+    DEFAULT_MU,
+    SCHEMES,
+    evaluate_payload,
+    fit_range,
+    payload_bits,
+    payload_curve,
+    quantize,
+    require_trained,
 )
 
 __all__ = ["DEFAULT_BITS", "DEFAULT_MU", "SCHEMES", "evaluate_payload", "fit_range", "payload_bits", "payload_curve",

@@ -94,11 +94,10 @@ def counted(model: str, side: str, convention: str, key: str = "value", **cfg: A
     return _profile(model, side, tuple(sorted(cfg.items())), convention)[convention][key]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _profile(model: str, side: str, cfg_items: tuple, convention: str) -> dict[str, dict]:
     from csibench.bench.complexity import GRAPH_CONVENTIONS, profile
     from csibench.models import create_model
-
     from csibench.tables import count_cache
 
     key = count_cache.entry_key(model, side, cfg_items, convention)
