@@ -219,6 +219,7 @@ ROWS = [
       "reference nan_ref.npz output 'codeword' has 3 NaN values (of 256)"),
     R("nan", "profile {bare_onnx} --reference {inf_npz}", 1, "failed validation",
       "reference inf_ref.npz input 'csi' has 1 Inf value (of 4096)"),
+    R("size", "profile {bare_onnx} --reference {bomb_npz}", 2, "--reference {bomb_npz} unpacks to 293,601,408 bytes", "over the 256 MiB"),
     # (end of validation (items 1, 10, 11) rows)
     # --- issue 16, reports (items 2, 7) ---------------------------------------------------------------------------
     R("config", "report --db {db} --out {forged}", 1, "{forged}", ".csibench-report.json there is not a marker csibench wrote",
@@ -389,6 +390,9 @@ def env(tmp_path_factory):
     csi_inf[0, 0, 0, 0] = np.inf
     np.savez(root / "inf_ref.npz", csi=csi_inf, codeword=np.zeros((2, 128), np.float32))
     paths["inf_npz"] = root / "inf_ref.npz"
+    # a zip bomb: 280 MiB of zeros compress to ~0.3 MB; its directory declares the unpacked size, checked before np.load
+    np.savez_compressed(root / "bomb_ref.npz", csi=np.zeros((70, 1024, 1024), np.float32))
+    paths["bomb_npz"] = root / "bomb_ref.npz"
 
     paths["victim"] = root / "victim.csv"  # issue 16: a forged report marker names it for deletion
     paths["victim"].write_text("precious\n")

@@ -38,6 +38,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         raise UsageError(f"--reference {path} is a single .npy array, not an .npz archive; expected {FORMAT_HINT}")
     if not magic.startswith(b"PK"):
         raise UsageError(f"--reference {path} is not a NumPy .npz archive; expected {FORMAT_HINT}")
+    _check_unpacked_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -53,6 +54,19 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     if odd:
         raise UsageError(f"--reference {path}: member(s) {', '.join(odd)} are not numeric arrays; expected {FORMAT_HINT}")
     return arrays
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """A compressed .npz can unpack to far more than its size on disk (a zip bomb): the members' declared sizes are
+    summed from the archive's directory, before any is inflated, against the same cap as the file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"--reference {path} is not a readable .npz archive ({exc}); expected {FORMAT_HINT}") from None
+    if unpacked > CAP_REFERENCE:
+        raise UsageError(f"--reference {path} unpacks to {unpacked:,} bytes, over the {CAP_REFERENCE >> 20} MiB csibench reads; "
+                         f"give a smaller reference (a few samples are enough)")
 
 
 def _samples(path: Path, key: str, array: np.ndarray, spec: dict) -> int:
