@@ -15,7 +15,7 @@ import hashlib
 import inspect
 import json
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from csibench.errors import CsibenchError
 
@@ -57,7 +57,8 @@ def _accepts(fn, name: str) -> bool:
         return False
 
 
-def _finite_positive(value: Any) -> bool:
+def _finite_positive(value: object) -> TypeGuard[float]:
+    """A real number (not a bool) above zero; the checks below compare it with their bounds once it passes."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 

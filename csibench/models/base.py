@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from csibench.errors import UsageError
+
+if TYPE_CHECKING:  # the registry imports this module
+    from csibench.models.registry import ModelEntry
 
 SIDES = ("ue", "bs")
 
@@ -62,6 +65,10 @@ class CsiModel(nn.Module):
     name: str
     cfg: object
     source: dict[str, Any]  # how a fresh process rebuilds it ({"kind": "registry" | "plugin" | "user", ...}), set on build
+    # Set only where they apply, so readers use getattr(model, ..., None): the checkpoint the weights came from, and a
+    # user model's registry-like entry (csibench.models.user.resolve_user).
+    provenance: dict[str, Any]
+    entry: ModelEntry
     # The parameter that sets a fresh model's output scale, which training's "match-data" initialisation rescales
     # (csibench.train.vanilla.match_output_scale); None: the family has none and keeps the framework's initialisation.
     output_gain: str | None = None

@@ -46,18 +46,19 @@ def resolve_model(ref: str, *, seed: int = 0, input_shape: str | Sequence[int] |
 
 def model_from_source(source: dict[str, Any] | None, cfg: dict[str, Any], seed: int = 0) -> CsiModel:
     """Rebuild a model from a manifest's ``source`` and ``config`` (weights are loaded by the caller)."""
-    kind = (source or {}).get("kind")
+    src = source or {}  # no source at all ends in the unknown-source error below
+    kind = src.get("kind")
     if kind == "registry":
-        return create_model(source["name"], seed=seed, **cfg)
+        return create_model(src["name"], seed=seed, **cfg)
     if kind == "plugin":
-        plugins.require(source)
-        if source.get("input_shape"):
-            return plugins.build(source["name"], seed=seed, input_shape=tuple(source["input_shape"]), overrides=cfg)
-        return create_model(source["name"], seed=seed, **cfg)
+        plugins.require(src)
+        if src.get("input_shape"):
+            return plugins.build(src["name"], seed=seed, input_shape=tuple(src["input_shape"]), overrides=cfg)
+        return create_model(src["name"], seed=seed, **cfg)
     if kind == "user":
-        shape = tuple(source["input_shape"]) if source.get("input_shape") else None
-        return resolve_user(source["ref"], seed=seed, input_shape=shape, overrides=cfg, expect_sha256=source.get("sha256"),
-                            fallback_path=source.get("path"))
+        shape = tuple(src["input_shape"]) if src.get("input_shape") else None
+        return resolve_user(src["ref"], seed=seed, input_shape=shape, overrides=cfg, expect_sha256=src.get("sha256"),
+                            fallback_path=src.get("path"))
     raise ArtifactError(f"unknown model source {source!r}: expected kind registry, plugin or user")
 
 

@@ -120,6 +120,8 @@ def _import_file(file: Path, ref: str, roots: Sequence[str]) -> tuple[ModuleType
     if name in sys.modules:
         return sys.modules[name], sha
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # a .py path always gets the source loader; this names the impossible case
+        raise CsibenchError(f"model reference {ref!r}: Python has no loader for {file}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling-free introspection look the module up by name
     # Sibling imports (`from layers import Block`) work as when running the file as a script, then imports from
@@ -158,7 +160,9 @@ def _import_module(modname: str, ref: str, fallback_path: str | None) -> ModuleT
 
 def _names_module(exc: ModuleNotFoundError, modname: str) -> bool:
     """Whether the missing module is the one named (or a parent), not something their code imports."""
-    return bool(exc.name) and (modname == exc.name or modname.startswith(exc.name + "."))
+    if not exc.name:
+        return False
+    return modname == exc.name or modname.startswith(exc.name + ".")
 
 
 def _search_root(module: ModuleType) -> str | None:
@@ -182,6 +186,8 @@ def find(ref: str, *, fallback_path: str | None = None) -> Found:
     if not target or not attr or not all(p.isidentifier() for p in attr.split(".")):
         raise UsageError(f"invalid model reference {ref!r}: expected path/to/file.py:Name or package.module:Name")
     is_file = target.endswith(".py") or "/" in target or os.sep in target
+    sha: str | None
+    root: str | None
     if is_file:
         root = str(import_root())
         # A rebuild from a manifest (the measuring worker, a later bench) also tries the root recorded at export.
@@ -193,7 +199,8 @@ def find(ref: str, *, fallback_path: str | None = None) -> Found:
         if not all(p.isidentifier() for p in target.split(".")):
             raise UsageError(f"invalid model reference {ref!r}: {target!r} is neither a .py file nor a package.module name")
         module = _import_module(target, ref, fallback_path)
-        sha = sha256_of(module.__file__) if getattr(module, "__file__", None) else None
+        module_file = getattr(module, "__file__", None)
+        sha = sha256_of(module_file) if module_file else None
         canonical, stem, root = f"{target}:{attr}", target, _search_root(module)
     obj: Any = module
     for part in attr.split("."):
@@ -406,14 +413,14 @@ def as_csi_model(built: nn.Module, label: str, input_shape: tuple[int, ...] | No
             raise UsageError(f"--input-shape is for a plain nn.Module; {label} is a csibench model with its own side specs")
         try:
             specs = built.side_specs()
-            inputs = built.eval().example_inputs("ue", batch=1)
+            example = built.eval().example_inputs("ue", batch=1)
         except NotImplementedError:
             raise UsageError(f"{label} is a CsiModel but does not define side_specs()") from None
         except Exception as exc:
             raise CsibenchError(f"{label}: side_specs()/example_inputs() failed: {first_line(exc)}") from None
         if "ue" not in specs:
             raise UsageError(f"{label}.side_specs() has no 'ue' side (it has {', '.join(specs) or 'none'})")
-        _forward(built.ue, inputs, label, specs["ue"].inputs)
+        _forward(built.ue, example, label, specs["ue"].inputs)
         return built
     inputs = _input_specs(built, label, input_shape)
     outputs = _forward(built.eval(), synthetic_inputs(inputs, 1, 0), label, inputs)
