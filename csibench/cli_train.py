@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from csibench import signals
 from csibench.cli_util import JsonOpt, check_output_path, emit_json, err, handle_errors, out
 from csibench.errors import UsageError
 
@@ -79,10 +80,11 @@ def _progress(out_dir: Path):
 
         try:
             yield on_event
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (csibench.signals raises it as Terminated): 130 or 143
             bar.stop()
-            err.print(f"interrupted; the last completed epoch is saved in {out_dir} (continue with --resume)", markup=False)
-            raise typer.Exit(130) from None
+            err.print(f"interrupted ({signals.signal_name(exc)}); the last completed epoch is saved in {out_dir} (continue with --resume)",
+                      markup=False, soft_wrap=True)  # one line, however narrow the terminal
+            raise typer.Exit(signals.exit_code(exc)) from None
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
@@ -243,7 +245,6 @@ def eval_command(
     """Single-user: NMSE (global mean, CsiNet convention), ρ and SGCS. Multi-user data: sum SE (000 Eq. 16),
     sum rate (002 Eq. 8) or per-UE NMSE (001), each with its per-UE averages."""
     from csibench.data.mu_dataset import is_multi_user
-
     from csibench.train import resolve_device
 
     resolve_device(device)

@@ -164,3 +164,29 @@ def test_sigkill_of_csibench_ends_the_remote_agent(exported, tmp_path_factory, t
         wait_for(lambda: gone(remote_agent), 2.0)
     finally:
         server.stop()
+
+
+def test_sigterm_mid_training_exits_143_and_keeps_the_last_epoch(tmp_path, config):
+    """`train` ends on SIGTERM as on Ctrl-C: the completed epoch's stage files stay for --resume, exit 143 names it."""
+    import numpy as np
+
+    from csibench.data import delay_to_frequency, make_dataset, save_dataset
+
+    rng = np.random.default_rng(0)
+
+    def csi(n: int) -> np.ndarray:
+        return np.clip(0.5 + 0.05 * rng.standard_normal((n, 2, 32, 32)), 0, 1).astype(np.float32)
+
+    test = csi(16)
+    made = make_dataset(csi(2000), csi(64), test, {"source": "unit-test", "rho_convention": {"n_fft": 32, "n_sc": 32}},
+                        delay_to_frequency(test, 32, 32).astype(np.complex64))
+    data = save_dataset(made, tmp_path / "tiny")
+    out = tmp_path / "run"
+    proc = start(["train", "crnet", "--data", str(data), "--out", str(out), "--epochs", "500", "--patience", "500",
+                  "--threads", "1"], config)
+    wait_for(lambda: any(out.glob("**/*.safetensors")), 120, proc)  # an epoch is complete and saved
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 143, stderr
+    assert f"interrupted (SIGTERM); the last completed epoch is saved in {out} (continue with --resume)" in stderr
+    assert "Traceback" not in stderr
