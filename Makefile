@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.csibench-installed
 
-.PHONY: run test install services clean-venv
+.PHONY: run test lint install services clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ run: $(STAMP) services
 
 test: $(STAMP) services
 	$(PY) -m pytest
+
+# ruff (pyflakes, pycodestyle errors, isort, pyupgrade, bugbear) and mypy over csibench/, configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check csibench tests
+	$(VENV)/bin/mypy
 
 clean-venv:
 	rm -rf $(VENV)
