@@ -252,17 +252,128 @@ class Manifest:
 # ---------------------------------------------------------------- database rows
 
 
+def _first(d: Mapping[str, Any], *keys: str) -> Any:
+    """The value of the first of ``keys`` that ``d`` holds (today's spelling first, then older ones), else None."""
+    return next((d[k] for k in keys if k in d), None)
+
+
+# LatencySummary field → (the record's key, then the other spellings it is read under: `bench --json`'s, then the
+# measurements column's). Every time is in seconds per call; cv is std/mean (a fraction); ranks are 1-based.
+_SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "n_samples": ("n",), "median_s": ("median",), "p90_s": ("p90",), "p99_s": ("p99",), "mean_s": ("mean",),
+    "std_s": ("std",), "min_s": ("min",), "max_s": ("max",), "cv": ("cv",),
+    "ci95_low_s": ("ci95_median_low", "ci95_median_low_s"), "ci95_high_s": ("ci95_median_high", "ci95_median_high_s"),
+    "ci95_confidence": ("ci95_confidence",), "ci95_ranks": ("ci95_ranks",),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """The summary of one measurement's per-call latencies (csibench.bench.stats writes it, the results database and
+    the reports read it): seconds per call, n samples, and the distribution-free 95 % CI of the median with the
+    confidence its order-statistic ranks achieve. Stored in a record as ``summary`` under its historical keys
+    (``median``, ``n``, ``ci95_median_low`` …); the measurements columns hold the same values as ``median_s`` …"""
+
+    n_samples: int
+    median_s: float
+    p90_s: float | None = None
+    p99_s: float | None = None
+    mean_s: float | None = None
+    std_s: float | None = None  # ddof=1
+    min_s: float | None = None
+    max_s: float | None = None
+    cv: float | None = None
+    ci95_low_s: float | None = None
+    ci95_high_s: float | None = None
+    ci95_confidence: float | None = None  # achieved (< 0.95 for n < 6); None in a measurements row (not a column)
+    ci95_ranks: tuple[int, int] | None = None  # 1-based order statistics bounding the CI
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's ``summary`` as every csibench has written it (``median``, not ``median_s``)."""
+        out = {keys[0]: getattr(self, name) for name, keys in _SUMMARY_KEYS.items()}
+        out["ci95_ranks"] = None if self.ci95_ranks is None else list(self.ci95_ranks)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LatencySummary:
+        """A record's ``summary``, `bench --json`'s (``median_s``) or a measurements row (``n_samples``)."""
+        d = _dict(d)
+        values = {name: _first(d, name, *keys) for name, keys in _SUMMARY_KEYS.items()}
+        ranks = values["ci95_ranks"]
+        values["ci95_ranks"] = tuple(int(r) for r in ranks) if isinstance(ranks, list | tuple) and len(ranks) == 2 else None
+        return cls(**values)
+
+    def columns(self) -> dict[str, Any]:
+        """The measurements columns it fills (their names are its field names)."""
+        return {name: getattr(self, name) for name in MEASUREMENT_SUMMARY_COLUMNS}
+
+
+MEASUREMENT_SUMMARY_COLUMNS = ("median_s", "p90_s", "p99_s", "mean_s", "std_s", "min_s", "max_s", "cv", "n_samples",
+                               "ci95_low_s", "ci95_high_s")
+
+# Verdict field → the spellings older records used (read, never rewritten).
+_VERDICT_OLD_KEYS = {"ci95_half_width_frac": ("ci95_half_width",), "drift_frac": ("drift",),
+                     "outlier_frac": ("outlier_share",), "min_over_median": ("min_vs_median",),
+                     "max_over_median": ("max_vs_median",)}
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """Whether to trust a measurement's median (csibench.bench.stats.verdict writes it, reports read it), with the
+    reasons it is unstable and pyperf's informative ``notes``. Every ``*_frac`` and ``*_over_median`` is a fraction of
+    the median (0.01 = 1 %); none is a time. Keys an older record lacks read as None."""
+
     stable: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    ci95_half_width_frac: float | None = None
+    cv: float | None = None
+    outlier_frac: float | None = None
+    drift_frac: float | None = None  # None for fewer than 8 samples
+    min_over_median: float | None = None
+    max_over_median: float | None = None
+    throttling_seen: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{f: getattr(self, f) for f in self.__dataclass_fields__}, "reasons": list(self.reasons),
+                "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        d = _dict(d)
+        values = {f: _first(d, f, *_VERDICT_OLD_KEYS.get(f, ())) for f in cls.__dataclass_fields__}
+        return cls(**{**values, "stable": bool(d.get("stable")), "reasons": tuple(d.get("reasons") or ()),
+                      "notes": tuple(d.get("notes") or ())})
 
     @classmethod
     def from_json(cls, verdict_json: str | None, warnings: tuple[str, ...]) -> Verdict:
         v = _loads(verdict_json, None)
         if not isinstance(v, Mapping):  # a record from before verdicts were stored: its warnings decide
             return cls(not warnings, tuple(warnings))
-        return cls(bool(v.get("stable")), tuple(v.get("reasons") or ()))
+        return cls.from_dict(v)
+
+
+@dataclass(frozen=True)
+class RatioCI:
+    """other/baseline latency of two artifacts timed interleaved (csibench.bench.stats.ratio_ci writes it, the
+    comparisons table stores it): the median of the per-round ratios with its distribution-free 95 % CI, and the
+    plain ratio of medians beside it. Ratios are unitless (1.0 = as fast as the baseline)."""
+
+    ratio: float
+    ci95_low: float
+    ci95_high: float
+    ratio_of_medians: float
+    pairs: int
+    ci95_confidence: float | None = None  # not a comparisons column: None read back from the table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RatioCI:
+        d = _dict(d)
+        values: dict[str, Any] = {f: d.get(f) for f in cls.__dataclass_fields__}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -327,6 +438,13 @@ class Measurement:
             manifest=Manifest.from_dict(_loads(r.get("manifest_json"), {})),
             raw_samples_json=found.group(1) if found else None,
         )
+
+    @property
+    def summary(self) -> LatencySummary | None:
+        """Its latency summary as the bench wrote it (from the columns; None for a row without a median)."""
+        if self.median_s is None or self.n_samples is None:
+            return None
+        return LatencySummary.from_dict({c: getattr(self, c) for c in MEASUREMENT_SUMMARY_COLUMNS})
 
     @cached_property
     def samples_s(self) -> tuple[float, ...]:
@@ -397,7 +515,8 @@ class Comparison:
     @classmethod
     def from_row(cls, row: Any) -> Comparison:
         r = _row(row)
-        return cls(**{f: r.get(f) for f in cls.__dataclass_fields__})
+        values: dict[str, Any] = {f: r.get(f) for f in cls.__dataclass_fields__}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -420,7 +539,8 @@ class Failure:
     @classmethod
     def from_row(cls, row: Any) -> Failure:
         r = _row(row)
-        return cls(**{f: r.get(f) for f in cls.__dataclass_fields__})
+        values: dict[str, Any] = {f: r.get(f) for f in cls.__dataclass_fields__}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -449,7 +569,7 @@ class ArtifactRecord:
         return cls(
             id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), label=r.get("label"), model=r.get("model"),
             side=r.get("side"), format=r.get("format"), precision=r.get("precision"), cr=r.get("cr"), path=r.get("path"),
-            sha256=r.get("sha256"), status=r.get("status"), reason=r.get("reason"), reused=bool(r.get("reused")),
+            sha256=r.get("sha256"), status=r["status"], reason=r.get("reason"), reused=bool(r.get("reused")),
             manifest=Manifest.from_dict(_loads(r.get("manifest_json"), {})),
         )
 
@@ -480,8 +600,9 @@ class StudyModel:
     def from_dict(cls, d: Mapping[str, Any]) -> StudyModel:
         d = _dict(d)
         label = d.get("label") or d.get("model") or d.get("artifact") or "?"
+        settings = _dict(d.get("set") or d.get("sets"))  # "sets": rows written before the fix
         return cls(str(label), d.get("model"), d.get("artifact"), d.get("reference"),
-                   tuple(str(c) for c in d.get("crs") or ()), tuple(d.get("sides") or ()), _dict(d.get("set") or d.get("sets")),  # "sets": rows from before the fix
+                   tuple(str(c) for c in d.get("crs") or ()), tuple(d.get("sides") or ()), settings,
                    _dict(d.get("weights")))
 
     @property

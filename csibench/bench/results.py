@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,19 @@ import csibench
 from csibench.errors import CsibenchError, UsageError
 from csibench.files import check_regular_file
 from csibench.schema import (
-    ARTIFACT_STATUSES, SCHEMA_VERSION, ArtifactRecord, Comparison, Evaluation, Failure, Measurement, StudyData, StudyRun,
+    ARTIFACT_STATUSES,
+    SCHEMA_VERSION,
+    ArtifactRecord,
+    Comparison,
+    Evaluation,
+    Failure,
+    LatencySummary,
+    Measurement,
+    RatioCI,
+    StudyData,
+    StudyRun,
     Training,
+    Verdict,
 )
 
 EVALUATION_KINDS = ("payload",)  # what an evaluations row can hold (csibench.quant.payload writes "payload")
@@ -117,12 +128,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 assert MIGRATIONS[-1][0] == SCHEMA_VERSION, "a new migration is a new version in csibench.schema's history"
 
-# measurements column → where it comes from in a record.
-_SUMMARY_COLUMNS = {
-    "median_s": "median", "p90_s": "p90", "p99_s": "p99", "mean_s": "mean", "std_s": "std",
-    "min_s": "min", "max_s": "max", "cv": "cv", "n_samples": "n",
-    "ci95_low_s": "ci95_median_low", "ci95_high_s": "ci95_median_high",
-}  # fmt: skip
 _RECORD_COLUMNS = (
     "created_at", "model", "side", "format", "precision", "runtime", "runtime_version", "threads", "device",
     "artifact_path", "artifact_sha256", "loops", "load_s", "first_inference_s", "peak_rss_bytes", "runtime_impl",
@@ -136,7 +141,7 @@ class DamagedDatabaseError(CsibenchError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ResultsDB:
@@ -237,20 +242,22 @@ class ResultsDB:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             ids = [self._insert_in("measurements", values) for values in rows]
-            for other_id, ratio in zip(ids[1:], ratios):
+            for other_id, ratio in zip(ids[1:], ratios, strict=False):  # fewer ratios than records is allowed (checked above)
                 self._insert_in("comparisons", self._comparison_values(baseline_id=ids[0], other_id=other_id, ratio=ratio,
                                                                        device=device, runtime=runtime, threads=threads, sweep=sweep))
         return ids
 
     def _measurement_values(self, record: dict[str, Any]) -> dict[str, Any]:
-        summary = record["summary"]
+        # The summary and verdict go through their records (csibench.schema), which read them back.
+        summary = LatencySummary.from_dict(record["summary"])
+        found = record.get("verdict")
         cr = record.get("config", {}).get("cr")
         values: dict[str, Any] = {col: record.get(col) for col in _RECORD_COLUMNS}
-        values.update({col: summary[key] for col, key in _SUMMARY_COLUMNS.items()})
+        values.update(summary.columns())
         values.update(
             cr=None if cr is None else str(cr),
             warnings_json=json.dumps(record.get("warnings", [])),
-            verdict_json=json.dumps(record.get("verdict")),
+            verdict_json=json.dumps(None if found is None else Verdict.from_dict(found).to_dict()),
             host_json=json.dumps(record.get("host", {})),
             manifest_json=json.dumps(record.get("manifest", {})),
             record_json=json.dumps(record),
@@ -275,9 +282,10 @@ class ResultsDB:
     @staticmethod
     def _comparison_values(*, baseline_id: int, other_id: int, ratio: dict, device: str, runtime: str, threads: int,
                            sweep: str | None) -> dict[str, Any]:
+        r = RatioCI.from_dict(ratio)
         return {"created_at": _now(), "sweep": sweep, "device": device, "runtime": runtime, "threads": threads,
-                "baseline_id": baseline_id, "other_id": other_id, "ratio": ratio["ratio"], "ci95_low": ratio["ci95_low"],
-                "ci95_high": ratio["ci95_high"], "ratio_of_medians": ratio["ratio_of_medians"], "pairs": ratio["pairs"]}
+                "baseline_id": baseline_id, "other_id": other_id, "ratio": r.ratio, "ci95_low": r.ci95_low,
+                "ci95_high": r.ci95_high, "ratio_of_medians": r.ratio_of_medians, "pairs": r.pairs}
 
     def append_training(self, *, model: str, cr: str, method: str, role: str, checkpoint: str, checkpoint_sha256: str,
                         data_hash: str | None, metrics: dict, epochs: int | None, wall_time_s: float, sweep: str | None = None,
@@ -305,7 +313,7 @@ class ResultsDB:
                 "INSERT INTO studies (created_at, sweep, name, definition_json, csibench_version, options_json) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (_now(), sweep, name, json.dumps(definition, default=str), csibench.__version__, json.dumps(options or {})))
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)  # an INSERT always sets it
 
     def append_artifact(self, *, sweep: str, label: str, path: str | None, manifest: dict | None, status: str,
                         reason: str | None = None, reused: bool = False, model: str | None = None, side: str | None = None,
@@ -352,7 +360,7 @@ class ResultsDB:
     def calibrations(self, devices: list[str] | None = None) -> list[dict[str, Any]]:
         """Stored calibrations (of ``devices``, or all), oldest first: each the calibration dict with ``id``,
         ``device`` and ``fingerprint_sha256``."""
-        sql, args = "SELECT * FROM calibrations", ()
+        sql, args = "SELECT * FROM calibrations", tuple[str, ...]()
         if devices is not None:
             sql, args = sql + f" WHERE device IN ({', '.join('?' * len(devices))})", tuple(devices)
         return [{**json.loads(r["calibration_json"]), "id": r["id"], "device": r["device"],
@@ -365,7 +373,7 @@ class ResultsDB:
     def _insert_in(self, table: str, values: dict[str, Any]) -> int:
         """One INSERT inside the caller's transaction."""
         cols, marks = ", ".join(values), ", ".join(f":{c}" for c in values)
-        return int(self._conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values).lastrowid)
+        return int(self._conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values).lastrowid or 0)  # set by INSERT
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Every row of ``failures``, ``comparisons``, ``trainings``, ``studies``, ``artifacts``, ``calibrations`` or

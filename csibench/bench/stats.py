@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from csibench.schema import LatencySummary, RatioCI, Verdict
 
 CONFIDENCE = 0.95
 EXACT_CI_MAX_N = 2000  # above this, the binomial sums get slow and the normal approximation is accurate
@@ -47,8 +51,9 @@ def _erfinv(p: float) -> float:
     return (lo + hi) / 2
 
 
-def summarize(values_s: list[float]) -> dict:
-    """n, median, p90, p99, mean, std (ddof=1), min, max, cv and a 95 % CI of the median (order statistics)."""
+def latency_summary(values_s: list[float]) -> LatencySummary:
+    """n, median, p90, p99, mean, std (ddof=1), min, max, cv and a 95 % CI of the median (order statistics), in
+    seconds per call."""
     if not values_s:
         raise ValueError("cannot summarize an empty list of values")
     arr = np.asarray(values_s, dtype=np.float64)
@@ -57,38 +62,39 @@ def summarize(values_s: list[float]) -> dict:
     mean = float(arr.mean())
     std = float(arr.std(ddof=1)) if n > 1 else 0.0
     j, k, achieved = median_ci_ranks(n)
-    return {
-        "n": n,
-        "median": float(np.percentile(arr, 50)),
-        "p90": float(np.percentile(arr, 90)),
-        "p99": float(np.percentile(arr, 99)),
-        "mean": mean,
-        "std": std,
-        "min": float(ordered[0]),
-        "max": float(ordered[-1]),
-        "cv": std / mean if mean > 0 else 0.0,
-        "ci95_median_low": float(ordered[j - 1]),
-        "ci95_median_high": float(ordered[k - 1]),
-        "ci95_confidence": achieved,
-        "ci95_ranks": [j, k],
-    }
+    return LatencySummary(
+        n_samples=n, median_s=float(np.percentile(arr, 50)), p90_s=float(np.percentile(arr, 90)),
+        p99_s=float(np.percentile(arr, 99)), mean_s=mean, std_s=std, min_s=float(ordered[0]), max_s=float(ordered[-1]),
+        cv=std / mean if mean > 0 else 0.0, ci95_low_s=float(ordered[j - 1]), ci95_high_s=float(ordered[k - 1]),
+        ci95_confidence=achieved, ci95_ranks=(j, k))
 
 
-def stability_warnings(summary: dict, raw_min_s: float) -> list[str]:
+def summarize(values_s: list[float]) -> dict[str, Any]:
+    """``latency_summary`` as a record stores it (``median``, ``n``, ``ci95_median_low`` …; read back with
+    ``LatencySummary.from_dict``)."""
+    return latency_summary(values_s).to_dict()
+
+
+def _typed(summary: LatencySummary | Mapping[str, Any]) -> LatencySummary:
+    return summary if isinstance(summary, LatencySummary) else LatencySummary.from_dict(summary)
+
+
+def stability_warnings(summary: LatencySummary | Mapping[str, Any], raw_min_s: float) -> list[str]:
     """pyperf's checks: spread (cv ≥ 10 %), outliers (min/max ≥ 50 % from the median), short raw samples, few samples."""
+    s = _typed(summary)
     out = []
-    if summary["cv"] >= 0.10:
-        out.append(f"std is {summary['cv']:.0%} of the mean (≥ 10 %): the result may be unstable")
-    median = summary["median"]
+    if s.cv is not None and s.cv >= 0.10:
+        out.append(f"std is {s.cv:.0%} of the mean (≥ 10 %): the result may be unstable")
+    median = s.median_s
     if median > 0:
-        for key in ("min", "max"):
-            off = abs(summary[key] - median) / median
+        for key, value in (("min", s.min_s), ("max", s.max_s)):
+            off = abs((median if value is None else value) - median) / median
             if off >= 0.5:
                 out.append(f"{key} is {off:.0%} away from the median (≥ 50 %): outliers, the system may be busy")
     if raw_min_s < 1e-3:
         out.append(f"shortest raw sample is {raw_min_s * 1e3:.3g} ms (< 1 ms): timer resolution and overhead may bias it")
-    if summary["n"] < 20:
-        out.append(f"only {summary['n']} samples (< 20): percentiles and the median CI are imprecise")
+    if s.n_samples < 20:
+        out.append(f"only {s.n_samples} samples (< 20): percentiles and the median CI are imprecise")
     return out
 
 
@@ -126,7 +132,14 @@ CI_LIMIT = 0.03  # the median's 95 % CI may span at most ±3 % of it for the num
 RAW_LIMIT_S = 1e-4  # perf_counter_ns costs well under 1 µs: a raw sample of 100 µs or more keeps its error under 1 %
 
 
-def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict | None = None, after: dict | None = None) -> dict:
+def verdict(summary: LatencySummary | Mapping[str, Any], values_s: list[float], raw_min_s: float,
+            before: dict | None = None, after: dict | None = None) -> dict[str, Any]:
+    """``judge``'s Verdict as a record stores it (read back with ``Verdict.from_dict``)."""
+    return judge(summary, values_s, raw_min_s, before, after).to_dict()
+
+
+def judge(summary: LatencySummary | Mapping[str, Any], values_s: list[float], raw_min_s: float,
+          before: dict | None = None, after: dict | None = None) -> Verdict:
     """Whether to trust the median, and why not.
 
     Unstable (``reasons``): the median's 95 % CI wider than ±3 %, ≥ 5 % far outliers (something else ran),
@@ -135,10 +148,12 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
     from the median) and its 1 ms raw-sample rule are kept as ``notes``: on a VM a few interrupts trip them although
     the median is tight, and a verdict that cries "unstable" for a ±0.5 % CI is one nobody believes.
     """
+    s = _typed(summary)
     share = outlier_share(values_s)
-    median = summary["median"]
-    half = max(median - summary["ci95_median_low"], summary["ci95_median_high"] - median) / median if median else 0.0
-    warnings = stability_warnings(summary, raw_min_s)
+    median = s.median_s
+    low, high = (median if s.ci95_low_s is None else s.ci95_low_s), (median if s.ci95_high_s is None else s.ci95_high_s)
+    half = max(median - low, high - median) / median if median else 0.0
+    warnings = stability_warnings(s, raw_min_s)
     informative = ("std is", "min is", "max is", "shortest raw sample")
     reasons = [w for w in warnings if not w.startswith(informative)] + _throttling(before, after)
     if raw_min_s < RAW_LIMIT_S:
@@ -151,32 +166,19 @@ def verdict(summary: dict, values_s: list[float], raw_min_s: float, before: dict
     if drifted is not None and abs(drifted) > CI_LIMIT:
         reasons.append(f"drift: the median of the second half of the samples is {drifted:+.1%} from the first half's "
                        f"(> ±{CI_LIMIT:.0%}): the machine changed during the run (frequency, heat, other load)")
-    return {
-        "stable": not reasons,
-        "reasons": reasons,
-        "notes": [w for w in warnings if w.startswith(informative)],
-        # Fractions of the median (0.01 = 1 %), named so: none of these is a time.
-        "ci95_half_width_frac": half,
-        "cv": summary["cv"],
-        "outlier_frac": share,
-        "drift_frac": drifted,
-        "min_over_median": summary["min"] / median if median else None,
-        "max_over_median": summary["max"] / median if median else None,
-        "throttling_seen": bool(_throttling(before, after)),
-    }
+    over = (lambda v: None if v is None or not median else v / median)  # noqa: E731 - fractions of the median
+    return Verdict(stable=not reasons, reasons=tuple(reasons), notes=tuple(w for w in warnings if w.startswith(informative)),
+                   ci95_half_width_frac=half, cv=s.cv, outlier_frac=share, drift_frac=drifted,
+                   min_over_median=over(s.min_s), max_over_median=over(s.max_s),
+                   throttling_seen=bool(_throttling(before, after)))
 
 
-def ratio_ci(baseline_s: list[float], other_s: list[float]) -> dict:
+def ratio_ci(baseline_s: list[float], other_s: list[float]) -> dict[str, Any]:
     """other/baseline for samples taken interleaved (pair i = round i): the median of the per-round ratios
-    with its distribution-free 95 % CI, and the plain ratio of medians beside it."""
+    with its distribution-free 95 % CI, and the plain ratio of medians beside it (a RatioCI as a record stores it)."""
     n = min(len(baseline_s), len(other_s))
     ratios = sorted(o / b for b, o in zip(baseline_s[:n], other_s[:n], strict=True))
     j, k, achieved = median_ci_ranks(n)
-    return {
-        "ratio": float(np.median(ratios)),
-        "ci95_low": ratios[j - 1],
-        "ci95_high": ratios[k - 1],
-        "ci95_confidence": achieved,
-        "ratio_of_medians": float(np.median(other_s) / np.median(baseline_s)),
-        "pairs": n,
-    }
+    return RatioCI(ratio=float(np.median(ratios)), ci95_low=ratios[j - 1], ci95_high=ratios[k - 1],
+                   ratio_of_medians=float(np.median(other_s) / np.median(baseline_s)), pairs=n,
+                   ci95_confidence=achieved).to_dict()

@@ -14,8 +14,17 @@ from pathlib import Path
 
 from csibench.formats_table import TABLE as FORMAT_TABLE
 from csibench.schema import (
-    UNVALIDATED_REASON, ArtifactRecord, Comparison, Complexity, Failure, Manifest, Measurement, StudyData,
-    Evaluation, StudyModel, Training,
+    UNVALIDATED_REASON,
+    ArtifactRecord,
+    Comparison,
+    Complexity,
+    Evaluation,
+    Failure,
+    Manifest,
+    Measurement,
+    StudyData,
+    StudyModel,
+    Training,
 )
 
 FORMAT_ORDER = [r.format for r in FORMAT_TABLE]
@@ -100,10 +109,10 @@ class Entry:
 
     def status(self, fmt: str | None) -> str | None:
         """passed | failed | unvalidated | export-failed for one format (None: nothing recorded)."""
-        art = self.artifacts.get(fmt)
+        art = self.artifacts.get(fmt or "")  # no format: nothing recorded under it
         if art is not None:
             return art.status
-        m = self.manifests.get(fmt)
+        m = self.manifests.get(fmt or "")
         if m is None:
             return None
         if m.validation is None:
@@ -111,10 +120,10 @@ class Entry:
         return m.validation.status
 
     def status_label(self, fmt: str | None) -> str | None:
-        art = self.artifacts.get(fmt)
+        art = self.artifacts.get(fmt or "")
         if art is not None:
             return art.status_label
-        m = self.manifests.get(fmt)
+        m = self.manifests.get(fmt or "")
         if m is None:
             return None
         return m.validation.label if m.validation else UNVALIDATED_REASON
@@ -160,6 +169,7 @@ class StudyView:
         self._entries: dict[tuple, Entry] = {}
         label_of: dict[str, ArtifactRecord] = {}
         by_path: dict[tuple, ArtifactRecord] = {}  # first choice: two labels may export byte-identical files (same sha256)
+        art: ArtifactRecord | None  # below: the artifact row a measurement or failure came from, if found
         for art in data.artifacts:  # newest last: a re-run of the sweep supersedes
             entry = self._entry(art.label or art.model or "?", art.cr, art.side, art.model, _precision(art.precision, art.manifest))
             entry.artifacts[art.format or "?"] = art
@@ -186,7 +196,7 @@ class StudyView:
             if f.runtime is None:  # the run itself stopped: the preamble says so; no model's row
                 continue
             art = by_path.get((_resolved(f.artifact_path), f.artifact_sha256)) or label_of.get(f.artifact_sha256 or "")
-            entry = self._entry(art.label if art else (f.model or "?"), art.cr if art else f.cr, art.side if art else None, f.model,
+            entry = self._entry((art.label or art.model or "?") if art else (f.model or "?"), art.cr if art else f.cr, art.side if art else None, f.model,
                                 _precision(art.precision, art.manifest) if art else DEFAULT_PRECISION)
             entry.failures[Setup(f.runtime or "?", f.threads or 0, f.device or "?")] = f
         self._drop_sideless_failures()
@@ -207,6 +217,8 @@ class StudyView:
         self.comparisons = list(data.comparisons)
         self._pairs: dict[tuple[int, int], tuple[Comparison, bool]] = {}  # (baseline id, other id) → newest, reversed?
         for c in self.comparisons:  # oldest first: a newer comparison of the same pair replaces an older one
+            if c.baseline_id is None or c.other_id is None:  # never written so; a hand-edited row joins nothing
+                continue
             self._pairs[(c.baseline_id, c.other_id)] = (c, False)
             self._pairs[(c.other_id, c.baseline_id)] = (c, True)
         labels = [e.label for e in self.entries]
