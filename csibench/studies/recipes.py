@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,28 @@ class Trained:
     wall_time_s: float
     reused: bool
     record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainingDone:
+    """A vanilla or system recipe's finished run, written as its folder's ``done.json`` and read back by the next run
+    (one type both ways). ``wall_time_s`` in seconds; ``method`` is None for vanilla records (read as "vanilla")."""
+
+    checkpoint: str
+    metrics: dict[str, Any]
+    wall_time_s: float
+    epochs: int | None = None
+    data_hash: str | None = None
+    method: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "method" or v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainingDone:
+        """Unknown keys (a newer writer) are ignored; a missing optional key reads as None."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass
@@ -143,12 +165,12 @@ def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None
 
     def run(on_event) -> dict:
         result = train(model, ds, folder, cfg, cr=cr, overrides=overrides or None, resume=True, progress=on_event)
-        return {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
-                "epochs": cfg.epochs, "data_hash": ds.content_hash}
+        return TrainingDone(str(result.checkpoint), result.metrics, result.wall_time_s, cfg.epochs, ds.content_hash).to_dict()
 
     summary, reused = _train_once(ctx, folder, f"train {model}" + (f" CR {cr}" if cr else ""), run)
-    return [Trained(Path(summary["checkpoint"]), model, cr, "vanilla", role or "vanilla", summary["metrics"], summary["data_hash"],
-                    summary["epochs"], summary["wall_time_s"], reused, summary)]
+    done = TrainingDone.from_dict(summary)
+    return [Trained(Path(done.checkpoint), model, cr, "vanilla", role or "vanilla", done.metrics, done.data_hash, done.epochs,
+                    done.wall_time_s, reused, summary)]
 
 
 def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
@@ -176,12 +198,13 @@ def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None,
     folder = ctx.cache / "train" / f"system-{model}-{_key({'recipe': 'system', 'model': model, 'set': overrides, 'data': ds.content_hash, 'settings': settings, 'code': code_fingerprint()})}"
     def run(on_event) -> dict:
         result = train_system(model, ds, folder, TrainConfig(**settings), overrides=overrides or None, resume=True, progress=on_event)
-        return {"checkpoint": str(result.checkpoint), "metrics": result.metrics, "wall_time_s": result.wall_time_s,
-                "epochs": epochs, "data_hash": ds.content_hash, "method": result.method}
+        return TrainingDone(str(result.checkpoint), result.metrics, result.wall_time_s, epochs, ds.content_hash,
+                            result.method).to_dict()
 
     summary, reused = _train_once(ctx, folder, f"train {model} ({paper}'s recipe)", run)
-    return [Trained(Path(summary["checkpoint"]), model, cr, summary.get("method", "system"), role or f"paper {paper} recipe",
-                    summary["metrics"], summary["data_hash"], summary["epochs"], summary["wall_time_s"], reused, summary)]
+    done = TrainingDone.from_dict(summary)
+    return [Trained(Path(done.checkpoint), model, cr, done.method or "system", role or f"paper {paper} recipe", done.metrics,
+                    done.data_hash, done.epochs, done.wall_time_s, reused, summary)]
 
 
 RECIPES: dict[str, Callable[..., list[Trained]]] = {"004-pair": pair_recipe, "vanilla": vanilla_recipe, "system": system_recipe}
