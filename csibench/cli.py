@@ -171,7 +171,7 @@ def profile(
     A .onnx/.tflite file is profiled from its own graph (onnx-tool / TFLite flatbuffer ops): parameters, MACs, size,
     op census, and its validation status ("unvalidated: no PyTorch reference" unless --reference FILE.npz is given).
     """
-    from csibench.bench.complexity import CONVENTIONS, profile as run_profile
+    from csibench.complexity import CONVENTIONS, profile as run_profile
     from csibench.cli_bare import is_bare_path, profile_bare, refuse_model_options
     from csibench.errors import suggest
     from csibench.models.registry import cfg_to_dict
@@ -377,8 +377,8 @@ def bench(
     from csibench.bench.latency import measure, protocol_settings
     from csibench.bench.results import DEFAULT_DB, ResultsDB
     from csibench.bench.stats import summarize
-    from csibench.devices.config import get_device
-    from csibench.export.manifest import load_artifact
+    from csibench.devices.lookup import get_device
+    from csibench.export.artifacts import load_artifact
 
     if repeat < 1:
         raise UsageError(f"invalid --repeat {repeat}: must be at least 1")

@@ -70,7 +70,8 @@ def add(
 @handle_errors
 def show(name: NameArg, json_out: JsonOpt = False) -> None:
     """A device's configuration and its board profile, or a built-in profile (e.g. rpi4)."""
-    from csibench.devices.config import get_device, load_devices
+    from csibench.devices.config import load_devices
+    from csibench.devices.lookup import get_device
     from csibench.devices.profiles import PROFILES, get_profile
 
     if name != "local" and name not in load_devices() and name in PROFILES:
@@ -91,7 +92,7 @@ def show(name: NameArg, json_out: JsonOpt = False) -> None:
 @handle_errors
 def check(name: NameArg, json_out: JsonOpt = False) -> None:
     """Prove a device is reachable and say which runtimes it has (runs the agent there)."""
-    from csibench.devices.config import get_device
+    from csibench.devices.lookup import get_device
     from csibench.devices.profiles import contradictions
 
     device = get_device(name)
@@ -134,7 +135,7 @@ def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds",
         raise UsageError(f"invalid --seconds {seconds:g}: must be a number of seconds above 0 and at most {MAX_CALIBRATE_S}")
     from csibench.bench.results import DEFAULT_DB, ResultsDB
     from csibench.devices.calibration import record_calibration
-    from csibench.devices.config import get_device
+    from csibench.devices.lookup import get_device
 
     device = get_device(name)
     db_path = check_output_path(Path(db) if db else Path(DEFAULT_DB), directory=False, what="the results database")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from csibench.bench.complexity import profile
+from csibench.complexity import profile
 from csibench.models import create_model
 
 # 004 Table III: UE FLOPs by eq. 13/14.

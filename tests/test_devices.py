@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from csibench.bench.latency import measure, measure_group
 from csibench.bench.results import ResultsDB
 from csibench.cli import app
-from csibench.devices.config import DeviceConfig, add_device, get_device, load_devices
+from csibench.devices.config import DeviceConfig, add_device, load_devices
+from csibench.devices.lookup import get_device
 from csibench.devices.ssh import SSHDevice
 from csibench.errors import CsibenchError, RuntimeMissingError, UsageError
 from tests.sshd import SSHD, Sshd, keygen

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from csibench.bench.complexity import profile
+from csibench.complexity import profile
 from csibench.errors import UsageError
 from csibench.export import export_side, parse_formats
 from csibench.models import create_model

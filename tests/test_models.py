@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from csibench.bench.complexity import profile
+from csibench.complexity import profile
 from csibench.errors import UsageError
 from csibench.export import export_side, parse_formats
 from csibench.models import create_model, get_entry, list_models

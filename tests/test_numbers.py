@@ -32,7 +32,7 @@ _LOCKED_RUN = """
 import json, sys, time
 from csibench.bench.latency import protocol_settings
 from csibench.devices.local import LocalDevice
-from csibench.export.manifest import load_artifact
+from csibench.export.artifacts import load_artifact
 art = load_artifact(sys.argv[1])
 t0 = time.time()
 r = LocalDevice().run_agent([art], "onnxruntime", 1, 0, protocol_settings(min_time_s=0.8, min_samples=16, warmup_s=0.1), 120)
@@ -294,7 +294,8 @@ def test_manifest_edited_by_hand_is_refused(exported, copy_artifact):
     import json
 
     from csibench.errors import ArtifactError
-    from csibench.export.manifest import DIGEST_KEY, load_artifact, manifest_digest
+    from csibench.export.artifacts import load_artifact
+    from csibench.export.manifest import DIGEST_KEY, manifest_digest
     from tests.cli_helpers import assert_one_line_error, invoke
 
     path = copy_artifact(exported[("crnet", "onnx")])

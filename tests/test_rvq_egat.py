@@ -176,7 +176,7 @@ def test_invalid_configs_are_usage_errors(name, overrides, message):
 
 
 def test_zf_is_analytic_with_zero_parameters():
-    from csibench.bench.complexity import profile
+    from csibench.complexity import profile
 
     zf = create_model("zf")
     assert n_params(zf) == 0

@@ -63,7 +63,7 @@ def test_counts_are_cached_on_disk_per_code_version(tmp_path, monkeypatch):
     first = base.counted("crnet", "ue", "paper-004", cr="1/16")
     assert first == 11_407_232 and (tmp_path / count_cache.CACHE_FILE).is_file()
     base._profile.cache_clear()
-    monkeypatch.setattr("csibench.bench.complexity.profile", lambda *a, **k: pytest.fail("recounted a cached count"))
+    monkeypatch.setattr("csibench.complexity.profile", lambda *a, **k: pytest.fail("recounted a cached count"))
     assert base.counted("crnet", "ue", "paper-004", cr="1/16") == first
     monkeypatch.setattr(count_cache, "code_fingerprint", lambda: "edited")
     base._profile.cache_clear()

@@ -18,7 +18,8 @@ from csibench.bench import runtimes
 from csibench.bench.stats import ratio_ci, stability_warnings, summarize, verdict
 from csibench.devices.profiles import contradictions
 from csibench.errors import UsageError
-from csibench.export.manifest import Artifact, load_artifact
+from csibench.export.artifacts import load_artifact
+from csibench.export.manifest import Artifact
 
 RECORD_VERSION = 2
 _WARNED: set[str] = set()

@@ -111,8 +111,6 @@ def add_device(cfg: DeviceConfig, *, replace: bool = False) -> None:
 
 
 def remove_device(name: str) -> None:
-    from csibench.devices.profiles import PROFILES
-
     devices = load_devices()
     if name not in devices and (name == "local" or name in PROFILES):
         raise UsageError(f"{name!r} is built in and cannot be removed; `csibench devices list` shows the devices you added")
@@ -120,17 +118,3 @@ def remove_device(name: str) -> None:
         raise UsageError(f"unknown device {name!r}; {suggest(name, ['local', *devices])}")
     del devices[name]
     _save(devices)
-
-
-def get_device(name: str | None):
-    """The device called ``name``: ``local`` (or None) is this machine, anything else a configured SSH device."""
-    from csibench.devices.local import LocalDevice
-
-    if name in (None, "local"):
-        return LocalDevice()
-    devices = load_devices()
-    if name not in devices:
-        raise UsageError(f"unknown device {name!r}; {suggest(name, ['local', *devices])} (add one with `csibench devices add`)")
-    from csibench.devices.ssh import SSHDevice
-
-    return SSHDevice(devices[name])

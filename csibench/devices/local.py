@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,7 +13,8 @@ from typing import Any
 
 import csibench
 from csibench import signals
-from csibench.bench import runtimes
+from csibench.devices.agent import AgentError, calibration_timeout_s, exclusive
+from csibench.devices.config import config_dir
 from csibench.errors import CsibenchError, RuntimeMissingError
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -50,8 +52,6 @@ def parse_reply(stdout: str, returncode: int, stderr: str, what: str) -> dict:
 
 def lock_path() -> Path:
     """The lock two csibench processes on this machine take before measuring (a remote device has its own)."""
-    from csibench.devices.config import config_dir
-
     return config_dir() / "locks" / "local.lock"
 
 
@@ -60,8 +60,11 @@ class LocalDevice:
     profile = "local"  # whatever this machine is: nothing to contradict
     lock_timeout_s = 3600.0
 
-    def require_runtime(self, info: runtimes.RuntimeInfo) -> None:
-        runtimes.require_installed(info)
+    def require_runtime(self, info) -> None:
+        """``info``: a csibench.bench.runtimes.RuntimeInfo (passed in: devices sit below bench). find_spec only
+        locates the package; importing it here would cost seconds in the parent process."""
+        if importlib.util.find_spec(info.import_name) is None:
+            raise RuntimeMissingError(f"runtime {info.name!r} is not installed: `pip install {info.pip_package}` provides it")
 
     def _run(self, argv: list[str], request: dict, timeout_s: float, what: str, env_extra: dict | None = None,
              lock_fds: tuple[int, ...] = ()) -> dict:
@@ -91,8 +94,6 @@ class LocalDevice:
     def _locked(self, argv: list[str], request: dict, timeout_s: float, what: str, env_extra: dict | None = None) -> dict:
         """``_run`` holding this machine's lock, as the agent does on a remote device: two csibench processes never
         time at the same moment. The wait goes into the result (``lock_wait_s``, recorded with each measurement)."""
-        from csibench.devices.agent import AgentError, exclusive
-
         path = lock_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +114,6 @@ class LocalDevice:
         ``copy_mb`` sizes the copy (1 MiB: a working set that stays in cache)."""
         request = {"op": "calibrate", "seconds": seconds, **({"copy_mb": copy_mb} if copy_mb else {})}
         env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} if threads else None
-        from csibench.devices.agent import calibration_timeout_s
-
         return self._locked([sys.executable, str(AGENT)], request, calibration_timeout_s(seconds), "calibrating this machine", env)
 
     def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:

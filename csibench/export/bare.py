@@ -15,10 +15,9 @@ import numpy as np
 
 import csibench
 from csibench.errors import ArtifactError, RuntimeMissingError, UsageError
-from csibench.export.manifest import MANIFEST_VERSION, Artifact, check_artifact_path
+from csibench.export.manifest import BARE_FORMATS, MANIFEST_VERSION, Artifact, check_artifact_path
 from csibench.files import sha256_of, tool_versions
 
-BARE_FORMATS = {".onnx": "onnx", ".tflite": "tflite"}
 UNVALIDATED = "unvalidated: no PyTorch reference"
 SIDES = ("ue", "bs")
 _RUNTIME_DIST = {"onnx": ("onnxruntime", "onnx", "onnx-tool"), "tflite": ("ai-edge-litert",)}

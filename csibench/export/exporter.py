@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 import csibench
-from csibench.bench.complexity import profile
+from csibench.complexity import profile
 from csibench.errors import CsibenchError, ExportError, UsageError
 from csibench.export.calibration import validation_csi
 from csibench.export.formats import ExportFormat

@@ -80,6 +80,7 @@ class QuantValidation:
 
 # Artifact suffix → (format name, runtimes able to run it; the first is the default), from csibench.formats_table.
 FORMAT_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {r.suffix: (r.format, r.runtimes) for r in TABLE}
+BARE_FORMATS = {".onnx": "onnx", ".tflite": "tflite"}  # what may come without a manifest (csibench.export.bare)
 
 
 def manifest_path(artifact: Path) -> Path:
@@ -158,21 +159,11 @@ def check_artifact_path(path: Path, suffixes, what: str) -> None:
     check_regular_file(path, what="artifact", cap=CAP_ARTIFACT)
 
 
-def load_artifact(path: str | Path, *, bare_ok: bool = False, reference: str | Path | None = None) -> Artifact:
-    """Open an artifact and its manifest, checking format, presence, size and sha256 (corrupt/truncated files).
-
-    With ``bare_ok``, an .onnx/.tflite without a manifest opens as a bare artifact (csibench.export.bare), validated
-    against ``reference`` (an .npz) when given, else labelled unvalidated. ``reference`` is for bare files only.
-    """
-    from csibench.export.bare import BARE_FORMATS, open_bare  # lazily: bare imports this module
-
-    path = Path(path)
-    check_artifact_path(path, FORMAT_RUNTIMES, "an artifact csibench can run")
+def open_exported(path: Path, *, reference: str | Path | None = None) -> Artifact:
+    """An exported artifact and its manifest, checking presence, size and sha256 (corrupt/truncated files); ``path``
+    has passed ``check_artifact_path``. csibench.export.artifacts.load_artifact is the entry point (bare files too)."""
     mpath = manifest_path(path)
-    bare = not mpath.exists()
-    if bare and bare_ok and path.suffix in BARE_FORMATS:
-        return open_bare(path, reference=reference)
-    if reference is not None and not bare:
+    if reference is not None and mpath.exists():
         raise UsageError(f"--reference is for files without a csibench manifest; {path} has {mpath.name} "
                          "(validated against PyTorch at export)")
     try:

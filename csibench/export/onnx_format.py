@@ -10,7 +10,7 @@ import torch
 
 from csibench.errors import ExportError, RuntimeMissingError
 from csibench.export.failures import conversion_error
-from csibench.export.quiet import captured_output
+from csibench.quiet import captured_output
 
 OPSET = 18
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from csibench.export.failures import conversion_error
-from csibench.export.quiet import captured_output
+from csibench.quiet import captured_output
 
 ROUTES = {"fp16": "onnxruntime.transformers.float16 (keep_io_types)",
           "int8-dynamic": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)",

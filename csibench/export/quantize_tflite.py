@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from csibench.export.failures import conversion_error
-from csibench.export.quiet import captured_output
+from csibench.quiet import captured_output
 
 ROUTES = {"fp16": "ai-edge-quantizer float_casting (fp16 weights)",
           "int8-dynamic": "ai-edge-quantizer dynamic_wi8_afp32",

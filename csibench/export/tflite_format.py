@@ -11,7 +11,7 @@ import torch
 from csibench.errors import ExportError, RuntimeMissingError
 from csibench.export.failures import conversion_error
 from csibench.export.named_io import NamedIO
-from csibench.export.quiet import captured_output
+from csibench.quiet import captured_output
 
 
 def export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], outputs: list[str], path: Path) -> None:

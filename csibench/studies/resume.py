@@ -97,7 +97,7 @@ def _list(value: tuple[str, ...] | None) -> list[str] | None:
 
 def check_threads(threads: int, devices: tuple[str, ...]) -> int:
     from csibench.cli import check_threads as check_one
-    from csibench.devices.config import get_device
+    from csibench.devices.lookup import get_device
 
     for name in devices:  # this machine's cores are known; a remote device's are checked by its runtime
         check_one(threads, get_device(name))

@@ -266,7 +266,7 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     """Run ``study`` end to end and write its report; returns a summary (sweep, what was reused, measured, failed).
     ``options`` (csibench.studies.resume.RunOptions) are recorded with the run, so that ``--resume`` restores it."""
     from csibench.bench.results import ResultsDB
-    from csibench.devices.config import get_device
+    from csibench.devices.lookup import get_device
     from csibench.reports import write_study_report
     from csibench.reports.render import FORMATS
 

@@ -96,7 +96,7 @@ def counted(model: str, side: str, convention: str, key: str = "value", **cfg: A
 
 @functools.cache
 def _profile(model: str, side: str, cfg_items: tuple, convention: str) -> dict[str, dict]:
-    from csibench.bench.complexity import GRAPH_CONVENTIONS, profile
+    from csibench.complexity import GRAPH_CONVENTIONS, profile
     from csibench.models import create_model
     from csibench.tables import count_cache
 

@@ -6,10 +6,9 @@ csibench's own worker, because rebuilding a module needs csibench.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
-from csibench.errors import RuntimeMissingError, UsageError, suggest
+from csibench.errors import UsageError, suggest
 from csibench.formats_table import format_runtimes, runtime_format  # noqa: F401 - format_runtimes is public here
 
 
@@ -44,13 +43,3 @@ def resolve_runtime(fmt: str, runtime: str | None = None) -> RuntimeInfo:
     if runtime not in able:
         raise UsageError(f"runtime {runtime!r} cannot run {fmt} artifacts; runtimes that can: {', '.join(able) or 'none'}")
     return RUNTIMES[runtime]
-
-
-def require_installed(info: RuntimeInfo) -> None:
-    # find_spec only locates the package; importing it here would cost seconds in the parent process.
-    if importlib.util.find_spec(info.import_name) is None:
-        raise RuntimeMissingError(missing_message(info))
-
-
-def missing_message(info: RuntimeInfo) -> str:
-    return f"runtime {info.name!r} is not installed: `pip install {info.pip_package}` provides it"

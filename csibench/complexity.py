@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from csibench.errors import CsibenchError
 from csibench.models.base import CsiModel
+from csibench.quiet import captured_output
 
 CONVENTIONS = {
     "macs": ("MAC", "multiply-accumulates, torch FlopCounterMode over torch.export (decomposed)"),
@@ -158,8 +159,6 @@ GRAPH_CONVENTIONS = ("macs", "flops", "paper-004")
 
 def _graph_counts(module: torch.nn.Module, inputs: tuple) -> dict[str, dict[str, Any]]:
     """macs, flops and paper-004, all read off one torch.export-ed, decomposed graph."""
-    from csibench.export.quiet import captured_output  # lazily: csibench.export imports this module
-
     try:  # quiet: on failure torch prints the partial graph and a logging line to fds 1 and 2
         with torch.no_grad(), warnings.catch_warnings(), captured_output(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
