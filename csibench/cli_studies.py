@@ -28,17 +28,15 @@ def studies_command(json_out: JsonOpt = False) -> None:
     """The built-in studies, one line each (`csibench run NAME` runs one; a .toml file of your own works too)."""
     from csibench.studies import builtin_names, load_study
 
-    listing = []
-    for name in builtin_names():
-        s = load_study(name)
-        listing.append({"name": name, "description": s.description, "models": [m.label for m in s.models],
-                        "formats": list(s.formats), "runtimes": s.runtime_list(), "baseline": s.baseline})
+    studies = {name: load_study(name) for name in builtin_names()}
     if json_out:
-        return emit_json(listing)
+        return emit_json([{"name": name, "description": s.description, "models": [m.label for m in s.models], "formats": list(s.formats),
+                           "runtimes": s.runtime_list(), "baseline": s.baseline} for name, s in studies.items()])
     table = RichTable("study", "models", "what it compares")
-    for s in listing:
-        shown = ", ".join(s["models"][:4]) + (f" … (+{len(s['models']) - 4})" if len(s["models"]) > 4 else "")
-        table.add_row(s["name"] + (" (default)" if s["name"] == DEFAULT_STUDY else ""), shown, s["description"])
+    for name, s in studies.items():
+        labels = [m.label for m in s.models]
+        shown = ", ".join(labels[:4]) + (f" … (+{len(labels) - 4})" if len(labels) > 4 else "")
+        table.add_row(name + (" (default)" if name == DEFAULT_STUDY else ""), shown, s.description)
     out.print(table)
 
 
@@ -59,9 +57,11 @@ def run_command(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per training run \\[default: the study's short budget].")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Single-user dataset to train on \\[default: the small UMi LOS set].")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory \\[default: ./reports; with --resume: the stored run's].")] = None,
-    report_formats: Annotated[str | None, typer.Option("--format", help="Report formats: comma list of md, csv, tex, html, json \\[default: all five].")] = None,
+    report_formats: Annotated[str | None, typer.Option("--format", help="Report formats: comma list of md, csv, tex, html, json "
+                                                                        "\\[default: all five].")] = None,
     db: DbOpt = None,
-    cache: Annotated[Path | None, typer.Option("--cache", help="Content-addressed cache of trained weights and artifacts \\[default: ./csibench-results/cache].")] = None,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Content-addressed cache of trained weights and artifacts "
+                                                               "\\[default: ./csibench-results/cache].")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted run (its id) as it was started: its study, "
                                                                  "overrides and cache, without measuring twice.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of weights, inputs and training \\[default: the study's].")] = None,
@@ -88,7 +88,7 @@ def run_command(
     else:
         spec, options, notes = start(study or DEFAULT_STUDY, overrides, cache=cache, out=out_dir or DEFAULT_OUT,
                                      report_formats=chosen_formats)
-    out_path = out_dir or Path(options.out)
+    out_path = out_dir or Path(options.out or DEFAULT_OUT)  # start and restore always record the report directory
     cache_path = cache or (Path(options.cache) if options.cache else None)
     check_output_path(out_path, directory=True, what="the report")
     check_report_dir(out_path, parse_formats(",".join(options.report_formats) if options.report_formats else None))  # user files: before any work

@@ -47,9 +47,9 @@ def _train_cfg(epochs: int, lr: float, lr_low: float, lr_drop_epoch: int, patien
             raise UsageError(f"invalid {name} {value}: a whole number ≥ 1")
     if lr_drop_epoch < 0:
         raise UsageError(f"invalid --lr-drop-epoch {lr_drop_epoch}: a whole number ≥ 0")
-    for name, value in (("--lr", lr), ("--lr-low", lr_low)):
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"invalid {name} {value}: a finite learning rate > 0")
+    for name, rate in (("--lr", lr), ("--lr-low", lr_low)):
+        if not (math.isfinite(rate) and rate > 0):
+            raise UsageError(f"invalid {name} {rate}: a finite learning rate > 0")
     cores = os.cpu_count() or 1
     if threads is not None and not 1 <= threads <= cores:
         raise UsageError(f"invalid --threads {threads}: an integer in [1, {cores}] (this machine has {cores} logical cores)")
@@ -196,7 +196,8 @@ def distill_command(
     finetune_lr: Annotated[float, typer.Option("--finetune-lr", help="Constant learning rate of the fine-tuning.")] = 1e-4,
     temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature T of eq. 9 (ae-kd).")] = 5.0,
     alpha: Annotated[float, typer.Option("--alpha", help="Weight α of the MSE term in eq. 10 (ae-kd).")] = 0.3,
-    bs_model: Annotated[str | None, typer.Option("--bs-model", help="sequential without --teacher: the BS autoencoder to train \\[default: the student's].")] = None,
+    bs_model: Annotated[str | None, typer.Option("--bs-model", help="sequential without --teacher: the BS autoencoder to train "
+                                                                   "\\[default: the student's].")] = None,
     lr: LrOpt = 1e-3,
     lr_low: LrLowOpt = 1e-4,
     lr_drop_epoch: LrDropOpt = 100,
@@ -237,7 +238,8 @@ def eval_command(
     split: Annotated[str, typer.Option("--split", help="train, val or test (ρ needs test and a dataset with test_hf).")] = "test",
     model: Annotated[str | None, typer.Option("--model", help="Fail unless the checkpoint holds this model.")] = None,
     cr: Annotated[str | None, typer.Option("--cr", help="Fail unless the checkpoint has this CR.")] = None,
-    untrained: Annotated[bool, typer.Option("--untrained", help="Evaluate the model named by the argument with fresh seeded weights (multi-user systems; baselines such as zf have none).")] = False,
+    untrained: Annotated[bool, typer.Option("--untrained", help="Evaluate the model named by the argument with fresh seeded weights "
+                                                                "(multi-user systems; baselines such as zf have none).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the pilot/uplink noise (multi-user) and of --untrained weights.")] = 0,
     device: TrainDeviceOpt = "cpu",
     json_out: JsonOpt = False,
@@ -301,16 +303,20 @@ def _eval_system(target: Path, data: Path, split: str, model: str | None, untrai
 @data_app.command("generate")
 @handle_errors
 def data_generate(
-    scenario: Annotated[str | None, typer.Option("--scenario", help="umi, uma, rma, inh or cdl-a … cdl-e (Sionna TR 38.901) \\[default: umi; with --for, the paper's].")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="umi, uma, rma, inh or cdl-a … cdl-e (Sionna TR 38.901) "
+                                                                   "\\[default: umi; with --for, the paper's].")] = None,
     los: Annotated[str | None, typer.Option("--los", help="los, nlos or random (38.901 LOS probability) \\[default: the scenario's].")] = None,
     n_train: Annotated[int | None, typer.Option("--train", help="Training samples \\[default: 2000; with --for, 1000].")] = None,
     n_val: Annotated[int | None, typer.Option("--val", help="Validation samples \\[default: 500; with --for, 200].")] = None,
     n_test: Annotated[int | None, typer.Option("--test", help="Test samples \\[default: 500; with --for, 200].")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Paper-scale split: 004's 100 000 / 30 000 / 20 000; with --for, that paper's (000 100k/30k/20k, 001 80k/20k/10k, 002 100k/18k/10k).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Paper-scale split: 004's 100 000 / 30 000 / 20 000; with --for, that paper's "
+                                                      "(000 100k/30k/20k, 001 80k/20k/10k, 002 100k/18k/10k).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Generation seed (same seed, same bytes).")] = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Dataset path NAME[.safetensors] (missing parent directories are made) "
                                                                 "\\[default: cached under ./csibench-results/data].")] = None,
-    for_model: Annotated[str | None, typer.Option("--for", help="Multi-user data for this system (jefpnet, sefpnet, svd-wf: 000; rcamunet(-bl1): 001; rvq-egat, zf: 002): K users of one cell, FDD uplink where needed, the paper's scenario.")] = None,
+    for_model: Annotated[str | None, typer.Option("--for", help="Multi-user data for this system (jefpnet, sefpnet, svd-wf: 000; "
+                                                                "rcamunet(-bl1): 001; rvq-egat, zf: 002): K users of one cell, "
+                                                                "FDD uplink where needed, the paper's scenario.")] = None,
     users: Annotated[int | None, typer.Option("--users", help="With --for: users per sample \\[default: the model's].")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -377,7 +383,8 @@ def _generation_progress(total: int):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _generate_mu(model_name: str, scenario: str | None, users: int | None, full: bool, overrides: dict[str, Any], out_path: Path | None, json_out: bool) -> None:
+def _generate_mu(model_name: str, scenario: str | None, users: int | None, full: bool, overrides: dict[str, Any], out_path: Path | None,
+                 json_out: bool) -> None:
     from csibench.data.mu_dataset import save_mu_dataset
     from csibench.data.sionna_mu import MuGenConfig, generate_mu, generate_mu_cached
     from csibench.models import create_model

@@ -137,7 +137,8 @@ def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, c
         raise UsageError(f"recipe 004-pair trains 004's configuration; drop `set` ({', '.join(overrides)}) or use recipe vanilla")
     ds = _single_user_data(ctx)
     epochs = ctx.epochs if ctx.epochs is not None else (None if ctx.full else DEFAULT_PAIR_EPOCHS)
-    folder = ctx.cache / "train" / f"004-pair-{_key({'recipe': '004-pair', 'cr': cr, 'data': ds.content_hash, 'seed': ctx.seed, 'epochs': epochs, 'full': ctx.full, 'code': code_fingerprint()})}"
+    cache_key = {'recipe': '004-pair', 'cr': cr, 'data': ds.content_hash, 'seed': ctx.seed, 'epochs': epochs, 'full': ctx.full, 'code': code_fingerprint()}
+    folder = ctx.cache / "train" / f"004-pair-{_key(cache_key)}"
     summary, reused = _train_once(ctx, folder, f"train 004 pair CR {cr}", lambda on_event: train_default_pair(
         ds, folder, epochs, on_event, cr=cr or "1/16", seed=ctx.seed, full=ctx.full, resume=True))
 
@@ -160,7 +161,9 @@ def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None
     settings = {} if ctx.full else dict(SHORT_RUN)
     if ctx.epochs is not None:
         settings["epochs"] = ctx.epochs
-    folder = ctx.cache / "train" / f"vanilla-{_key({'recipe': 'vanilla', 'model': model, 'cr': cr, 'set': overrides, 'data': ds.content_hash, 'seed': ctx.seed, 'settings': settings, 'code': code_fingerprint()})}"
+    cache_key = {'recipe': 'vanilla', 'model': model, 'cr': cr, 'set': overrides, 'data': ds.content_hash, 'seed': ctx.seed,
+                 'settings': settings, 'code': code_fingerprint()}
+    folder = ctx.cache / "train" / f"vanilla-{_key(cache_key)}"
     cfg = TrainConfig(**{**settings, "seed": ctx.seed, "threads": 1})
 
     def run(on_event) -> dict:
@@ -175,8 +178,8 @@ def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None
 
 def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
     """A multi-user system trained briefly with its paper's recipe on data generated for it (cached like the rest)."""
-    from csibench.files import code_fingerprint
     from csibench.data.sionna_mu import MuGenConfig, generate_mu_cached
+    from csibench.files import code_fingerprint
     from csibench.models import create_model
     from csibench.train import TrainConfig
     from csibench.train.system import train_system
@@ -194,10 +197,12 @@ def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None,
         ctx.progress.update(task, completed=gen.total)
     ds = ctx.datasets[key]
     epochs = ctx.epochs if ctx.epochs is not None else (TrainConfig.epochs if ctx.full else SYSTEM_EPOCHS)
-    settings = {"epochs": epochs, "batch_size": 50, "seed": ctx.seed, "threads": 1}
-    folder = ctx.cache / "train" / f"system-{model}-{_key({'recipe': 'system', 'model': model, 'set': overrides, 'data': ds.content_hash, 'settings': settings, 'code': code_fingerprint()})}"
+    config = TrainConfig(epochs=epochs, batch_size=50, seed=ctx.seed, threads=1)
+    settings = {name: getattr(config, name) for name in ("epochs", "batch_size", "seed", "threads")}  # part of the cache key
+    cache_key = {'recipe': 'system', 'model': model, 'set': overrides, 'data': ds.content_hash, 'settings': settings, 'code': code_fingerprint()}
+    folder = ctx.cache / "train" / f"system-{model}-{_key(cache_key)}"
     def run(on_event) -> dict:
-        result = train_system(model, ds, folder, TrainConfig(**settings), overrides=overrides or None, resume=True, progress=on_event)
+        result = train_system(model, ds, folder, config, overrides=overrides or None, resume=True, progress=on_event)
         return TrainingDone(str(result.checkpoint), result.metrics, result.wall_time_s, epochs, ds.content_hash,
                             result.method).to_dict()
 

@@ -51,7 +51,8 @@ class Overrides:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Overrides:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
+        stored: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}  # JSON values
+        return cls(**stored)
 
     def apply(self, study: Study) -> tuple[Study, list[str]]:
         """``study`` with these changes, checked before any work; also the notes to print (what --no-train drops)."""

@@ -64,7 +64,7 @@ def expand(study: Study) -> list[Item]:
                 raise UsageError(f"study {study.name}: reference {spec.reference} of {spec.label} is not a file")
             items.append(Item(spec, None, spec.sides[0]))
             continue
-        probe = resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, **spec.sets)
+        probe = resolve_model(spec.model_ref, seed=study.seed, input_shape=spec.input_shape, **spec.sets)
         has_cr = hasattr(probe.cfg, "cr")
         if spec.crs and not has_cr:
             raise UsageError(f"study {study.name}: model {spec.label} has no compression ratio; drop its `crs`")
@@ -85,8 +85,8 @@ def _weights(item: Item, study: Study, ctx, results, sweep: str, recorded: set[s
     spec, w = item.spec, item.spec.weights
     params = {**spec.sets, **({"cr": item.cr} if item.cr else {})}
     if w.kind == "checkpoint":
-        return resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, checkpoint=Path(w.path), **params)
-    probe = item.model or resolve_model(spec.model, seed=study.seed, input_shape=spec.input_shape, **params)
+        return resolve_model(spec.model_ref, seed=study.seed, input_shape=spec.input_shape, checkpoint=w.checkpoint_path, **params)
+    probe = item.model or resolve_model(spec.model_ref, seed=study.seed, input_shape=spec.input_shape, **params)
     if w.kind == "random":
         return probe
     recipe = w.recipe or default_recipe(probe.name, probe.mu_data() is not None)
@@ -106,7 +106,7 @@ def _weights(item: Item, study: Study, ctx, results, sweep: str, recorded: set[s
         results.append_training(model=run.model, cr=run.cr or "", method=run.method, role=run.role, checkpoint=str(run.checkpoint),
                                 checkpoint_sha256=digest, data_hash=run.data_hash, metrics=flat, epochs=run.epochs,
                                 wall_time_s=run.wall_time_s, sweep=sweep, record=run.record, label=label, reused=run.reused)
-    return resolve_model(spec.model, seed=study.seed, checkpoint=runs[0].checkpoint, **params)
+    return resolve_model(spec.model_ref, seed=study.seed, checkpoint=runs[0].checkpoint, **params)
 
 
 def precisions_of(item: Item, study: Study, fmt) -> list[str]:
@@ -121,13 +121,14 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
     manifest."""
     from csibench.export import export_side, load_artifact, parse_formats
     from csibench.export.exporter import artifact_stem, precision_stem
-    from csibench.models.registry import cfg_to_dict
     from csibench.files import code_fingerprint, content_key
+    from csibench.models.registry import cfg_to_dict
 
     model, spec = item.model, item.spec
     provenance = getattr(model, "provenance", None) or {"weights": "seeded random", "seed": study.seed}
+    # the code fingerprint covers the converters' versions
     identity = {"source": getattr(model, "source", None) or model.name, "config": cfg_to_dict(model.cfg), "side": item.side,
-                "weights": provenance.get("sha256") or f"random:{study.seed}", "seed": study.seed, "code": code_fingerprint()}  # the fingerprint covers the converters' versions
+                "weights": provenance.get("sha256") or f"random:{study.seed}", "seed": study.seed, "code": code_fingerprint()}
     for fmt, precision in [(f, p) for f in parse_formats(",".join(study.formats)) for p in precisions_of(item, study, f)]:
         progress.update(task, description=f"export {item.name()} → {fmt.name}" + (f" {precision}" if precision != "fp32" else ""))
         stem = precision_stem(artifact_stem(model, item.side), precision)
@@ -175,7 +176,7 @@ def _unexported(model, item: Item, fmt: str, provenance: dict) -> dict | None:
 def _bare(item: Item, results, sweep: str) -> None:
     from csibench.export.bare import open_bare
 
-    artifact = open_bare(item.spec.artifact, reference=Path(item.spec.reference) if item.spec.reference else None, side=item.side)
+    artifact = open_bare(item.spec.artifact_path, reference=Path(item.spec.reference) if item.spec.reference else None, side=item.side)
     status = artifact.manifest["validation"]["status"]
     results.append_artifact(sweep=sweep, label=item.spec.label, path=str(artifact.path.resolve()), manifest=artifact.manifest, status=status,
                             reason=artifact.manifest["validation"].get("reason") or artifact.manifest["validation"].get("error"))

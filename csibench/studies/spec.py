@@ -18,8 +18,8 @@ from typing import Any
 
 from csibench.errors import UsageError, suggest
 from csibench.files import read_text_bounded
-from csibench.precisions import PRECISIONS
 from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
+from csibench.precisions import PRECISIONS
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 FORMATS = tuple(BY_FORMAT)
@@ -48,6 +48,13 @@ class Weights:
             return f"checkpoint {self.path}"
         return "trained: " + "/".join(x for x in (self.recipe or "default recipe", self.role) if x)
 
+    @property
+    def checkpoint_path(self) -> Path:
+        """The checkpoint of ``kind == "checkpoint"`` weights (the study loader requires its path)."""
+        if self.path is None:
+            raise ValueError(f"{self.kind} weights have no checkpoint path")
+        return Path(self.path)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -62,6 +69,20 @@ class ModelSpec:
     input_shape: tuple[int, ...] | None = None
     epochs: int | None = None  # training epochs for this model's recipe (None: the recipe's short default)
     precisions: tuple[str, ...] | None = None  # overrides the study's `precisions` for this model
+
+    @property
+    def model_ref(self) -> str:
+        """``model`` of a spec that is not a bare artifact (the study loader requires one of the two)."""
+        if self.model is None:
+            raise ValueError(f"study model {self.label} is a bare artifact; it names no model")
+        return self.model
+
+    @property
+    def artifact_path(self) -> Path:
+        """``artifact`` of a bare-artifact spec."""
+        if self.artifact is None:
+            raise ValueError(f"study model {self.label} names a model, not a bare artifact")
+        return Path(self.artifact)
 
     def to_dict(self) -> dict[str, Any]:
         """The study file's spelling: ``set`` (not the attribute's ``sets``), so every reader sees one shape."""
