@@ -145,7 +145,7 @@ def _peak_source(calibration: dict[str, Any], threads: int) -> str:
     return by.get(str(threads)) or calibration.get("peak_source") or PEAK_SOURCE_BEFORE
 
 
-def roofline(flops: int, weight_bytes: int, seconds: float, calibration: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+def roofline(flops: float, weight_bytes: int, seconds: float, calibration: dict[str, Any], threads: int = 1) -> dict[str, Any]:
     """Achieved FLOP/s against the roofline bound min(peak at ``threads``, bandwidth × intensity).
 
     Intensity counts the weights streamed once per call (activations of these models are small). Weights that fit

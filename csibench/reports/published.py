@@ -1,8 +1,21 @@
 """Numbers the seed papers publish, shown beside csibench's own and always labelled as published."""
 
+from typing import TypedDict
+
+
+class Published004(TypedDict):
+    teacher: str  # model names
+    student: str
+    flops: dict[tuple[str, str], int]  # (model, CR) → FLOPs
+    flops_ratio: dict[str, str]  # CR → student/teacher as printed
+    latency_ms: dict[tuple[str, str], float]  # (model, CR) → ms
+    latency_ratio: dict[str, str]
+    latency_device: str
+
+
 # Seed 004, Table III: UE FLOPs by eq. 13/14, and Table IV: encoder inference time on a Raspberry Pi 4
 # (Cortex-A72, TensorFlow 2.4.1), in ms.
-PAPER_004 = {
+PAPER_004: Published004 = {
     "teacher": "crnet",
     "student": "crnet-se",
     "flops": {("crnet", "1/16"): 11_407_232, ("crnet-se", "1/16"): 601_984, ("crnet", "1/32"): 11_145_152, ("crnet-se", "1/32"): 339_904},

@@ -324,11 +324,13 @@ def _owned_files(out_dir: Path) -> dict[str, str]:
     marker = read_marker(out_dir) if out_dir.is_dir() else None
     if marker is None:
         return {}
-    owned = {}
+    owned: dict[str, str] = {}
     for name in set(marker.files) | set(marker.pending):
         accepted = {d for d in (marker.files.get(name), marker.pending.get(name)) if d}
         if _still_ours(out_dir, name, accepted):
-            owned[name] = _digest(out_dir / name)
+            digest = _digest(out_dir / name)
+            if digest is not None:  # replaced by a non-file since the check just above: not ours any more
+                owned[name] = digest
     return owned
 
 

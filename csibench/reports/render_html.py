@@ -28,7 +28,8 @@ td.num,th.num{text-align:right}td.counted{color:#555}td.published{font-style:ita
 td.computed{color:#0b4f8a}td.missing{color:#999}sup.kind{color:#555;margin-left:.1rem}
 .mark{color:#b00020;margin-left:.2rem}.notes{font-size:.82rem;color:#444;margin:.2rem 0 .8rem}.notes p{margin:.1rem 0}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85rem;color:#333}
-code{background:#f4f4f4;padding:0 .2rem}.scroll{overflow-x:auto}nav ol{columns:2;column-gap:3rem;padding-left:2.2rem;font-size:.88rem}nav li{break-inside:avoid}.legend{font-size:.85rem}
+code{background:#f4f4f4;padding:0 .2rem}.scroll{overflow-x:auto}
+nav ol{columns:2;column-gap:3rem;padding-left:2.2rem;font-size:.88rem}nav li{break-inside:avoid}.legend{font-size:.85rem}
 @media print{nav{display:none}section{break-inside:avoid}}
 """
 

@@ -145,7 +145,8 @@ def to_latex(table: Table) -> str:
                         "\\toprule", header, "\\midrule", "\\endhead", "\\bottomrule", "\\endlastfoot", *body,
                         "\\end{longtable}", *([f"{{\\footnotesize {note_text}\\par}}"] if notes else []), "\\endgroup", ""]
         return "\n".join(lines)
-    lines = head + ["\\begin{table}[htbp]", "\\centering", caption, "\\begin{adjustbox}{max totalsize={\\linewidth}{0.8\\textheight}}",  # wide or tall: scaled to fit a page
+    # wide or tall: scaled to fit a page
+    lines = head + ["\\begin{table}[htbp]", "\\centering", caption, "\\begin{adjustbox}{max totalsize={\\linewidth}{0.8\\textheight}}",
                     f"\\begin{{tabular}}{{{spec}}}", "\\toprule", header, "\\midrule", *body, "\\bottomrule",
                     "\\end{tabular}", "\\end{adjustbox}",
                     *([f"\\par\\smallskip\\parbox{{\\linewidth}}{{\\footnotesize {note_text}}}"] if notes and len(notes) <= LONG_NOTES else []),

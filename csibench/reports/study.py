@@ -60,7 +60,7 @@ def load_study(db_path: Path, select: str | None = None) -> StudyData:
         runs = db.study_runs()
         if select is None:
             if runs:
-                return db.study_data(runs[-1].sweep)
+                return db.study_data(_sweep(runs[-1]))
             data = db.legacy_data()
             if not data.measurements:
                 raise NothingMeasured(f"results database {db_path} holds no measurements yet; run `csibench run` (a study) "
@@ -68,7 +68,7 @@ def load_study(db_path: Path, select: str | None = None) -> StudyData:
             return data
         named = [r for r in runs if r.name == select]
         if named:
-            return db.study_data(named[-1].sweep)
+            return db.study_data(_sweep(named[-1]))
         sweeps = db.sweeps()
         for candidate in (select, str(Path(select).expanduser().resolve())):  # `run` sweeps are artifact directories
             if candidate in sweeps:
@@ -81,10 +81,17 @@ def list_runs(db_path: Path) -> list[dict]:
     db_path = Path(db_path)
     _require_db(db_path, "run `csibench run` first, or pass --db")
     with ResultsDB(db_path) as db:
-        return [{"id": r.id, "name": r.name, "sweep": r.sweep, "created_at": r.created_at,
-                 "artifacts": db.count("artifacts", r.sweep), "measurements": db.count("measurements", r.sweep),
-                 "failures": db.count("failures", r.sweep), "failed_artifacts": db.count_failed_artifacts(r.sweep)}
-                for r in db.study_runs()]
+        return [{"id": r.id, "name": r.name, "sweep": sweep, "created_at": r.created_at,
+                 "artifacts": db.count("artifacts", sweep), "measurements": db.count("measurements", sweep),
+                 "failures": db.count("failures", sweep), "failed_artifacts": db.count_failed_artifacts(sweep)}
+                for r in db.study_runs() for sweep in [_sweep(r)]]
+
+
+def _sweep(run: StudyRun) -> str:
+    """A stored run's sweep id (the studies table holds one NOT NULL; only the pseudo-study of older rows has none)."""
+    if run.sweep is None:
+        raise CsibenchError(f"study run #{run.id} has no sweep id")
+    return run.sweep
 
 
 def _unknown_names(given: list[str] | None, valid: set[str], option: str, what: str) -> None:

@@ -6,8 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from csibench.reports.figure import Figure
-from csibench.reports.plots import complexity_bars, latency_dist, latency_flops, metric_pareto, roofline
-from csibench.reports.plots import precision_nmse  # issue 12
+from csibench.reports.plots import (
+    complexity_bars,
+    latency_dist,
+    latency_flops,
+    metric_pareto,
+    precision_nmse,  # issue 12
+    roofline,
+)
 from csibench.reports.view import StudyView
 
 Builder = Callable[[StudyView], Figure | None]

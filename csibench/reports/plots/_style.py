@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from cycler import cycler
 from matplotlib import rc_context
@@ -21,6 +22,9 @@ from matplotlib.ticker import Formatter, FuncFormatter
 from csibench.reports.figure import Figure
 from csibench.reports.view import DEFAULT_PRECISION, Entry, Setup
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 ONE_COLUMN_IN = 3.5  # IEEE single column
 TWO_COLUMNS_IN = 7.16  # IEEE double column
 DPI = 200  # PNG resolution (print needs ≥ 150)
@@ -29,7 +33,7 @@ DPI = 200  # PNG resolution (print needs ≥ 150)
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 MARKERS = {"measured": "o", "counted": "s", "published": "X"}
 
-RC = {
+RC: dict[RcKeyType, Any] = {  # values of every rc type
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
     "ytick.labelsize": 7, "axes.prop_cycle": cycler(color=OKABE_ITO), "axes.grid": True,
     "grid.alpha": 0.3, "grid.linewidth": 0.5, "lines.markersize": 5, "svg.fonttype": "none",  # SVG text stays text
@@ -46,7 +50,7 @@ def style():
     return rc_context(RC)
 
 
-def new_figure(width_in: float, height_in: float, layout: str | None = "constrained") -> MplFigure:
+def new_figure(width_in: float, height_in: float, layout: Literal["constrained", "compressed", "tight"] | None = "constrained") -> MplFigure:
     return MplFigure(figsize=(width_in, height_in), layout=layout)
 
 
@@ -122,7 +126,7 @@ def kind_handles(kinds: Sequence[str], unstable: bool) -> list[Line2D]:
     return handles
 
 
-def render(fig: MplFigure, *, id: str, title: str, caption: str, ids: dict[str, Iterable[int]],
+def render(fig: MplFigure, *, id: str, title: str, caption: str, ids: Mapping[str, Iterable[int]],
            notes: Iterable[str] = ()) -> Figure:
     """The figure as PNG (DPI) and SVG, with the row ids of every point (sorted, unique) and the notes (unique)."""
     png, svg = io.BytesIO(), io.StringIO()

@@ -31,7 +31,7 @@ def build(view: StudyView) -> Figure | None:
         fig = new_figure(ONE_COLUMN_IN if len(systems) <= 3 else TWO_COLUMNS_IN, 4.4)
         axes = fig.subplots(2, 1, sharex=True).ravel()
         width = 0.38
-        for ax, (what, unit, get) in zip(axes, quantities):
+        for ax, (what, unit, get) in zip(axes, quantities, strict=True):  # two panels, two quantities
             missing: list[tuple[float, str]] = []
             for j, (side, side_name, hatch) in enumerate(SIDES):
                 for i, ((label, cr), sides) in enumerate(systems.items()):

@@ -11,9 +11,18 @@ from matplotlib.patches import Patch
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    ONE_COLUMN_IN, TWO_COLUMNS_IN, colour, entry_name, log_axis, new_figure, render, style, unstable_note,
+    ONE_COLUMN_IN,
+    TWO_COLUMNS_IN,
+    colour,
+    entry_name,
+    log_axis,
+    new_figure,
+    render,
+    style,
+    unstable_note,
 )
 from csibench.reports.view import StudyView
+from csibench.schema import Measurement
 
 ID = "latency-distributions"
 ROW_IN = 0.2  # height per box
@@ -27,7 +36,8 @@ def _draw_boxes(ax, data: list[np.ndarray], unstable: list[bool], medians: list[
     has 200 boxes, and matplotlib's boxplot takes seconds to draw that many."""
     half = 0.3
     boxes: list[list] = [[], []]  # stable, unstable
-    lines, fliers = [], []
+    lines: list[list[tuple[float, float]]] = []  # whiskers, their caps and the median bars
+    fliers: list[tuple[float, float]] = []
     for y, d in enumerate(data):
         q1, med, q3 = np.percentile(d, [25, 50, 75])
         iqr = q3 - q1
@@ -43,7 +53,7 @@ def _draw_boxes(ax, data: list[np.ndarray], unstable: list[bool], medians: list[
         ax.add_collection(PolyCollection(boxes[1], facecolors="none", edgecolors=colour(0), linewidths=0.8, hatch="////"))
     ax.add_collection(LineCollection(lines, colors="black", linewidths=0.7))
     if fliers:
-        ax.plot(*zip(*fliers), marker=".", markersize=2, linestyle="", color="0.4")
+        ax.plot(*zip(*fliers, strict=True), marker=".", markersize=2, linestyle="", color="0.4")
     # The stored median (the number every table prints) as the point; hollow when its verdict is unstable.
     for bad in (False, True):
         ys = [y for y, u in enumerate(unstable) if u == bad]
@@ -51,6 +61,12 @@ def _draw_boxes(ax, data: list[np.ndarray], unstable: list[bool], medians: list[
             ax.plot([medians[y] for y in ys], ys, marker="o", linestyle="", color=colour(3), markersize=4,
                     markerfacecolor="none" if bad else colour(3))
     ax.autoscale_view()
+
+
+def _median_ms(m: Measurement) -> float:
+    """The stored median in ms: ``Entry.latest`` holds only measurements that have one."""
+    assert m.median_s is not None, f"measurement #{m.id} in Entry.latest without a median"
+    return 1e3 * m.median_s
 
 
 def build(view: StudyView) -> Figure | None:
@@ -90,12 +106,12 @@ def build(view: StudyView) -> Figure | None:
             y -= TITLE_IN + h
             axes.append(fig.add_axes((left / width, y / total, (width - left - RIGHT_IN) / width, h / total)))
             y -= XLABEL_IN
-        for ax, (setup, boxes) in zip(axes, panels):
+        for ax, (setup, boxes) in zip(axes, panels, strict=True):  # one axes per panel
             data = [np.asarray(m.samples_s) * 1e3 for _, m in boxes]
             unstable = [not m.verdict.stable for _, m in boxes]
             any_unstable |= any(unstable)
-            _draw_boxes(ax, data, unstable, [1e3 * m.median_s for _, m in boxes])
-            for (e, m), bad in zip(boxes, unstable):
+            _draw_boxes(ax, data, unstable, [_median_ms(m) for _, m in boxes])
+            for (e, m), bad in zip(boxes, unstable, strict=True):
                 if bad:
                     notes.append(unstable_note(e, setup, m.verdict.reasons))
                 ids["measurements"].append(m.id)

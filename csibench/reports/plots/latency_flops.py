@@ -4,12 +4,19 @@ points on one diagonal would mean they do."""
 
 from __future__ import annotations
 
-
 from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    annotate, colour, entry_name, kind_handles, log_axis, panel_grid, render, style, unstable_note,
+    annotate,
+    colour,
+    entry_name,
+    kind_handles,
+    log_axis,
+    panel_grid,
+    render,
+    style,
+    unstable_note,
 )
 from csibench.reports.tables._util import ms
 from csibench.reports.view import StudyView
@@ -19,7 +26,7 @@ LABELLED_POINTS = 20  # name the points of a panel up to this many; beyond, name
 
 
 def _points(view: StudyView) -> tuple[dict[tuple[str, str], list], list[str]]:
-    """(device, runtime) → [(entry, setup, measurement, flops)], and notes on what is left out."""
+    """(device, runtime) → [(entry, setup, measurement, flops, median ms)], and notes on what is left out."""
     panels: dict[tuple[str, str], list] = {}
     notes = []
     for e in view.entries:
@@ -34,7 +41,7 @@ def _points(view: StudyView) -> tuple[dict[tuple[str, str], list], list[str]]:
             continue
         for setup, m in e.latest.items():
             if m.median_s:
-                panels.setdefault((setup.device, setup.runtime), []).append((e, setup, m, flops.value))
+                panels.setdefault((setup.device, setup.runtime), []).append((e, setup, m, flops.value, ms(m.median_s)))
     return panels, notes
 
 
@@ -42,33 +49,33 @@ def build(view: StudyView) -> Figure | None:
     panels, notes = _points(view)
     if not panels:
         return None
-    threads = sorted({s.threads for points in panels.values() for _, s, _, _ in points})
+    threads = sorted({s.threads for points in panels.values() for _, s, *_ in points})
     conventions = sorted({e.complexity.convention for points in panels.values() for e, *_ in points})
     ids: dict[str, list[int]] = {"measurements": [], "artifacts": []}
     any_unstable = False
     with style():
         fig, axes = panel_grid(len(panels), 2.6, 0.4)
-        for ax, ((device, runtime), points) in zip(axes, panels.items()):
+        for ax, ((device, runtime), points) in zip(axes, panels.items(), strict=False):  # panel_grid hides a spare last cell
             series: dict[tuple[int, bool], list] = {}  # one errorbar call per colour and fill: thousands of points draw fast
-            for e, setup, m, flops in points:
+            for e, setup, m, flops, y in points:
                 unstable = not m.verdict.stable
                 any_unstable |= unstable
                 if unstable:
                     notes.append(unstable_note(e, setup, m.verdict.reasons))
-                series.setdefault((threads.index(setup.threads), unstable), []).append((flops, m))
+                series.setdefault((threads.index(setup.threads), unstable), []).append((flops, m, y))
                 ids["measurements"].append(m.id)
                 ids["artifacts"] += [a.id for a in e.artifacts.values()]
             for (i, unstable), pts in series.items():
                 c = colour(i)
-                xs = [f for f, _ in pts]
-                ys = [ms(m.median_s) for _, m in pts]
+                xs = [f for f, _, _ in pts]
+                ys = [y for _, _, y in pts]
                 # A missing CI bound draws no bar (0), never a made-up one.
-                lows = [max(y - ms(m.ci95_low_s), 0) if m.ci95_low_s is not None else 0 for y, (_, m) in zip(ys, pts)]
-                highs = [max(ms(m.ci95_high_s) - y, 0) if m.ci95_high_s is not None else 0 for y, (_, m) in zip(ys, pts)]
+                lows = [max(y - ms(m.ci95_low_s), 0) if m.ci95_low_s is not None else 0 for _, m, y in pts]
+                highs = [max(ms(m.ci95_high_s) - y, 0) if m.ci95_high_s is not None else 0 for _, m, y in pts]
                 ax.errorbar(xs, ys, yerr=[lows, highs], fmt="none", ecolor=c, elinewidth=0.8)
                 ax.plot(xs, ys, marker="o", linestyle="", color=c, markerfacecolor="none" if unstable else c)
             if len(points) <= LABELLED_POINTS:
-                annotate(ax, [(f, ms(m.median_s), entry_name(e)) for e, _, m, f in points], 6 if len(points) <= 10 else 4.5)
+                annotate(ax, [(f, y, entry_name(e)) for e, _, _, f, y in points], 6 if len(points) <= 10 else 4.5)
             log_axis(ax, "x")
             log_axis(ax, "y")
             ax.margins(0.12)  # room for the points' names

@@ -11,7 +11,16 @@ from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    MARKERS, TWO_COLUMNS_IN, colour, entry_name, kind_handles, log_axis, new_figure, render, style, unstable_note,
+    MARKERS,
+    TWO_COLUMNS_IN,
+    colour,
+    entry_name,
+    kind_handles,
+    log_axis,
+    new_figure,
+    render,
+    style,
+    unstable_note,
 )
 from csibench.reports.published import PAPER_004, PAPER_004_NMSE
 from csibench.reports.tables._util import ms
@@ -50,7 +59,7 @@ def pareto(points: list[tuple[float, float]], lower_is_better: bool) -> list[tup
 
 def _published_004(view: StudyView) -> list[tuple[str, float, float]]:
     """(name, published UE FLOPs, published NMSE) of seed 004's teacher and student at the CRs this study has."""
-    out = []
+    out: list[tuple[str, float, float]] = []
     for default_role, model in (("teacher", PAPER_004["teacher"]), ("student", PAPER_004["student"])):
         for cr, role in sorted({(e.cr, _role(e, default_role)) for e in view.by_model(model) if e.cr}):
             # The published NMSE of the same training method as the plotted weights (encoder-KD student ≠ vanilla).
@@ -62,7 +71,8 @@ def _published_004(view: StudyView) -> list[tuple[str, float, float]]:
 
 def _role(entry, default: str) -> str:
     weights = entry.spec.weights if entry.spec is not None else {}
-    return {"vanilla": "student"}.get(weights.get("role"), weights.get("role")) or default
+    role = weights.get("role")
+    return ({"vanilla": "student"}.get(role, role) if role else None) or default
 
 
 def _draw_front(ax, points, lower_is_better: bool, color: str) -> None:
@@ -88,7 +98,7 @@ def build(view: StudyView) -> Figure | None:
     with style():
         fig = new_figure(TWO_COLUMNS_IN, 2.6 * len(rows) + 0.5)
         axes = fig.subplots(len(rows), 2, squeeze=False)
-        for (key, name, unit, lower, points), (ax_f, ax_l) in zip(rows, axes):
+        for (key, name, unit, lower, points), (ax_f, ax_l) in zip(rows, axes, strict=True):
             ylabel = f"{name}, measured (test split) [{unit}]"
             flop_points = []
             for e, t, value in points:

@@ -5,12 +5,17 @@ it); the fp32 point is the fp32 PyTorch encoder on the same samples. Artifacts t
 
 from __future__ import annotations
 
-
 from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    colour, entry_name, log_axis, panel_grid, render, style, unstable_note,
+    colour,
+    entry_name,
+    log_axis,
+    panel_grid,
+    render,
+    style,
+    unstable_note,
 )
 from csibench.reports.tables._util import ms
 from csibench.reports.tables.precision import _fp32_nmse, _validation
@@ -56,7 +61,7 @@ def build(view: StudyView) -> Figure | None:
     any_unstable = False
     with style():
         fig, axes = panel_grid(len(panels), 2.4, 0.9)
-        for ax, (setup, series) in zip(axes, panels.items()):
+        for ax, (setup, series) in zip(axes, panels.items(), strict=False):  # panel_grid hides a spare last cell
             for name, pts in series:
                 c = colour(models.index(name))
                 pts.sort(key=lambda p: order.get(p[0], len(order)))  # fp32 → fp16 → int8-dynamic → int8

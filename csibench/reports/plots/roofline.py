@@ -9,7 +9,15 @@ from matplotlib.lines import Line2D
 
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
-    annotate, colour, entry_name, kind_handles, log_axis, panel_grid, render, style, unstable_note,
+    annotate,
+    colour,
+    entry_name,
+    kind_handles,
+    log_axis,
+    panel_grid,
+    render,
+    style,
+    unstable_note,
 )
 from csibench.reports.tables.roofline import roofline_points
 from csibench.reports.view import StudyView
@@ -35,7 +43,7 @@ def _roof(ax, cal: dict, threads: list[int], x: np.ndarray) -> list:
     from csibench.devices.calibration import peak_for_threads
 
     peaks = [peak_for_threads(cal, t)[0] for t in threads]
-    for i, (t, peak) in enumerate(zip(threads, peaks)):
+    for i, (t, peak) in enumerate(zip(threads, peaks, strict=True)):
         ax.plot(x, np.full_like(x, peak), color=colour(i), linewidth=1.0)
         ax.annotate(f"peak, {t} thread{'s' if t != 1 else ''}: {peak:.3g} GFLOP/s", (x[-1], peak), xytext=(-2, 2),
                     textcoords="offset points", fontsize=6, color=colour(i), ha="right")
@@ -56,7 +64,7 @@ def build(view: StudyView) -> Figure | None:
     any_unstable = False
     with style():
         fig, axes = panel_grid(len(devices), 2.6, 0.8)
-        for ax, (device, d) in zip(axes, devices.items()):
+        for ax, (device, d) in zip(axes, devices.items(), strict=False):  # panel_grid hides a spare last cell
             threads = sorted({s.threads or 1 for _, s, _, _ in d["points"]})
             intensities = [r["intensity_flop_per_byte"] for *_, r in d["points"]]
             top = max(r["peak_gflops"] for *_, r in d["points"])

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 UNVALIDATED_MARK = "†"
 UNVALIDATED_NOTE = ("† unvalidated: no PyTorch reference — timed and counted as given, but its outputs were never "
                     "checked against a reference (pass --reference FILE.npz to validate a bare artifact).")
 
 
+@overload
+def ms(seconds: float) -> float: ...
+@overload
+def ms(seconds: float | None) -> float | None: ...
 def ms(seconds: float | None) -> float | None:
+    """Seconds → ms; a missing value stays missing (a known one stays a float, for the type checker)."""
     return None if seconds is None else 1e3 * seconds
 
 
@@ -23,7 +30,8 @@ def pct(part: float | None, whole: float | None) -> float | None:
 
 
 VERDICT_NOTE = ("verdict: stable unless the median's 95 % CI spans more than ±3 %, ≥ 5 % of samples are far outliers "
-                "(> Q3 + 3·IQR and > 10 % above the median), throttling was seen, or samples were too few or raw samples shorter than 100 µs; a wide spread (CV ≥ 10 %, "
+                "(> Q3 + 3·IQR and > 10 % above the median), throttling was seen, or samples were too few or raw samples shorter than "
+                "100 µs; a wide spread (CV ≥ 10 %, "
                 "min/max ≥ 50 % from the median) or raw samples under pyperf's 1 ms alone are recorded in the database but "
                 "do not make the median unstable. "
                 "'unstable (n)' counts the reasons, listed above this note. ci95: distribution-free 95 % confidence "

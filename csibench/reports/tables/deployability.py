@@ -82,7 +82,7 @@ def build(view: StudyView) -> Table | None:
     for e in view.entries:
         variants = view.variants(e)
         c = e.complexity
-        sizes = {}
+        sizes: dict[tuple[str, str], int | None] = {}  # (format, precision) → bytes
         for v in variants:
             for fmt, m in v.manifests.items():
                 if v.status(fmt) == "failed":  # not deployable: its size would read as an option the user has
@@ -98,7 +98,7 @@ def build(view: StudyView) -> Table | None:
             table.note(UNVALIDATED_NOTE)
         table.add(e.label, e.model, e.cr, e.side, mega(count(e, "flops")), mega(c.params if c else None),
                   None if not c or c.param_bytes_fp32 is None else c.param_bytes_fp32 / 1e6,
-                  *[None if sizes.get(k) is None else sizes[k] / 1e6 for k in stored],
+                  *[mega(sizes.get(k)) for k in stored],
                   bits, rule, nmse, metric, value, unit, ids=ids, mark=UNVALIDATED_MARK if unchecked else "")
     table.note(COUNT_NOTE + " MB = 10^6 bytes. Storage: each artifact file as written (weights and graph), one column per "
                "format and precision the run exported; '–' where that one was not exported.")

@@ -40,7 +40,9 @@ def build(view: StudyView) -> Table | None:
         baselines = {v.precision: v for v in view.variants(b)}
         for ev in view.variants(e):
             bv = baselines.get(ev.precision)
-            for s in view.setups if bv is not None else ():
+            if bv is None:
+                continue
+            for s in view.setups:
                 t, o = bv.latest.get(s), ev.latest.get(s)
                 if t is None or o is None:
                     continue

@@ -37,7 +37,7 @@ def _delta(value, base):
 
 def build(view: StudyView) -> Table | None:
     evaluations = view.evaluations_of("payload")
-    mus = sorted({ev.record.get("mu") for ev in evaluations if isinstance(ev.record.get("mu"), int | float)})
+    mus = sorted({mu for ev in evaluations if isinstance(mu := ev.record.get("mu"), int | float)})
     mu = f"μ = {', '.join(f'{m:g}' for m in mus)}" if mus else "μ-law"
     nmse_note = "global mean (CsiNet convention), fp32 PyTorch BS decoder, test split"
     table = Table(ID, "Feedback payload: bits per CSI report vs NMSE, codeword quantised to B bits per element", [

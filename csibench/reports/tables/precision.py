@@ -58,9 +58,10 @@ def _speedup(view: StudyView, fp32: Entry | None, m, setup: Setup) -> tuple[floa
     if base is None or m is None or not base.median_s or not m.median_s:
         return None, []
     found = view.comparison(base, m)
-    if found is not None and found[0].ratio:
+    if found is not None:
         comp, inverted = found
-        return (comp.ratio if inverted else 1 / comp.ratio), [comp.id]
+        if comp.ratio:
+            return (comp.ratio if inverted else 1 / comp.ratio), [comp.id]
     return base.median_s / m.median_s, []
 
 
@@ -88,6 +89,7 @@ def build(view: StudyView) -> Table | None:
         for v in variants:
             for fmt in v.formats:
                 val = _validation(v, fmt)
+                where: str | None  # where the NMSE was validated
                 manifest = v.manifests.get(fmt)
                 size = manifest.size_bytes if manifest else None
                 base_manifest = fp32.manifests.get(fmt) if fp32 is not None else None

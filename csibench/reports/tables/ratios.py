@@ -17,6 +17,10 @@ def baseline_for(view: StudyView, entry: Entry) -> Entry | None:
     return next((b for b in same_side if b.cr == entry.cr), None) or (same_side[0] if len(same_side) == 1 else None)
 
 
+def _percent(ratio: float | None) -> float | None:
+    return None if ratio is None else 100 * ratio
+
+
 def _latency(view: StudyView, base, other) -> tuple[float | None, float | None, float | None, str, list[int]]:
     found = view.comparison(base, other)
     if found is not None:
@@ -26,8 +30,7 @@ def _latency(view: StudyView, base, other) -> tuple[float | None, float | None, 
             ratio = 1 / c.ratio if c.ratio else None
         else:
             ratio, low, high = c.ratio, c.ci95_low, c.ci95_high
-        scale = lambda v: None if v is None else 100 * v
-        return scale(ratio), scale(low), scale(high), f"interleaved, {c.pairs} pairs", [c.id]
+        return _percent(ratio), _percent(low), _percent(high), f"interleaved, {c.pairs} pairs", [c.id]
     return pct(other.median_s, base.median_s), None, None, "ratio of medians (separate runs)", []
 
 

@@ -64,6 +64,7 @@ def _sides(view: StudyView, model: str) -> dict[str, Entry]:
 def _modules(e: Entry, table: Table) -> list[tuple[str, int | None, int | float | None, str]]:
     """(module, params, FLOPs, kind of the FLOPs) rows of one side; the analytic SVD & WF row where the model has one."""
     m = e.manifest
+    rows: list[tuple[str, int | None, int | float | None, str]]
     try:
         rows = [(g, p, f, "torch FlopCounterMode") for g, p, f in
                 module_counts(e.model, json.dumps(dict(m.config or {}), sort_keys=True), e.side)] if m else []
@@ -97,9 +98,9 @@ def build(view: StudyView) -> Table | None:
                 table.add(model, e.label, side, name, params, flops, how, None, None, None, None, ids=artifact_ids(e))
             c = e.complexity
             params = c.params if c else None
-            flops = count(e, "flops")
-            if flops is not None and any(how == "analytic" for *_, how in modules):
-                flops += count(e, "analytic")  # the torch counter has no formula for SVD: add the analytic count
+            flops, analytic = count(e, "flops"), count(e, "analytic")
+            if flops is not None and analytic is not None and any(how == "analytic" for *_, how in modules):
+                flops += analytic  # the torch counter has no formula for SVD: add the analytic count
             totals[(model, side)] = (params, flops)
     for model, sides in systems.items():
         for side in ("ue", "bs"):

@@ -22,7 +22,7 @@ def _users(entry: Entry) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def systems(view: StudyView) -> list[tuple[str, int, str, Entry | None, Entry]]:
+def systems(view: StudyView) -> list[tuple[str, int, str | None, Entry | None, Entry]]:
     """(row name, users, CR, UE entry, BS entry) of every RCA-MUNet / BL1 label with a BS artifact."""
     found = []
     for model, name in (("rcamunet-bl1", "BL1"), ("rcamunet", "Ours")):

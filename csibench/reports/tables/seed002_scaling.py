@@ -43,12 +43,20 @@ def _ue_for(view: StudyView, label: str, sides: dict[str, Entry]) -> Entry | Non
                  and same(_cfg(e))), None)
 
 
+def _rvq_shape(model: str | None, cfg: dict) -> tuple[int, int] | None:
+    """(B bits, N stages) of an RVQ-EGAT system's codebook; None for the ZF baseline or a config without them."""
+    bits, stages = cfg.get("bits"), cfg.get("stages")
+    if model == "rvq-egat" and isinstance(bits, int) and isinstance(stages, int) and stages > 0:
+        return bits, stages
+    return None
+
+
 def _sum_rate(view: StudyView, *entries: Entry | None) -> tuple[float | None, list[int]]:
     for e in entries:
         if e is None:
             continue
         for t in view.trainings_for(e):
-            for name, value, unit, _ in metric_rows(t.metrics):
+            for name, value, _unit, _ in metric_rows(t.metrics):
                 if name == "sum rate":
                     return value, [t.id]
     return None, []
@@ -74,15 +82,18 @@ def build(view: StudyView) -> Table | None:
     for label, sides in found:
         bs, ue = sides.get("bs"), _ue_for(view, label, sides)
         cfg = _cfg(bs) or _cfg(ue)
-        model = (bs or ue).model
-        bits, stages = cfg.get("bits"), cfg.get("stages")
-        rvq = model == "rvq-egat" and isinstance(bits, int) and isinstance(stages, int) and stages > 0
-        # Equal tiers of B/N bits (Section IV-B); an integer count wherever N divides B.
-        codewords = (stages * 2 ** (bits // stages) if bits % stages == 0 else stages * 2 ** (bits / stages)) if rvq else None
-        share = 100 * codewords / 2**bits if rvq else None
+        model = (bs if bs is not None else sides["ue"]).model  # a label without a BS has its own UE (systems())
+        shape = _rvq_shape(model, cfg)
+        bits = stages = codewords = share = published = None
+        if shape is not None:
+            bits, stages = shape
+            # Equal tiers of B/N bits (Section IV-B); an integer count wherever N divides B.
+            codewords = stages * 2 ** (bits // stages) if bits % stages == 0 else stages * 2 ** (bits / stages)
+            share = 100 * codewords / 2**bits
+            published = PUBLISHED_CODEWORDS_PCT.get(shape)
         rate, training_ids = _sum_rate(view, ue, bs)
-        cells: list = [model, label, cfg.get("users"), bits if rvq else None, stages if rvq else None, cfg.get("dim"),
-                       bits if rvq else None, codewords, share, PUBLISHED_CODEWORDS_PCT.get((bits, stages)) if rvq else None,
+        cells: list = [model, label, cfg.get("users"), bits, stages, cfg.get("dim"),
+                       bits, codewords, share, published,
                        ue.complexity.params if ue and ue.complexity else None, count(ue, "flops"),
                        bs.complexity.params if bs and bs.complexity else None, count(bs, "flops"), count(bs, "analytic"), rate]
         mark = ""

@@ -29,7 +29,7 @@ def entries_by_cr(view: StudyView, model: str, side: str) -> dict[str, Entry]:
 def thop_mega(entry: Entry | None, model: str, side: str) -> float | None:
     """thop MACs of the artifact in M; 003's TransNet decoder column counts fc_encoder again (as the paper did)."""
     value = count(entry, "thop")
-    if value is None:
+    if value is None or entry is None:  # no entry has no count
         return None
     if model == "transnet" and side == "bs":
         from csibench.models.transnet import fc_encoder_counts

@@ -29,7 +29,7 @@ def pair(view: StudyView) -> dict[str, dict[str, Entry]]:
     return dict(sorted(found.items(), key=lambda kv: cr_key(kv[0])))
 
 
-def latest_trainings(view: StudyView) -> list[tuple[str, str, Training]]:
+def latest_trainings(view: StudyView) -> list[tuple[str | None, str, Training]]:
     """(CR, role, training) of the newest training per CR and role of the 004 pair, in the paper's row order."""
     latest = {(t.cr, t.role): t for t in view.data.trainings if t.role in ROLE_LABEL and t.model in (TEACHER, STUDENT)}
     order = list(ROLE_LABEL)

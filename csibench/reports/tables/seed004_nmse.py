@@ -21,7 +21,7 @@ def build(view: StudyView) -> Table:
     for cr, role, t in latest_trainings(view):
         network, method = ROLE_LABEL[role]
         table.add(cr, network, method, t.nmse_db, t.rho, t.epochs, (t.data_hash or "")[:12] or None,
-                  PAPER_004_NMSE.get((cr, role)), ids={"trainings": [t.id]})
+                  PAPER_004_NMSE.get((cr, role)) if cr is not None else None, ids={"trainings": [t.id]})
     table.note("Trained by `csibench run` on its default dataset (small: orderings at this scale need not match "
                "the paper's; they are reported as they came out). `csibench run --full` uses the paper's split.")
     return table

@@ -15,7 +15,7 @@ ID = "004-ratio"
 
 def build(view: StudyView) -> Table:
     pairs = pair(view)
-    setups = [s for s in view.setups if any(s in by.get(TEACHER).latest and s in by.get(STUDENT).latest
+    setups = [s for s in view.setups if any(s in by[TEACHER].latest and s in by[STUDENT].latest
                                             for by in pairs.values() if TEACHER in by and STUDENT in by)]
     columns = [Column("CR"), Column("FLOPs ratio, paper-004", "%", "computed", ".2f")]
     for s in setups:
@@ -35,7 +35,7 @@ def build(view: StudyView) -> Table:
             found = view.comparison(t, o) if t and o else None
             if found is not None and not found[1]:
                 c = found[0]
-                cells += [100 * c.ratio, 100 * c.ci95_low, 100 * c.ci95_high]
+                cells += [None if x is None else 100 * x for x in (c.ratio, c.ci95_low, c.ci95_high)]  # a missing one is '–'
                 ids["comparisons"].append(c.id)
             elif t and o:  # timed, but not interleaved: the ratio of medians, without a CI
                 cells += [pct(o.median_s, t.median_s), None, None]

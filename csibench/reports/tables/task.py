@@ -33,12 +33,12 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, float | None, str
     """(metric, value, unit, convention) for every figure ``metrics`` holds, in a fixed order."""
     if isinstance(metrics.get("test"), Mapping):  # a training record's nesting: {"test": {...}, "<stage>.best_val_…": …}
         metrics = metrics["test"]
-    rows = []
+    rows: list[tuple[str, float | None, str | None, str | None]] = []
     for key, name, unit, label in SCALARS:
         value = metrics.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             rows.append((name, float(value), unit, metrics.get(label)))
-    for key, name, unit, label in PER_UE:
+    for key, name, unit, _label in PER_UE:  # per-UE rows name their own convention
         values = metrics.get(key)
         if isinstance(values, list):
             convention = "this UE alone, same convention as the system row above"
@@ -54,7 +54,8 @@ def build(view: StudyView) -> Table:
     ])
     for e in view.entries:
         for t in view.trainings_for(e):
-            metrics = t.metrics.get("test") if isinstance(t.metrics.get("test"), Mapping) else t.metrics
+            test = t.metrics.get("test")
+            metrics = test if isinstance(test, Mapping) else t.metrics
             figures = metric_rows(t.metrics) or [("(no task metric recorded)", None, None, None)]
             for name, value, unit, convention in figures:
                 if unit == "dB" and name.startswith("NMSE") and value is not None and value > 0:

@@ -42,7 +42,7 @@ def build(view: StudyView) -> Table | None:
         cells: list = [ue.label, ue.model, ue.cr, ue.precision, up, bp, uf, bf, count(ue, "analytic"), count(bs, "analytic"),
                        pct(up, (up or 0) + (bp or 0)) if up is not None and bp is not None else None,
                        pct(uf, uf + bf) if same and uf is not None and bf is not None else None,
-                       uc.convention if same else "UE and BS counted differently: no split"]
+                       uc.convention if same and uc is not None else "UE and BS counted differently: no split"]
         mark = ""
         for s in setups:
             for e in (ue, bs):
