@@ -67,7 +67,7 @@ class Sshd:
                 return self
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"sshd exited with {self.proc.returncode}")
+                    raise RuntimeError(f"sshd exited with {self.proc.returncode}") from None  # the refused connect says nothing more
                 time.sleep(0.05)
         raise RuntimeError("sshd did not start listening")
 

@@ -15,9 +15,6 @@ from csibench.models import list_models
 from tests.cli_helpers import assert_one_line_error, invoke
 
 
-
-
-
 def test_models_lists_sides_params_and_inputs():
     result = invoke("models", "--json")
     assert result.exit_code == 0

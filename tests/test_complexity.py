@@ -47,7 +47,7 @@ def test_skipped_ops_are_listed_and_fvcore_agrees():
     assert fv["agrees_with_macs"] and fv["conv_dense_total"] == 5_636_096
     assert fv["skipped_ops"] == {"leaky_relu": 4}
     layers = result["counts"]["paper-004"]["layers"]
-    assert [l["op"] for l in layers] == ["conv"] * 5 + ["dense"]
+    assert [layer["op"] for layer in layers] == ["conv"] * 5 + ["dense"]
     assert layers[0]["flops"] == 622_592 and layers[-1]["flops"] == 524_160
 
 

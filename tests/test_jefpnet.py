@@ -139,7 +139,7 @@ def test_water_filling_on_orthogonal_users(h2, powers):
     v = svd_water_filling(csi, torch.ones(1, 1), power=1.0)
     torch.testing.assert_close(v.pow(2).sum((2, 3, 4))[0], torch.tensor(powers))
     se = spectral_efficiency(csi, v, 1.0)  # interference-free: Σ_k log2(1 + p_k·|h_k|²)
-    torch.testing.assert_close(se, torch.tensor([sum(torch.log2(torch.tensor(1 + p * g**2)).item() for p, g in zip(powers, (2.0, h2)))]))
+    torch.testing.assert_close(se, torch.tensor([sum(torch.log2(torch.tensor(1 + p * g**2)).item() for p, g in zip(powers, (2.0, h2), strict=True))]))
 
 
 def test_svd_wf_analytic_counts_and_profile():

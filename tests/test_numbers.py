@@ -219,7 +219,7 @@ def test_roofline_table_reads_the_database_calibration(exported, tmp_path, monke
         db.append_calibration(device="local", calibration=big)
         table = roofline_table.build(StudyView(db.study_data("s")))
     [row] = table.rows
-    cells = dict(zip(table.headers, row.cells))
+    cells = dict(zip(table.headers, row.cells, strict=True))
     assert cells["threads"] == 1 and cells["peak [GFLOP/s]"] == 500.0  # the 1-thread peak, not the 2-thread one
     assert cells["calibration"] == "calibration #1" and cells["check"] == "ok"
     assert cells["FLOPs [FLOP]"] > 0

@@ -81,8 +81,13 @@ def test_payload_nmse_improves_monotonically_with_bits_on_a_fixed_test_set(ds):
     flat = ds.train.reshape(len(ds.train), -1).astype(np.float64)
     mean = flat.mean(0)
     basis = np.linalg.svd(flat - mean, full_matrices=False)[2][:32]
-    encode = lambda x: ((x.reshape(len(x), -1) - mean) @ basis.T).astype(np.float32)
-    decode = lambda z: (z.astype(np.float64) @ basis + mean).reshape(-1, 2, 32, 32).astype(np.float32)
+
+    def encode(x: np.ndarray) -> np.ndarray:
+        return ((x.reshape(len(x), -1) - mean) @ basis.T).astype(np.float32)
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return (z.astype(np.float64) @ basis + mean).reshape(-1, 2, 32, 32).astype(np.float32)
+
     curve = payload_curve(encode, decode, ds.test, ds.train, bits=(1, 2, 3, 4, 5, 6, 8), hf=ds.test_hf,
                           rho_convention={"n_fft": 32, "n_sc": 32})
     assert curve["codeword_elements"] == 32 and curve["unquantised"]["payload_bits"] == 32 * 32
@@ -91,7 +96,7 @@ def test_payload_nmse_improves_monotonically_with_bits_on_a_fixed_test_set(ds):
         assert [p["bits_per_element"] for p in pts] == [1, 2, 3, 4, 5, 6, 8]
         assert [p["payload_bits"] for p in pts] == [32 * b for b in (1, 2, 3, 4, 5, 6, 8)]
         nmse = [p["nmse_db"] for p in pts]
-        assert all(a > b for a, b in zip(nmse, nmse[1:])), (scheme, nmse)  # strictly better with every bit
+        assert all(a > b for a, b in zip(nmse, nmse[1:], strict=False)), (scheme, nmse)  # strictly better with every bit (each against the next)
         assert nmse[-1] > curve["unquantised"]["nmse_db"]  # never better than the unquantised codeword
         sgcs = [p["sgcs"] for p in pts]
         assert sgcs[-1] > sgcs[0]
@@ -304,7 +309,9 @@ def test_a_study_run_records_and_reports_the_payload_of_its_trained_model(ds, tm
 
 
 def test_a_curve_needs_bits_and_a_quantiser(ds):
-    same = lambda a: a.reshape(len(a), -1)[:, :8]
+    def same(a: np.ndarray) -> np.ndarray:
+        return a.reshape(len(a), -1)[:, :8]
+
     with pytest.raises(UsageError, match=r"needs at least one bit width \(1 to 16\) and one quantiser \(uniform, mu-law\)"):
         payload_curve(same, same, ds.test, ds.train, bits=())
     with pytest.raises(UsageError, match="from 1 to 16, got '4'"):

@@ -26,7 +26,8 @@ from csibench.export import export_side, parse_formats
 from csibench.models import create_model
 from csibench.reports import write_study_report
 from csibench.reports.figure import Figure
-from csibench.reports.render import FORMATS, parse_formats as parse_report_formats, write_report
+from csibench.reports.render import FORMATS, write_report
+from csibench.reports.render import parse_formats as parse_report_formats
 from csibench.reports.render_tex import escape
 from csibench.reports.table import Column, Table
 from tests.cli_helpers import assert_one_line_error, invoke

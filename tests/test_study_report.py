@@ -122,7 +122,10 @@ def md_rows(md: str, title_start: str) -> list[dict[str, str]]:
     """The rows of the Markdown table whose title starts with ``title_start``, keyed by header."""
     lines = md[md.index(f"### {title_start}"):].splitlines()
     table = [ln for ln in lines[2:] if ln.startswith("|")]
-    split = lambda ln: [c.strip() for c in ln.strip("|").split(" | ")]
+
+    def split(ln: str) -> list[str]:
+        return [c.strip() for c in ln.strip("|").split(" | ")]
+
     header = split(table[0])
     end = next((i for i, ln in enumerate(lines[2:]) if not ln.startswith("|")), len(lines))
     return [dict(zip(header, split(ln), strict=True)) for ln in lines[2:][2:end]]

@@ -16,8 +16,18 @@ from csibench.errors import UsageError
 from csibench.models import create_model
 from csibench.models.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
 from csibench.train import (
-    METHODS, SHORT_RUN, BsVendor, CodewordPairs, KDConfig, TrainConfig, UeVendor, distill, match_output_scale, reconstruction_metrics,
-    train, train_default_pair,
+    METHODS,
+    SHORT_RUN,
+    BsVendor,
+    CodewordPairs,
+    KDConfig,
+    TrainConfig,
+    UeVendor,
+    distill,
+    match_output_scale,
+    reconstruction_metrics,
+    train,
+    train_default_pair,
 )
 from csibench.train.trainer import Stage, run_stage
 
