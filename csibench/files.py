@@ -89,7 +89,7 @@ def os_error_message(exc: OSError, path: str | Path | None = None, verb: str = "
     """One line for a failed file operation: the path, then the reason in words (``cannot write out/x.csv: no space
     left on the device``). ``path`` defaults to the file the error names."""
     where = path if path is not None else (exc.filename if exc.filename is not None else "a file")
-    reason = _REASONS.get(exc.errno) or exc.strerror or str(exc) or type(exc).__name__
+    reason = (_REASONS.get(exc.errno) if exc.errno is not None else None) or exc.strerror or str(exc) or type(exc).__name__
     return f"cannot {verb} {where}: {reason}"
 
 

@@ -178,7 +178,8 @@ def open_exported(path: Path, *, reference: str | Path | None = None) -> Artifac
         raise ArtifactError(f"{path}: manifest {mpath.name} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(manifest, dict) or manifest.get("csibench_manifest") != MANIFEST_VERSION:
         raise ArtifactError(f"{path}: {mpath.name} is not a csibench manifest (version {MANIFEST_VERSION})")
-    recorded, notes = manifest.get(DIGEST_KEY), ()
+    recorded = manifest.get(DIGEST_KEY)
+    notes: tuple[str, ...] = ()
     if recorded is None:  # written before manifests carried a digest: accepted, and said so
         notes = (f"{mpath.name} has no digest of its own content (written by an older csibench): hand edits to it "
                  "cannot be detected; export again to add one",)
