@@ -200,7 +200,7 @@ class Loaded:
             opts.inter_op_num_threads = 1  # one model per session: parallelism is intra-op
             opts.log_severity_level = 3
             self.sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-            self.feed_dict = {}
+            self.feed_dict: dict = {}  # input name -> array, filled by feed()
             self.call = lambda: self.sess.run(None, self.feed_dict)
         else:
             raise AgentError(f"unknown runtime {runtime!r}; valid: litert, onnxruntime", "usage")
@@ -276,7 +276,7 @@ def validate(loaded: Loaded, data_path: str, atol: float) -> dict:
     host = {k[5:]: v for k, v in arrays.items() if k.startswith("host:")}
     host_atol = float(arrays["host_atol"]) if "host_atol" in arrays else None
     samples = len(next(iter(inputs.values())))
-    outputs = {name: [] for name in expected}
+    outputs: dict = {name: [] for name in expected}
     for i in range(samples):
         loaded.feed({n: v[i:i + 1] for n, v in inputs.items()})
         loaded.call()
@@ -462,7 +462,8 @@ def bench(req: dict) -> dict:
     with exclusive(req.get("lock")) as waited:
         before = thermal()
         rss_baseline, _ = _rss()
-        loaded, loads, validations, rss_after_load = [], [], [], []
+        loaded, loads, rss_after_load = [], [], []
+        validations: list = []  # a re-check report per artifact, None where the artifact carried no reference
         for art in req["artifacts"]:
             t0 = time.perf_counter_ns()
             try:
@@ -610,7 +611,7 @@ def calibrate(req: dict) -> dict:
                 probes[name] = best_rate(flop, op) / 1e9
         except Exception as exc:  # a runtime that cannot run its probe is named, not fatal: numpy's peak stands
             failed[module] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-    source = max(probes, key=probes.get)
+    source = max(probes, key=lambda name: probes[name])
     best_bw = best_rate(2 * src.nbytes, lambda: np.copyto(dst, src))  # bytes read + written
     return {"peak_gflops": probes[source], "peak_source": source, "peak_probes_gflops": probes,
             "peak_probes_failed": failed, "peak_threads": threads, "memory_bandwidth_gbs": best_bw / 1e9, "matmul_n": n,
