@@ -16,6 +16,7 @@ from typing import Any
 import csibench
 from csibench.bench import runtimes
 from csibench.bench.stats import ratio_ci, stability_warnings, summarize, verdict
+from csibench.devices.local import LocalDevice
 from csibench.devices.profiles import contradictions
 from csibench.errors import UsageError
 from csibench.export.artifacts import load_artifact
@@ -83,8 +84,6 @@ def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None
     ``references`` (one .npz or None per path); they are timed by the same agent loop as exported artifacts. Returns
     one record per artifact and, for two or more, the ratios of each to the first with a 95 % CI.
     """
-    from csibench.devices.local import LocalDevice
-
     device = device or LocalDevice()
     artifacts, info = _prepare(paths, runtime, threads, bare_ok=bare_ok, references=references)
     settings = protocol_settings(**protocol)

@@ -16,6 +16,7 @@ import numpy as np
 import csibench
 from csibench.errors import ArtifactError, RuntimeMissingError, UsageError
 from csibench.export.manifest import BARE_FORMATS, MANIFEST_VERSION, Artifact, check_artifact_path
+from csibench.export.reference import check_against_reference
 from csibench.files import sha256_of, tool_versions
 
 UNVALIDATED = "unvalidated: no PyTorch reference"
@@ -135,7 +136,5 @@ def open_bare(path: str | Path, *, reference: str | Path | None = None, side: st
     if reference is None:
         manifest["validation"] = {"status": "unvalidated", "reason": UNVALIDATED}
     else:
-        from csibench.export.reference import check_against_reference
-
         manifest["validation"] = check_against_reference(FORMATS[fmt], path, reference, manifest)
     return Artifact(path, manifest)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from csibench.data import load_dataset
+from csibench.data.dataset import DatasetError
 from csibench.errors import UsageError
 
 MIN_CALIBRATION = 16  # fewer samples give int8 ranges set by a handful of outliers
@@ -56,9 +58,6 @@ def training_data(model) -> dict[str, Any]:
 def _recorded_dataset(model, data: str | Path | None):
     """The dataset ``model``'s weights were trained on (``data`` overrides its path) and that path, checked against the
     training record's content hash; a UsageError saying what to pass otherwise."""
-    from csibench.data import load_dataset
-    from csibench.data.dataset import DatasetError
-
     recorded = training_data(model)
     path = Path(data) if data is not None else (Path(recorded["path"]) if recorded.get("path") else None)
     if path is None:

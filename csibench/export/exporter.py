@@ -15,14 +15,18 @@ import torch
 import csibench
 from csibench.complexity import profile
 from csibench.errors import CsibenchError, ExportError, UsageError
-from csibench.export.calibration import validation_csi
+from csibench.export.calibration import DEFAULT_CALIBRATION, load_quant_data, validation_csi
 from csibench.export.formats import ExportFormat
 from csibench.export.manifest import MANIFEST_VERSION, manifest_path, with_digest
+from csibench.export.quant_census import census
+from csibench.export.quant_validate import device_atol, host_outputs, reference_codewords, validate_quantized
 from csibench.export.validate import VALIDATION_SAMPLES, reference, save_reference, validate
 from csibench.files import atomic_path, sha256_of, write_json_atomic
 from csibench.files import tool_versions as dist_versions
 from csibench.models.base import CsiModel
 from csibench.models.registry import cfg_to_dict, entry_of
+from csibench.precisions import check_format_precision, parse_precisions, tolerance_for
+from csibench.train.evaluate import check_autoencoder
 
 
 def tool_versions() -> dict[str, str | None]:
@@ -64,8 +68,6 @@ def precision_stem(stem: str, precision: str) -> str:
 
 
 def _check_quantisable(model: CsiModel, side: str) -> None:
-    from csibench.train.evaluate import check_autoencoder
-
     if side != "ue":
         raise UsageError(f"quantised precisions are for the UE encoder (--side ue); the {side} side exports as fp32 only")
     try:
@@ -98,8 +100,6 @@ def export_side(
     callers decide the exit. ``fp32_sources`` (format → a validated fp32 artifact of this very model and side, e.g. a
     study's cached one) are quantised instead of converting the model again.
     """
-    from csibench.precisions import check_format_precision, parse_precisions
-
     if side not in model.side_specs():
         raise UsageError(f"unknown side {side!r} for {model.name}; valid: {', '.join(model.side_specs())}")
     precisions = parse_precisions(list(precisions))
@@ -108,8 +108,6 @@ def export_side(
         check_format_precision(fmt, p)
     quant = None
     if any(p != "fp32" for p in precisions):
-        from csibench.export.calibration import DEFAULT_CALIBRATION, load_quant_data
-
         _check_quantisable(model, side)
         quant = load_quant_data(model, data=calibration_data, samples=calibration_samples or DEFAULT_CALIBRATION)
     spec = model.side_spec(side)
@@ -170,8 +168,6 @@ def validation_batch(model: CsiModel, side: str, seed: int, data: Path | None) -
 
 
 def _is_autoencoder(model: CsiModel) -> bool:
-    from csibench.train.evaluate import check_autoencoder
-
     try:
         check_autoencoder(model)
     except UsageError:
@@ -213,9 +209,6 @@ def _describe(model, side, spec, module, fmt, precision, route, path, complexity
         atol = fmt.atol
         host = None  # the device compares with PyTorch's outputs at the fp32 tolerance: like with like already
     else:
-        from csibench.export.quant_validate import device_atol, host_outputs, reference_codewords, validate_quantized
-        from csibench.precisions import tolerance_for
-
         meta["calibration"] = quant.record
         meta["size_bytes_fp32"] = fp32_size  # the same graph before quantisation, same route
         meta["validation"] = validate_quantized(fmt, path, model, quant, precision, tolerance_for(precision, tolerances), meta)
@@ -230,8 +223,6 @@ def _describe(model, side, spec, module, fmt, precision, route, path, complexity
     try:
         meta.update(fmt.impl.inspect(path))
         if precision != "fp32":
-            from csibench.export.quant_census import census
-
             meta["quant_census"] = census(fmt.name, path)  # {"quant_ops", "float_ops", "rule"}
     except Exception as exc:  # an op census is informative; its failure must not hide the validation result
         meta["inspect_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from csibench.export.tflite_format import interpreter
+
 _TFLITE_QDQ = {"QUANTIZE", "DEQUANTIZE"}
 _ONNX_QDQ = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 RULE = ("quant_ops: Q/DQ ops and ops taking an integer tensor (ONNX: Integer/QLinear ops and ops fed by DequantizeLinear); "
@@ -22,8 +24,6 @@ RULE = ("quant_ops: Q/DQ ops and ops taking an integer tensor (ONNX: Integer/QLi
 
 
 def tflite_census(path: Path) -> dict[str, Any]:
-    from csibench.export.tflite_format import interpreter
-
     interp = interpreter(path, delegates=False)
     dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interp.get_tensor_details()}
     quant, flt = Counter[str](), Counter[str]()

@@ -19,6 +19,7 @@ from csibench.errors import ValidationError
 from csibench.export.calibration import QuantData
 from csibench.export.manifest import QuantValidation
 from csibench.export.validate import _check_names, _check_shapes, check_finite, nonfinite
+from csibench.train.evaluate import reconstruction_metrics
 
 
 def _decode(bs: torch.nn.Module, codewords: list[np.ndarray]) -> np.ndarray:
@@ -27,8 +28,6 @@ def _decode(bs: torch.nn.Module, codewords: list[np.ndarray]) -> np.ndarray:
 
 
 def _metrics(x: np.ndarray, x_hat: np.ndarray, data: QuantData) -> dict[str, Any]:
-    from csibench.train.evaluate import reconstruction_metrics
-
     return reconstruction_metrics(x, x_hat, data.heldout_hf, data.rho_convention)
 
 

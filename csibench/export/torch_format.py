@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from csibench.models import model_from_source
+from csibench.models.checkpoint import load_weights
+
 
 def export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], outputs: list[str], path: Path) -> None:
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
@@ -19,9 +22,6 @@ def export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], outputs: li
 
 def load(path: Path, meta: dict[str, Any]) -> torch.nn.Module:
     """Rebuild the side module named by ``meta`` (source, config, side) and load the weights into it."""
-    from csibench.models import model_from_source
-    from csibench.models.checkpoint import load_weights
-
     source = meta.get("source") or {"kind": "registry", "name": meta["model"]}  # manifests before sources: the zoo
     module = model_from_source(source, meta["config"], meta.get("seed", 0)).side_module(meta["side"])
     load_weights(module, path, f"{meta['model']} {meta['side']}")

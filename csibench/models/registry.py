@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csibench.config import format_cr, parse_cr
@@ -244,11 +247,6 @@ _INFRA = {"base", "registry", "checkpoint", "user", "plugins", "resolve"}  # no 
 
 def _load_builtin() -> None:
     """Import every family module of csibench.models once, which runs its @register_model decorators."""
-    import importlib
-    import pkgutil
-
-    import csibench.models as package
-
-    for info in pkgutil.iter_modules(package.__path__):
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):  # this package's directory
         if info.name not in _INFRA and not info.name.startswith("_"):
             importlib.import_module(f"csibench.models.{info.name}")

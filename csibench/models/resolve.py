@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from csibench.errors import ArtifactError, UsageError
+from csibench.files import sha256_of
 from csibench.models import plugins
 from csibench.models.base import CsiModel
+from csibench.models.checkpoint import check_checkpoint_file, load_checkpoint, load_weights, read_sidecar, sidecar
 from csibench.models.registry import cfg_to_dict, create_model, get_entry
 from csibench.models.user import ModuleModel, is_reference, parse_input_shape, resolve_user
 
@@ -38,8 +40,6 @@ def resolve_model(ref: str, *, seed: int = 0, input_shape: str | Sequence[int] |
             raise UsageError("--checkpoint with --input-shape: give the plugin an example_input instead")
         return plugins.build(ref, seed=seed, input_shape=shape, overrides=overrides)
     if checkpoint is not None:
-        from csibench.models.checkpoint import load_checkpoint
-
         return load_checkpoint(checkpoint, model=ref, **overrides)
     return create_model(ref, seed=seed, **overrides)
 
@@ -65,9 +65,6 @@ def model_from_source(source: dict[str, Any] | None, cfg: dict[str, Any], seed: 
 def _load_user_checkpoint(model: CsiModel, path: Path) -> CsiModel:
     """Weights for a user model: a csibench checkpoint (its sidecar must name this model) or, without a sidecar,
     a bare safetensors state_dict of the UE module (a plain nn.Module) or of the whole model."""
-    from csibench.files import sha256_of
-    from csibench.models.checkpoint import check_checkpoint_file, load_weights, read_sidecar, sidecar
-
     check_checkpoint_file(path)
     side, meta = ("ue" if isinstance(model, ModuleModel) else "all"), {}
     if sidecar(path).exists():

@@ -39,7 +39,7 @@ from csibench.errors import ArtifactError, CsibenchError, UsageError, suggest
 from csibench.files import MIB, read_bytes_bounded, sha256_bytes, sha256_of
 from csibench.import_path import import_root
 from csibench.models.base import CsiModel, SideSpec, TensorSpec
-from csibench.models.registry import ModelEntry
+from csibench.models.registry import ModelEntry, coerce_field
 
 PAPER = "user"  # what a user model's manifest says in place of a seed paper id
 
@@ -289,8 +289,6 @@ def _config_field(param: inspect.Parameter) -> tuple[str, Any, dataclasses.Field
 def make_config(cfg_cls: type, label: str, overrides: dict[str, Any]) -> Any:
     """``cfg_cls`` with ``overrides`` (None: keep the default); unknown keys are refused and every value is coerced
     by its field's type and range, exactly as the zoo's (type, range, NaN: one line naming key, value and rule)."""
-    from csibench.models.registry import coerce_field
-
     fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(fields))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from csibench.errors import UsageError
+from csibench.train.evaluate import check_autoencoder, check_fits, reconstruction_metrics
 
 SCHEMES = ("uniform", "mu-law")
 DEFAULT_BITS = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -84,8 +85,6 @@ def payload_bits(bits_per_element: int, elements: int) -> int:
 
 
 def _metrics(x: Array, x_hat: Array, hf: Array | None, rho_convention: dict | None) -> dict[str, Any]:
-    from csibench.train.evaluate import reconstruction_metrics
-
     m = reconstruction_metrics(x, x_hat, hf, rho_convention)
     return {"nmse_db": m["nmse_db"], "rho": m["rho"], "sgcs": m["sgcs"]}
 
@@ -145,7 +144,6 @@ def evaluate_payload(model: Any, ds: Any, *, bits: Sequence[int] = DEFAULT_BITS,
     the dataset has one)."""
     import torch
 
-    from csibench.train.evaluate import check_autoencoder, check_fits
 
     sha = require_trained(model)
     check_autoencoder(model)

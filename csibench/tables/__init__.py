@@ -10,10 +10,8 @@ from csibench.tables.base import Cell, CellResult, PublishedTable, counted, eval
 
 
 def all_tables() -> dict[str, PublishedTable]:
-    import csibench.tables as package
-
     tables: dict[str, PublishedTable] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if info.name.startswith("paper_"):
             for table in importlib.import_module(f"csibench.tables.{info.name}").TABLES:
                 tables[table.id] = table

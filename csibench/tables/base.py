@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from csibench.tables import count_cache
+
 STATUSES = ("exact", "near", "miss")
 
 
@@ -98,7 +100,6 @@ def counted(model: str, side: str, convention: str, key: str = "value", **cfg: A
 def _profile(model: str, side: str, cfg_items: tuple, convention: str) -> dict[str, dict]:
     from csibench.complexity import GRAPH_CONVENTIONS, profile
     from csibench.models import create_model
-    from csibench.tables import count_cache
 
     key = count_cache.entry_key(model, side, cfg_items, convention)
     cached = count_cache.lookup(key)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from csibench.data import CsiDataset
-from csibench.errors import CsibenchError, UsageError
+from csibench.errors import CsibenchError, UsageError, suggest
 from csibench.models import create_model
 from csibench.models.base import CsiModel
 from csibench.models.checkpoint import load_checkpoint, read_sidecar
@@ -222,8 +222,6 @@ def distill(teacher: str | Path | None, student: str, method: str, data: CsiData
             progress: ProgressFn | None = None, bs_model: str | None = None) -> TrainResult:
     """Run one KD ``method`` (see the module docstring) into ``out_dir``; the final student is ``out_dir/best.safetensors``."""
     if method not in METHODS:
-        from csibench.errors import suggest
-
         raise UsageError(f"unknown --method {method!r}; {suggest(method, list(METHODS))}")
     cfg, kd = cfg or TrainConfig(), kd or KDConfig()
     with torch_threads(cfg.threads):

@@ -27,6 +27,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 from csibench.errors import CsibenchError, UsageError
 from csibench.models.base import CsiModel
 from csibench.models.checkpoint import load_weights, save_checkpoint
+from csibench.models.registry import cfg_to_dict
 from csibench.train.state import BEST, LAST, STATE, check_identity, load_state, read_state_info, save_state
 
 OUTPUT_INITS = ("match-data", "framework")
@@ -293,8 +294,6 @@ def _run_stage(stage: Stage, cfg: TrainConfig, out_dir: Path, resume: bool, prog
 
 
 def _cfg_dict(model: CsiModel) -> dict[str, Any]:
-    from csibench.models.registry import cfg_to_dict
-
     return cfg_to_dict(model.cfg)
 
 

@@ -8,12 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from csibench.models import model_from_source
 from csibench.models.checkpoint import load_weights
 
 
 def load(path: str, manifest: dict, inputs: dict[str, np.ndarray], threads: int) -> SimpleNamespace:
-    from csibench.models import model_from_source
-
     torch.set_num_threads(threads)
     # The zoo, a plugin or the user's own file.py:Name: the manifest's source says which (old manifests: the zoo).
     source = manifest.get("source") or {"kind": "registry", "name": manifest["model"]}
