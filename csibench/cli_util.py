@@ -54,21 +54,40 @@ def handle_errors(fn):
         except CsibenchError as exc:
             # Escaped: messages quote user code's exceptions, whose "[...]" rich would take for markup and drop.
             err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+            _json_error(kwargs, str(exc), exc.exit_code, exc.details)
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:  # a file or disk the command could not use, not caught nearer: still one line, naming it
             from csibench.files import os_error_message
 
             verb = "write" if exc.errno in _WRITE_ERRNOS else "use"
-            err.print(f"[bold red]error:[/] {escape(os_error_message(exc, verb=verb))}", markup=True, highlight=False, soft_wrap=True)
+            message = os_error_message(exc, verb=verb)
+            err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+            _json_error(kwargs, message, 1)
             raise typer.Exit(1) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (csibench.signals raises it as Terminated)
-            err.print(f"interrupted ({signals.signal_name(exc)}); every completed record is kept", markup=False, highlight=False)
+            message = f"interrupted ({signals.signal_name(exc)}); every completed record is kept"
+            err.print(message, markup=False, highlight=False)
+            _json_error(kwargs, message, signals.exit_code(exc))
             raise typer.Exit(signals.exit_code(exc)) from None
 
     return wrapper
 
 
 _json_stdout: list = []  # the real stdout while a --json command runs (everything else printed goes to stderr)
+
+
+def _json_error(kwargs: dict, message: str, code: int, details: Any = None) -> None:
+    """Under --json a failure is JSON on stdout too ({"error", "exit_code", and what was recorded before it failed,
+    e.g. the run id}), so a script that parses stdout never gets nothing; the one line on stderr stays."""
+    if not kwargs.get("json_out"):
+        return
+    doc = {"error": message, "exit_code": code, **dict(details or {})}
+    try:
+        text = json.dumps(doc, indent=2, allow_nan=False, default=str)
+    except ValueError:  # a non-finite number in the details: the error alone still goes out
+        text = json.dumps({"error": message, "exit_code": code}, indent=2)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def _json_only_on_stdout(fn, *args, **kwargs):

@@ -1,10 +1,19 @@
 """Domain errors. The CLI maps UsageError to exit 2 and every other CsibenchError to exit 1, one line, no traceback."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 
 class CsibenchError(Exception):
     """A failure csibench can explain in one line (exit code 1)."""
 
     exit_code = 1
+    # What a --json caller still needs when the command fails: a run id, the report written, the resume command.
+    # Set on the instance (``exc.details = {...}``) where a command had recorded something before it failed.
+    details: Mapping[str, Any] = MappingProxyType({})
 
 
 class UsageError(CsibenchError):

@@ -185,3 +185,17 @@ def test_runtime_not_installed(exported, tmp_path):
 def test_python_dash_m_and_version():
     proc = subprocess.run([sys.executable, "-m", "csibench", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "csibench 0.1.0"
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (["bench", "{tmp}/nope.onnx", "--db", "{tmp}/r.db"], 1, "nope.onnx: no such artifact file"),
+    (["profile", "crnet", "--cr", "1/3"], 2, "'1/3'"),
+    (["report", "--db", "{tmp}/none.db", "--out", "{tmp}/rep"], 2, "no results database at"),
+])
+def test_json_failure_is_json_on_stdout_too(tmp_path, args, code, fragment):
+    """Under --json a failing command still prints parseable JSON on stdout (error, exit_code), besides its one
+    stderr line: a script reading stdout never gets nothing."""
+    result = invoke(*[a.format(tmp=tmp_path) for a in args], "--json")
+    assert_one_line_error(result, code, fragment)
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == code and fragment in doc["error"]
