@@ -207,6 +207,9 @@ def test_measure_record(artifacts, fmt, runtime, threads):
     assert rec["peak_rss_bytes"] > 0 and rec["rss_after_load_bytes"] > 0 and rec["rss_baseline_bytes"] > 0
     assert rec["peak_rss_bytes"] >= max(rec["rss_after_load_bytes"], rec["rss_after_sampling_bytes"])
     assert HOST_KEYS <= set(rec["host"])
+    # every runtime (the torch worker too) records the volatile state beside, never inside, the fingerprint's facts
+    assert {"load_avg_1min", "memory_available_bytes", "uptime_s"} <= set(rec["host_state"])
+    assert "load_avg_1min" not in rec["host"]
     assert rec["manifest"]["sha256"] == rec["artifact_sha256"] and isinstance(rec["warnings"], list)
     v = rec["verdict"]
     assert v["stable"] == (not v["reasons"]) and v["cv"] == s["cv"] and 0 <= v["outlier_frac"] <= 1

@@ -35,7 +35,8 @@ def run(req: dict) -> dict:
         result.update(load_s=load_s, device_validation=None, rss_baseline_bytes=rss_baseline, rss_after_load_bytes=rss_load,
                       rss_after_sampling_bytes=rss_after, peak_rss_bytes=peak)
     return {"runtime": "torch", "impl": "torch", "runtime_version": torch.__version__, "threads": threads, "protocol": protocol,
-            "thermal_before": before, "thermal_after": agent.thermal(), "host": agent.fingerprint(), "results": results}
+            "thermal_before": before, "thermal_after": agent.thermal(), "host": agent.fingerprint(), "host_state": agent.state(),
+            "results": results}
 
 
 def main() -> int:
