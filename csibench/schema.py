@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from csibench.errors import CsibenchError
+
 SCHEMA_VERSION = 7
 
 # Validation statuses an artifact can have; "export-failed" exists only in the artifacts table (no file, no manifest).
@@ -73,6 +75,57 @@ def _row(row: Any) -> dict[str, Any]:
 
 def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
+
+
+# ---------------------------------------------------------------- column types of the rows read back
+
+class DamagedRowError(CsibenchError):
+    """A row whose column holds a value of the wrong type (SQLite's column types are only affinities: a hand edit
+    such as ``median_s='NaN'`` stores text, which ``PRAGMA quick_check`` accepts). Exit 1, the database untouched.
+    ``ResultsDB`` adds which database (:meth:`in_database`)."""
+
+    def __init__(self, table: str, row_id: Any, column: str, value: Any, expected: str, database: Any = None):
+        self.table, self.row_id, self.column, self.value, self.expected, self.database = (
+            table, row_id, column, value, expected, database)
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        where = f"results database {database}: " if database is not None else ""
+        super().__init__(f"{where}{table} row {row_id} column {column} holds {shown} ({_SQL_TYPE_NAMES.get(type(value), type(value).__name__)}), "
+                         f"not {expected}; the database was edited by hand or damaged")
+
+    def in_database(self, database: Any) -> DamagedRowError:
+        """The same error, naming the database file."""
+        return DamagedRowError(self.table, self.row_id, self.column, self.value, self.expected, database)
+
+
+_SQL_TYPE_NAMES = {str: "text", bytes: "blob", int: "integer", float: "real"}
+_EXPECTED = {"REAL": "a number", "INTEGER": "an integer", "TEXT": "text"}
+
+
+def _column_types(*, real: str = "", integer: str = "", text: str = "") -> tuple[tuple[str, str], ...]:
+    """(column, SQL type) of the columns a record reads, from space-separated names."""
+    return tuple((c, kind) for kind, names in (("REAL", real), ("INTEGER", integer), ("TEXT", text)) for c in names.split())
+
+
+def _check_types(table: str, r: Mapping[str, Any], columns: tuple[tuple[str, str], ...]) -> None:
+    """Raise DamagedRowError for the first column whose value is not its type: REAL a finite float (an int too:
+    SQLite may hand one back), INTEGER an int, TEXT a str; NULL (None) is always allowed. A few type() compares per
+    column: a report reads 10,000 rows."""
+    for column, kind in columns:
+        value = r.get(column)
+        if value is None:
+            continue
+        t = type(value)
+        if kind == "REAL":
+            if t is float and value - value == 0.0:  # inf - inf and nan - nan are nan: not finite
+                continue
+            if t is int:
+                continue
+            expected = "a finite number" if t is float else "a number"
+        elif (kind == "INTEGER" and t is int) or (kind == "TEXT" and t is str):
+            continue
+        else:
+            expected = _EXPECTED[kind]
+        raise DamagedRowError(table, r.get("id"), column, value, expected)
 
 
 # ---------------------------------------------------------------- manifest parts
@@ -376,6 +429,30 @@ class RatioCI:
         return cls(**values)
 
 
+# The SQL types of the columns each record reads (csibench.bench.results.MIGRATIONS declares them; a test keeps the
+# two in step).
+_MEASUREMENT_COLUMNS = _column_types(
+    real="median_s p90_s p99_s mean_s std_s min_s max_s cv ci95_low_s ci95_high_s load_s first_inference_s",
+    integer="id threads n_samples loops peak_rss_bytes certified",
+    text="created_at sweep model side format precision cr runtime runtime_impl runtime_version device artifact_path "
+         "artifact_sha256 warnings_json host_json manifest_json record_json verdict_json")
+_TRAINING_COLUMNS = _column_types(
+    real="nmse_db rho wall_time_s", integer="id epochs reused",
+    text="created_at sweep label model cr method role checkpoint checkpoint_sha256 data_hash metrics_json record_json")
+_COMPARISON_COLUMNS = _column_types(real="ratio ci95_low ci95_high ratio_of_medians",
+                                    integer="id threads baseline_id other_id pairs", text="created_at sweep device runtime")
+_FAILURE_COLUMNS = _column_types(integer="id threads",
+                                 text="created_at sweep device artifact_path artifact_sha256 model cr runtime kind reason")
+_ARTIFACT_COLUMNS = _column_types(
+    integer="id reused", text="created_at sweep label model side format precision cr path sha256 status reason manifest_json")
+_STUDY_COLUMNS = _column_types(integer="id", text="created_at sweep name definition_json csibench_version options_json")
+_EVALUATION_COLUMNS = _column_types(integer="id", text="created_at sweep label model cr kind checkpoint_sha256 record_json")
+# Every table a typed record reads, for the test that compares them with the database's declared types.
+ROW_COLUMN_TYPES = {"measurements": _MEASUREMENT_COLUMNS, "trainings": _TRAINING_COLUMNS, "comparisons": _COMPARISON_COLUMNS,
+                    "failures": _FAILURE_COLUMNS, "artifacts": _ARTIFACT_COLUMNS, "studies": _STUDY_COLUMNS,
+                    "evaluations": _EVALUATION_COLUMNS}
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One row of ``measurements``: the latency and memory of one artifact on one runtime, threads and device."""
@@ -422,6 +499,7 @@ class Measurement:
     @classmethod
     def from_row(cls, row: Any) -> Measurement:
         r = _row(row)
+        _check_types("measurements", r, _MEASUREMENT_COLUMNS)
         warnings = tuple(_loads(r.get("warnings_json"), []))
         found = _RAW_SAMPLES.search(r.get("record_json") or "")
         return cls(
@@ -482,6 +560,7 @@ class Training:
     @classmethod
     def from_row(cls, row: Any) -> Training:
         r = _row(row)
+        _check_types("trainings", r, _TRAINING_COLUMNS)
         metrics = _loads(r.get("metrics_json"), None)
         if not isinstance(metrics, Mapping):
             metrics = {k: r.get(k) for k in ("nmse_db", "rho") if r.get(k) is not None}
@@ -515,6 +594,7 @@ class Comparison:
     @classmethod
     def from_row(cls, row: Any) -> Comparison:
         r = _row(row)
+        _check_types("comparisons", r, _COMPARISON_COLUMNS)
         values: dict[str, Any] = {f: r.get(f) for f in cls.__dataclass_fields__}
         return cls(**values)
 
@@ -539,6 +619,7 @@ class Failure:
     @classmethod
     def from_row(cls, row: Any) -> Failure:
         r = _row(row)
+        _check_types("failures", r, _FAILURE_COLUMNS)
         values: dict[str, Any] = {f: r.get(f) for f in cls.__dataclass_fields__}
         return cls(**values)
 
@@ -566,6 +647,7 @@ class ArtifactRecord:
     @classmethod
     def from_row(cls, row: Any) -> ArtifactRecord:
         r = _row(row)
+        _check_types("artifacts", r, _ARTIFACT_COLUMNS)
         return cls(
             id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), label=r.get("label"), model=r.get("model"),
             side=r.get("side"), format=r.get("format"), precision=r.get("precision"), cr=r.get("cr"), path=r.get("path"),
@@ -640,6 +722,7 @@ class StudyRun:
     @classmethod
     def from_row(cls, row: Any) -> StudyRun:
         r = _row(row)
+        _check_types("studies", r, _STUDY_COLUMNS)
         return cls(r["id"], r.get("created_at"), r.get("sweep"), r.get("name"), _loads(r.get("definition_json"), {}),
                    r.get("csibench_version"), _loads(r.get("options_json"), {}))
 
@@ -694,5 +777,6 @@ class Evaluation:
     @classmethod
     def from_row(cls, row: Any) -> Evaluation:
         r = _row(row)
+        _check_types("evaluations", r, _EVALUATION_COLUMNS)
         return cls(r["id"], r.get("created_at"), r.get("sweep"), r.get("label"), r.get("model"), r.get("cr"), r.get("kind"),
                    r.get("checkpoint_sha256"), _loads(r.get("record_json"), {}))

@@ -303,3 +303,83 @@ def test_quick_check_costs_little(tmp_path):
     ResultsDB(path).close()
     elapsed = time.perf_counter() - started
     assert size > 5 * 2**20 and elapsed < 2.0, (size, elapsed)
+
+
+# ---------------------------------------------------------------- rows whose values have the wrong type (a hand edit)
+
+
+@pytest.fixture(scope="module")
+def benched_db(tmp_path_factory) -> Path:
+    """A results database written by a real bench of a tiny real ONNX graph (a bare file: one Gemm)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tests.cli_helpers import invoke
+
+    folder = tmp_path_factory.mktemp("typed_rows")
+    rng = np.random.default_rng(7)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], "dense",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "W"),
+         numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), folder / "dense.onnx")
+    db = folder / "results.db"
+    result = invoke("bench", folder / "dense.onnx", "--min-time", "0.05", "--min-samples", "5", "--max-time", "2", "--db", db)
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.mark.parametrize(("edit", "found"), [
+    ("median_s='NaN'", "column median_s holds 'NaN' (text), not a number"),
+    ("p90_s=9e999", "column p90_s holds inf (real), not a finite number"),
+    ("threads='four'", "column threads holds 'four' (text), not an integer"),
+    ("n_samples=2.5", "column n_samples holds 2.5 (real), not an integer"),
+    ("model=X'00ff'", "column model holds b'\\x00\\xff' (blob), not text"),
+    ("record_json=X'7b7d'", "column record_json holds b'{}' (blob), not text"),
+])
+def test_hand_edited_row_of_the_wrong_type_is_one_line(benched_db, tmp_path, edit, found):
+    """SQLite's column types are affinities: text in a REAL column passes quick_check. The report names the database,
+    table, row, column and value, exit 1, writes nothing and leaves the database as it was."""
+    from tests.cli_helpers import assert_one_line_error, invoke
+
+    db = tmp_path / "edited.db"
+    shutil.copy(benched_db, db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"UPDATE measurements SET {edit} WHERE id=1")
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"  # the damage only the typed readers see
+    conn.close()
+    before = sha256_file(db)
+    for args in (("report", "--db", db, "--out", tmp_path / "rep"), ("report", "--db", db, "--out", tmp_path / "rep", "--format", "md")):
+        result = invoke(*args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert_one_line_error(result, 1, f"error: results database {db}: measurements row 1 {found}; "
+                                         "the database was edited by hand or damaged")
+    assert sha256_file(db) == before
+    assert not (tmp_path / "rep").exists()
+
+
+def test_every_row_of_a_real_bench_passes_the_type_checks(benched_db):
+    """What csibench wrote reads back (ints in REAL columns too: SQLite may hand one back)."""
+    from csibench.schema import Measurement
+
+    with ResultsDB(benched_db) as db:
+        [measurement] = db.legacy_data().measurements
+        row = db.rows()[0]
+    assert measurement.median_s > 0 and measurement.n_samples >= 5
+    assert Measurement.from_row({**row, "median_s": 1, "cv": None}).median_s == 1
+
+
+def test_row_column_types_match_the_database_schema(tmp_path):
+    """The typed readers check the SQL types the migrations declare: the two lists never drift apart."""
+    from csibench.schema import ROW_COLUMN_TYPES
+
+    with ResultsDB(tmp_path / "fresh.db"):
+        pass
+    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+        for table, columns in ROW_COLUMN_TYPES.items():
+            declared = {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({table})")}
+            assert dict(columns) == declared, table  # every column, with its declared type
+    conn.close()

@@ -3,7 +3,9 @@ the tables and figures, write them in the formats asked for (Markdown, CSV, LaTe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 from csibench.bench.results import ResultsDB
@@ -13,7 +15,7 @@ from csibench.reports.registry import build_tables
 from csibench.reports.render import FORMATS, write_report
 from csibench.reports.table import Table
 from csibench.reports.view import StudyView
-from csibench.schema import StudyData, StudyRun
+from csibench.schema import DamagedRowError, StudyData, StudyRun
 
 _LISTED_SWEEPS = 5
 
@@ -51,12 +53,22 @@ def _require_db(db_path: Path, hint: str) -> None:
         raise UsageError(f"{db_path} is an empty file, not a csibench results database; {hint}")
 
 
+@contextlib.contextmanager
+def _reading(db_path: Path) -> Iterator[ResultsDB]:
+    """The database open for reading; a row of the wrong type (a hand edit) is one error naming this database."""
+    try:
+        with ResultsDB(db_path) as db:
+            yield db
+    except DamagedRowError as exc:
+        raise exc.in_database(db_path) from None
+
+
 def load_study(db_path: Path, select: str | None = None) -> StudyData:
     """The records of one study run. ``select``: a study name (its newest run), a sweep id, or None (the newest
     study run; a database from before studies reports all its rows, as `csibench report` always did)."""
     db_path = Path(db_path)
     _require_db(db_path, "run `csibench run` or `csibench bench` first, or pass --db")
-    with ResultsDB(db_path) as db:
+    with _reading(db_path) as db:
         runs = db.study_runs()
         if select is None:
             if runs:
@@ -80,7 +92,7 @@ def list_runs(db_path: Path) -> list[dict]:
     """Every study run in the database, oldest first: id, name, sweep, when, and how much it recorded."""
     db_path = Path(db_path)
     _require_db(db_path, "run `csibench run` first, or pass --db")
-    with ResultsDB(db_path) as db:
+    with _reading(db_path) as db:
         return [{"id": r.id, "name": r.name, "sweep": sweep, "created_at": r.created_at,
                  "artifacts": db.count("artifacts", sweep), "measurements": db.count("measurements", sweep),
                  "failures": db.count("failures", sweep), "failed_artifacts": db.count_failed_artifacts(sweep)}
