@@ -286,6 +286,8 @@ ROWS = [
     R("config", "report --list --db {corrupt_db}", 1, "{corrupt_db} is damaged", guard="corrupt_db"),
     R("file", "--import-path {file} profile crnet", 2, "--import-path {file}: a file, not a directory", "repository root"),
     R("file", "--import-path {tmp}/nope profile crnet", 2, "--import-path {tmp}/nope: no such directory"),
+    R("config", "report --db {edited_db} --out {tmp}/rep", 1, "results database {edited_db}: measurements row 1 column median_s "
+      "holds 'NaN' (text), not a number", "edited by hand or damaged", guard="edited_db"),
     # (end of bounded reads and databases (items 5, 11) rows)
     # --- issue 16, roofline (item 9) ---------------------------------------------------------------------------
     # (end of roofline (item 9) rows)
@@ -400,6 +402,12 @@ def env(tmp_path_factory):
     paths["forged"].mkdir()
     (paths["forged"] / ".csibench-report.json").write_text(json.dumps(
         {"tool": "csibench report", "files": {"../victim.csv": hashlib.sha256(b"precious\n").hexdigest()}}))
+
+    paths["edited_db"] = root / "edited.db"  # issue 16: text in a REAL column (a hand edit quick_check accepts)
+    shutil.copy(paths["db"], paths["edited_db"])
+    with sqlite3.connect(paths["edited_db"]) as conn:
+        conn.execute("UPDATE measurements SET median_s='NaN' WHERE id=1")
+    conn.close()
 
     mounted = []  # mounted last: nothing after this can fail before the teardown unmounts them
     full = root / "full"
