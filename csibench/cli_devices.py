@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,8 @@ import typer
 from rich.table import Table as RichTable
 
 from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, err, handle_errors, out
+from csibench.devices.profiles import PROFILES, contradictions, get_profile
+from csibench.errors import UsageError
 
 devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
 MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
@@ -20,7 +23,6 @@ NameArg = Annotated[str, typer.Argument(help="Device name (see `csibench devices
 def list_devices(json_out: JsonOpt = False) -> None:
     """Built-in board profiles and the configured devices."""
     from csibench.devices.config import devices_file, load_devices
-    from csibench.devices.profiles import PROFILES
 
     devices = load_devices()
     if json_out:
@@ -72,7 +74,6 @@ def show(name: NameArg, json_out: JsonOpt = False) -> None:
     """A device's configuration and its board profile, or a built-in profile (e.g. rpi4)."""
     from csibench.devices.config import load_devices
     from csibench.devices.lookup import get_device
-    from csibench.devices.profiles import PROFILES, get_profile
 
     if name != "local" and name not in load_devices() and name in PROFILES:
         data = {"profile": PROFILES[name].to_dict()}
@@ -93,7 +94,6 @@ def show(name: NameArg, json_out: JsonOpt = False) -> None:
 def check(name: NameArg, json_out: JsonOpt = False) -> None:
     """Prove a device is reachable and say which runtimes it has (runs the agent there)."""
     from csibench.devices.lookup import get_device
-    from csibench.devices.profiles import contradictions
 
     device = get_device(name)
     probe = device.probe()
@@ -127,10 +127,6 @@ def remove(name: NameArg, json_out: JsonOpt = False) -> None:
 def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds", help="Seconds per probe.")] = 1.0,
               db: DbOpt = None, json_out: JsonOpt = False) -> None:
     """Measure peak GFLOP/s and memory bandwidth on the device, for roofline efficiency in reports."""
-    import math
-
-    from csibench.errors import UsageError
-
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_CALIBRATE_S):
         raise UsageError(f"invalid --seconds {seconds:g}: must be a number of seconds above 0 and at most {MAX_CALIBRATE_S}")
     from csibench.bench.results import DEFAULT_DB, ResultsDB

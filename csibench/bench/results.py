@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import csibench
+from csibench.devices.calibration import check_calibration, fingerprint_digest
 from csibench.errors import CsibenchError, UsageError
 from csibench.files import check_regular_file
 from csibench.schema import (
@@ -346,8 +347,6 @@ class ResultsDB:
     def append_calibration(self, *, device: str, calibration: dict[str, Any]) -> int:
         """Store one device calibration (``csibench.devices.calibration.measure_calibration``'s result) with the
         sha256 of the device's hardware fingerprint; values outside physical sense are refused."""
-        from csibench.devices.calibration import check_calibration, fingerprint_digest
-
         check_calibration(calibration, f"device {device!r}")
         values = {"created_at": _now(), "device": device,
                   "fingerprint_sha256": calibration.get("fingerprint_sha256") or fingerprint_digest(calibration.get("host")),

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from csibench.errors import UsageError
+from csibench.quant.payload import evaluate_payload
+from csibench.studies.recipes import _single_user_data
+from csibench.train.evaluate import check_autoencoder
+
 
 def _wanted(item: Any) -> bool:
-    from csibench.errors import UsageError
-    from csibench.train.evaluate import check_autoencoder
-
     model = item.model
     if item.spec.weights.kind != "train" or model is None or model.mu_data() is not None:
         return False
@@ -30,9 +32,6 @@ def _wanted(item: Any) -> bool:
 
 def evaluate_payloads(items: list, ctx: Any, results: Any, sweep: str, progress: Any = None, task: Any = None) -> list[int]:
     """Evaluate and record the payload curve of each trained single-user (label, CR) of ``items``; returns row ids."""
-    from csibench.quant.payload import evaluate_payload
-    from csibench.studies.recipes import _single_user_data
-
     ids, seen = [], set()
     for item in items:
         key = (item.spec.label, item.cr)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from csibench.errors import UsageError
+from csibench.files import code_fingerprint, content_key, read_bytes_bounded, write_json_atomic
 
 PAIR_MODELS = {"teacher": "crnet", "student": "crnet-se", "ae-kd": "crnet-se", "encoder-kd": "crnet-se"}
 DEFAULT_ROLE = {"crnet": "teacher", "crnet-se": "encoder-kd"}  # encoder-KD: the student 004 recommends deploying
@@ -83,16 +84,12 @@ class TrainContext:
 
 
 def _key(parts: dict[str, Any]) -> str:
-    from csibench.files import content_key
-
     return content_key(parts)[:16]
 
 
 def _train_once(ctx: TrainContext, folder: Path, title: str, train: Callable[[Any], dict]) -> tuple[dict, bool]:
     """``(summary, reused)``: the finished run in ``folder`` if there is one, else ``train(on_event)`` (resuming
     whatever an interrupted run left there), whose summary is written last, atomically, as ``done.json``."""
-    from csibench.files import read_bytes_bounded, write_json_atomic
-
     try:  # bounded: a FIFO or device there is one line (BadInputFileError), never a hang or a retrain over it
         return json.loads(read_bytes_bounded(folder / "done.json", what="finished-training record").decode("utf-8")), True
     except (OSError, ValueError):
@@ -125,7 +122,6 @@ def _single_user_data(ctx: TrainContext):
 
 def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
     """004's teacher and students at ``cr``; returns the checkpoint of ``role`` (default: the model's 004 role)."""
-    from csibench.files import code_fingerprint
     from csibench.train import DEFAULT_PAIR_EPOCHS, train_default_pair
 
     role = role or DEFAULT_ROLE.get(model)
@@ -154,7 +150,6 @@ def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, c
 
 def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
     """004's vanilla training (MSE, Adam) of any single-user autoencoder on the default dataset."""
-    from csibench.files import code_fingerprint
     from csibench.train import SHORT_RUN, TrainConfig, train
 
     ds = _single_user_data(ctx)
@@ -179,7 +174,6 @@ def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None
 def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None, ctx: TrainContext) -> list[Trained]:
     """A multi-user system trained briefly with its paper's recipe on data generated for it (cached like the rest)."""
     from csibench.data.sionna_mu import MuGenConfig, generate_mu_cached
-    from csibench.files import code_fingerprint
     from csibench.models import create_model
     from csibench.train import TrainConfig
     from csibench.train.system import train_system

@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csibench.bench.results import DEFAULT_DB, ResultsDB
+from csibench.devices.lookup import check_threads as check_one
+from csibench.devices.lookup import get_device
 from csibench.errors import UsageError
 from csibench.studies.spec import SEED_MAX, Measure, Study, Training, Weights, check_threads_fit, load_study, narrow
 
 DEFAULT_OUT = Path("reports")  # `csibench run --out`'s default
+DEFAULT_CACHE = Path("csibench-results") / "cache"  # `csibench run --cache`'s default (artifacts, weights)
 
 # Override field → the flag a user types (the refusal and the resume command name it so).
 FLAGS = {"models": "--models", "crs": "--crs", "runtimes": "--runtimes", "devices": "--device", "threads": "--threads",
@@ -97,9 +101,6 @@ def _list(value: tuple[str, ...] | None) -> list[str] | None:
 
 
 def check_threads(threads: int, devices: tuple[str, ...]) -> int:
-    from csibench.cli import check_threads as check_one
-    from csibench.devices.lookup import get_device
-
     for name in devices:  # this machine's cores are known; a remote device's are checked by its runtime
         check_one(threads, get_device(name))
     return threads
@@ -151,8 +152,6 @@ def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *
             report_formats: tuple[str, ...] | None) -> tuple[Study, RunOptions]:
     """The stored run ``sweep`` of ``db``, exactly; a flag that contradicts it is one line naming the flag and the stored
     value. ``out`` and ``report_formats`` may differ (they only say where and how the report is written)."""
-    from csibench.bench.results import ResultsDB
-
     if not db.is_file():
         raise UsageError(f"--resume {sweep}: no results database {db}; give the --db the run was recorded in")
     with ResultsDB(db) as results:
@@ -216,9 +215,6 @@ def _stored_value(study: Study, name: str) -> str:
 
 def resume_command(sweep: str, *, db: Path, cache: Path | None, out: Path) -> str:
     """The command that resumes ``sweep``, to paste as is: the database, cache and report directory where not defaults."""
-    from csibench.bench.results import DEFAULT_DB
-    from csibench.studies.runner import DEFAULT_CACHE
-
     words = ["csibench", "run", "--resume", sweep]
     for flag, value, default in (("--db", db, DEFAULT_DB), ("--cache", cache, DEFAULT_CACHE), ("--out", out, DEFAULT_OUT)):
         if value is not None and Path(value) != Path(default):

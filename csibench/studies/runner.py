@@ -19,12 +19,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from csibench import signals
+from csibench.bench.latency import measure_group, protocol_settings
+from csibench.bench.results import ResultsDB
+from csibench.devices.lookup import get_device
 from csibench.errors import CsibenchError, Interrupted, UsageError
+from csibench.export import export_side, load_artifact, parse_formats
+from csibench.export.bare import open_bare
+from csibench.export.exporter import artifact_stem, complexity_summary, precision_stem
+from csibench.export.manifest import check_artifact_path
+from csibench.files import code_fingerprint, content_key, sha256_of
 from csibench.formats_table import runtime_format
-from csibench.studies.resume import resume_command
+from csibench.models import resolve_model
+from csibench.models.registry import cfg_to_dict
+from csibench.reports import write_study_report
+from csibench.reports.render import FORMATS
+from csibench.studies.payload_step import evaluate_payloads
+from csibench.studies.recipes import RECIPES, TrainContext, default_recipe
+from csibench.studies.resume import DEFAULT_CACHE, resume_command
 from csibench.studies.spec import BARE_SUFFIXES, ModelSpec, Study
 
-DEFAULT_CACHE = Path("csibench-results") / "cache"
 DEFAULT_DATA = Path("csibench-results") / "data"
 
 
@@ -52,13 +65,9 @@ def new_sweep(study: Study) -> str:
 
 def expand(study: Study) -> list[Item]:
     """Every (label, CR, side) the study asks for; models are resolved here, so a bad reference fails before any work."""
-    from csibench.models import resolve_model
-
     items = []
     for spec in study.models:
         if spec.artifact is not None:
-            from csibench.export.manifest import check_artifact_path
-
             check_artifact_path(Path(spec.artifact), BARE_SUFFIXES, "a bare artifact csibench can open")
             if spec.reference is not None and not Path(spec.reference).is_file():
                 raise UsageError(f"study {study.name}: reference {spec.reference} of {spec.label} is not a file")
@@ -78,10 +87,6 @@ def expand(study: Study) -> list[Item]:
 
 def _weights(item: Item, study: Study, ctx, results, sweep: str, recorded: set[str], stats: Counter):
     """Build the item's model with the weights its spec names; trained ones are recorded in this sweep once."""
-    from csibench.files import sha256_of
-    from csibench.models import resolve_model
-    from csibench.studies.recipes import RECIPES, default_recipe
-
     spec, w = item.spec, item.spec.weights
     params = {**spec.sets, **({"cr": item.cr} if item.cr else {})}
     if w.kind == "checkpoint":
@@ -119,11 +124,6 @@ def precisions_of(item: Item, study: Study, fmt) -> list[str]:
 def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress, task, stats: Counter) -> None:
     """Export and validate ``item`` to each of the study's (format, precision), reusing a cached artifact with a valid
     manifest."""
-    from csibench.export import export_side, load_artifact, parse_formats
-    from csibench.export.exporter import artifact_stem, precision_stem
-    from csibench.files import code_fingerprint, content_key
-    from csibench.models.registry import cfg_to_dict
-
     model, spec = item.model, item.spec
     provenance = getattr(model, "provenance", None) or {"weights": "seeded random", "seed": study.seed}
     # the code fingerprint covers the converters' versions
@@ -162,9 +162,6 @@ def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress
 
 def _unexported(model, item: Item, fmt: str, provenance: dict) -> dict | None:
     """The manifest fields an artifact that could not be exported still has: model, config, weights, complexity."""
-    from csibench.export.exporter import complexity_summary
-    from csibench.models.registry import cfg_to_dict
-
     try:
         complexity = complexity_summary(model, item.side)
     except CsibenchError:
@@ -174,8 +171,6 @@ def _unexported(model, item: Item, fmt: str, provenance: dict) -> dict | None:
 
 
 def _bare(item: Item, results, sweep: str) -> None:
-    from csibench.export.bare import open_bare
-
     artifact = open_bare(item.spec.artifact_path, reference=Path(item.spec.reference) if item.spec.reference else None, side=item.side)
     status = artifact.manifest["validation"]["status"]
     results.append_artifact(sweep=sweep, label=item.spec.label, path=str(artifact.path.resolve()), manifest=artifact.manifest, status=status,
@@ -211,10 +206,6 @@ def measurement_plan(items: list[Item], study: Study, device_name: str) -> list[
 
 
 def _measure(device, plan, study: Study, db: Path, sweep: str, progress, task, stop: threading.Event) -> list[dict]:
-    from csibench.bench.latency import measure_group, protocol_settings
-    from csibench.bench.results import ResultsDB
-    from csibench.files import sha256_of
-
     m = study.measure
     protocol = protocol_settings(min_time_s=m.min_time, min_samples=m.min_samples, max_time_s=m.max_time, precision=m.certify)
     outcomes = []
@@ -266,11 +257,6 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
               resume: str | None = None, formats: tuple[str, ...] | None = None, options: dict | None = None) -> dict[str, Any]:
     """Run ``study`` end to end and write its report; returns a summary (sweep, what was reused, measured, failed).
     ``options`` (csibench.studies.resume.RunOptions) are recorded with the run, so that ``--resume`` restores it."""
-    from csibench.bench.results import ResultsDB
-    from csibench.devices.lookup import get_device
-    from csibench.reports import write_study_report
-    from csibench.reports.render import FORMATS
-
     targets = [get_device(name) for name in study.devices]  # unknown devices fail before any work
     remote = [d.name for d in targets if d.name != "local"]
     if remote and set(study.runtime_list()) <= {"torch"}:
@@ -316,9 +302,6 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
 def _stages(study: Study, items: list[Item], targets: list, db: Path, cache: Path, sweep: str, console: Console,
             stats: Counter) -> list[dict]:
     """Weights and artifacts for every item, then the measurements, devices in parallel; returns the outcomes."""
-    from csibench.bench.results import ResultsDB
-    from csibench.studies.recipes import TrainContext
-
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         ctx = TrainContext(cache=cache, data_dir=DEFAULT_DATA, seed=study.seed, epochs=study.training.epochs,
@@ -335,8 +318,7 @@ def _stages(study: Study, items: list[Item], targets: list, db: Path, cache: Pat
                     item.model = _weights(item, study, ctx, results, sweep, recorded, stats)
                     _export(item, study, cache, results, sweep, progress, task, stats)
                 progress.advance(task)
-            from csibench.studies.payload_step import evaluate_payloads  # issue 12: NMSE vs feedback bits, trained models
-            evaluate_payloads(items, ctx, results, sweep, progress, task)
+            evaluate_payloads(items, ctx, results, sweep, progress, task)  # issue 12: NMSE vs feedback bits, trained models
         plans = {d.name: measurement_plan(items, study, d.name) for d in targets}
         tasks = {d.name: progress.add_task(d.name, total=len(plans[d.name])) for d in targets}
         lock, outcomes, stop = threading.Lock(), [], threading.Event()

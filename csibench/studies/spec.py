@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csibench.config import format_cr, parse_cr
 from csibench.errors import UsageError, suggest
 from csibench.files import read_text_bounded
 from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
 from csibench.precisions import PRECISIONS
+from csibench.studies.recipes import RECIPES
+from csibench.studies.templates import template_ids
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 FORMATS = tuple(BY_FORMAT)
@@ -229,8 +232,6 @@ def parse_weights(value: Any, key: str, ctx: _Ctx) -> Weights:
 
 
 def _checked_weights(w: Weights, key: str, ctx: _Ctx) -> Weights:
-    from csibench.studies.recipes import RECIPES
-
     if w.kind == "train" and w.recipe is not None and w.recipe not in RECIPES:
         raise ctx.fail(key, f"unknown training recipe {w.recipe!r}; {suggest(w.recipe, list(RECIPES))}")
     return w
@@ -260,8 +261,6 @@ def _model_spec(raw: Any, i: int, ctx: _Ctx, base_dir: Path) -> ModelSpec:
         fields["model"] = f"{(base_dir / path).resolve()}:{name}"
     fields.setdefault("label", model or Path(fields["artifact"]).name)
     if "crs" in raw:
-        from csibench.config import format_cr, parse_cr
-
         crs = _str_list(raw["crs"], f"{key}.crs", ctx)
         try:
             fields["crs"] = tuple(format_cr(parse_cr(c)) for c in crs)
@@ -361,8 +360,6 @@ def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> St
     fields.setdefault("name", default_name)
     fields.setdefault("description", "")
     if "tables" in raw:
-        from csibench.studies.templates import template_ids
-
         fields["tables"] = _str_list(raw["tables"], "tables", ctx, template_ids()) if raw["tables"] else ()
     if "formats" in raw:
         fields["formats"] = _str_list(raw["formats"], "formats", ctx, FORMATS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
+from csibench.devices.calibration import peak_for_threads
 from csibench.reports.figure import Figure
 from csibench.reports.plots._style import (
     annotate,
@@ -40,8 +41,6 @@ def _points(view: StudyView) -> dict[str, dict]:
 def _roof(ax, cal: dict, threads: list[int], x: np.ndarray) -> list:
     """The peaks (one per thread count, horizontal) and the bandwidth diagonals, cut at the highest peak: above it
     no model runs, whatever its intensity. Returns the diagonals' legend handles."""
-    from csibench.devices.calibration import peak_for_threads
-
     peaks = [peak_for_threads(cal, t)[0] for t in threads]
     for i, (t, peak) in enumerate(zip(threads, peaks, strict=True)):
         ax.plot(x, np.full_like(x, peak), color=colour(i), linewidth=1.0)
