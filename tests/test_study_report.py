@@ -412,3 +412,26 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_csibench_own_text_is_not_escaped_in_markdown(study_db, tmp_path):
+    """Only user strings are escaped in report.md: csibench's version, the template ids of the definition and a table
+    title's command (a code span) print as written; the report's user strings stay escaped (test above)."""
+    import shutil
+
+    import csibench
+
+    db_path = tmp_path / "r.db"
+    shutil.copy(study_db["path"], db_path)
+    with ResultsDB(db_path) as db:  # a calibrated device: the roofline table, whose title names the calibrate command
+        db.append_calibration(device="local", calibration={
+            "peak_gflops": 50.0, "peak_gflops_by_threads": {"1": 50.0}, "memory_bandwidth_gbs": 20.0, "cache_bandwidth_gbs": 80.0,
+            "cache_bytes": 2 * 2**20, "matmul_n": 512, "host": dict(study_db["teacher"]["host"]),
+            "rule": "best of repeated float32 numpy matmul (2·n³ FLOP) and copy (read+write bytes)"})
+    written, _ = write_study_report(db_path, tmp_path / "rep", "mini", ("md",))
+    md = written["markdown"].read_text()
+    assert f"recorded by csibench {csibench.__version__}." in md and f"by csibench {csibench.__version__} from" in md
+    assert "- baseline: crnet; templates: 004-III, 004-IV, 004-ratio\n" in md
+    assert "\n### Roofline efficiency of the measured models (devices calibrated with `csibench devices calibrate`)\n" in md
+    assert "- formats: onnx, tflite; runtimes: onnxruntime; threads: 1; devices: local\n" in md
+    assert "\\" not in md.split("## Devices")[0], md.split("## Devices")[0]  # nothing in the opening is a user's markup

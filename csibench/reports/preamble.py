@@ -45,23 +45,29 @@ def md_text(value: Any, *, line_start: bool = True) -> str:
     return _MD_BLOCK_START.sub(r"\1\\\2", escaped, count=1) if line_start else escaped  # a table cell starts no block
 
 
+def md_inner(value: Any) -> str:
+    """A user's string inside a line of csibench's own text (after "version ", inside **bold**): :func:`md_text`
+    without the block-start escapes, which only a line's first characters need ("004-III" stays as typed)."""
+    return md_text(value, line_start=False)
+
+
 def md_code(value: Any) -> str:
     """A user's string as a code span where it holds no backtick (nothing in a span is markup), else :func:`md_text`."""
     text = " ".join(str(value).splitlines())
-    return f"`{text}`" if text and "`" not in text else md_text(text)
+    return f"`{text}`" if text and "`" not in text else md_inner(text)
 
 
 def _study_heading(view: StudyView, source: str) -> list[str]:
     s = view.study
     if s.id is None:  # rows from before studies
-        what = f"sweep {md_code(s.sweep)}" if s.sweep else f"every measurement in {md_text(source)}"
+        what = f"sweep {md_code(s.sweep)}" if s.sweep else f"every measurement in {md_inner(source)}"
         return [f"# csibench report: {what}", "",
                 "Recorded before studies existed: no study definition; models are named by their model names."]
-    lines = [f"# csibench report: study {md_text(s.name)}", ""]
+    lines = [f"# csibench report: study {md_inner(s.name)}", ""]
     for paragraph in (s.description or "").splitlines():  # each line its own paragraph, never a heading or a list
         lines += [md_text(paragraph), ""] if paragraph.strip() else []
     lines.append(f"Study run {s.id} (database row), started {s.created_at}, sweep {md_code(s.sweep)}, recorded by "
-                 f"csibench {md_text(s.csibench_version)}.")
+                 f"csibench {md_inner(s.csibench_version)}.")
     return lines
 
 
@@ -70,23 +76,23 @@ def _definition(view: StudyView) -> list[str]:
     if not d:
         return []
     def listed(key: str) -> str:
-        return md_text(", ".join(map(str, d.get(key) or [])))
+        return md_inner(", ".join(map(str, d.get(key) or [])))
 
-    measure = md_text(", ".join(f"{k} {v}" for k, v in (d.get("measure") or {}).items() if v is not None))
+    measure = md_inner(", ".join(f"{k} {v}" for k, v in (d.get("measure") or {}).items() if v is not None))
     lines = ["", "## Definition", "",
-             f"- baseline: {md_text(d.get('baseline') or 'none')}; templates: {listed('tables') or 'none'}",
+             f"- baseline: {md_inner(d.get('baseline') or 'none')}; templates: {listed('tables') or 'none'}",
              f"- formats: {listed('formats')}; runtimes: {listed('runtimes')}; threads: {listed('threads')}; devices: "
              f"{listed('devices')}",
-             f"- measurement: {measure or 'defaults'}; seed {md_text(d.get('seed'))}", "- models:"]
+             f"- measurement: {measure or 'defaults'}; seed {md_inner(d.get('seed'))}", "- models:"]
     for m in view.study.models:
         if m.artifact:
-            ref = f"validated against {md_text(m.reference)}" if m.reference else "no reference: unvalidated"
-            what = f"bare artifact {md_text(m.artifact)}, {ref}"
+            ref = f"validated against {md_inner(m.reference)}" if m.reference else "no reference: unvalidated"
+            what = f"bare artifact {md_inner(m.artifact)}, {ref}"
         else:
             settings = [f"CR {', '.join(m.crs)}" if m.crs else None, f"sides {', '.join(m.sides)}" if m.sides else None,
                         ", ".join(f"{k}={v}" for k, v in m.set.items()) or None]
-            what = f"model {md_text(m.model)} ({md_text('; '.join(s for s in settings if s) or 'defaults')})"
-        lines.append(f"  - **{md_text(m.label)}**: {what}; weights: {md_text(m.weights_label or 'as the model builds them')}")
+            what = f"model {md_inner(m.model)} ({md_inner('; '.join(s for s in settings if s) or 'defaults')})"
+        lines.append(f"  - **{md_inner(m.label)}**: {what}; weights: {md_inner(m.weights_label or 'as the model builds them')}")
     return lines
 
 
@@ -100,7 +106,7 @@ def _devices(found: dict[str, dict[str, Any]]) -> list[str]:
         facts = (f"{board}{host.get('cpu_model')}, {host.get('logical_cores')} logical cores, governor "
                  f"{host.get('governor') or 'unreadable'}, {host.get('os')}, Python {host.get('python')}"
                  + (f"; {thermal}" if thermal else "") + f"; runtimes used: {runtimes or 'none'}")
-        lines.append(f"- device **{md_text(name)}** (fingerprint {d['fingerprint']}): {md_text(facts)}")  # a device's facts are its own words
+        lines.append(f"- device **{md_inner(name)}** (fingerprint {d['fingerprint']}): {md_inner(facts)}")  # a device's facts are its own words
     if not found:
         lines.append("- nothing was measured in this run")
     return lines
@@ -114,7 +120,7 @@ def _failures(view: StudyView) -> list[str]:
         lines += ["- " + md_text(f"{a.label} {a.format}{f' {a.precision}' if a.precision and a.precision != 'fp32' else ''} "
                                  f"({f'CR {a.cr}, ' if a.cr else ''}{a.side}): {a.reason}") for a in failed_exports]
     stops = [f for f in view.data.failures if f.runtime is None]  # the run itself stopped (recorded by the runner)
-    lines += [line for f in stops for line in ("", f"**This run did not finish:** {md_text(f.reason)}")]
+    lines += [line for f in stops for line in ("", f"**This run did not finish:** {md_inner(f.reason)}")]
     failures = [f for f in view.data.failures if f.runtime is not None and f.id not in view.superseded]
     if failures:
         lines += ["", f"{len(failures)} measurement(s) could not be made:"]
@@ -212,11 +218,13 @@ def inline(text: str) -> list[tuple[str, str]]:
     return spans
 
 
-def md_rich(text: str) -> str:
-    """A line of csibench's own Markdown (a table note, a caption) that may quote user strings, re-emitted so that only
-    its bold and code spans are markup: a label inside it cannot open a link, a tag or a table cell."""
+def md_rich(text: str, *, line_start: bool = True) -> str:
+    """A line of csibench's own Markdown (a table note, a caption, a table's title) that may quote user strings,
+    re-emitted so that only its bold and code spans are markup: a label inside it cannot open a link, a tag or a
+    table cell. ``line_start``: the text starts a line (False after "### ")."""
     wrap = {"": "{}", "strong": "**{}**", "code": "`{}`"}
-    return "".join(wrap[style].format(part if style == "code" else md_text(part)) for style, part in inline(text))
+    return "".join(wrap[style].format(part if style == "code" else md_text(part, line_start=line_start and i == 0))
+                   for i, (style, part) in enumerate(inline(text)))
 
 
 FIGURE_NOTES = 5  # a caption is no list: beyond this many notes, a count and where the rest are

@@ -31,7 +31,7 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(table: Table) -> str:
-    title = f"### {md_text(table.title, line_start=False)}"
+    title = f"### {md_rich(table.title, line_start=False)}"  # its own code spans (a command) stay code
     notes = [f"{md_rich(n)}  " for n in table.notes]
     if not table.rows:  # a table of dashes reads as data; say plainly that there is none, and why (the notes)
         return "\n".join([title, "", "_No data in this run._", ""] + notes) + "\n"
