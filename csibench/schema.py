@@ -51,6 +51,7 @@ UNVALIDATED_REASON = "unvalidated: no PyTorch reference"
 
 
 _RAW_SAMPLES = re.compile(r'"raw_samples_ns"\s*:\s*(\[[^\]]*\])')  # a flat list of numbers in a record's JSON
+_HOST_STATE = re.compile(r'"host_state"\s*:\s*(\{[^{}]*\})')  # a flat object: load, free memory, uptime, clock, temperature
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -495,6 +496,9 @@ class Measurement:
     # The record's raw samples as JSON text ("[ns, ...]", each ``loops`` calls), parsed only when a plot asks:
     # a report of 10,000 rows must not decode every record_json.
     raw_samples_json: str | None = field(default=None, repr=False, compare=False)
+    # What changed from minute to minute when it was measured (never part of the device fingerprint): {} before
+    # csibench recorded it apart from ``host``, whose older rows still carry their temperature and clock there.
+    host_state: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_row(cls, row: Any) -> Measurement:
@@ -502,6 +506,7 @@ class Measurement:
         _check_types("measurements", r, _MEASUREMENT_COLUMNS)
         warnings = tuple(_loads(r.get("warnings_json"), []))
         found = _RAW_SAMPLES.search(r.get("record_json") or "")
+        state = _HOST_STATE.search(r.get("record_json") or "")
         return cls(
             id=r["id"], created_at=r.get("created_at"), sweep=r.get("sweep"), model=r.get("model"), side=r.get("side"),
             format=r.get("format"), precision=r.get("precision"), cr=r.get("cr"), runtime=r.get("runtime"),
@@ -515,6 +520,7 @@ class Measurement:
             warnings=warnings, host=_loads(r.get("host_json"), {}),
             manifest=Manifest.from_dict(_loads(r.get("manifest_json"), {})),
             raw_samples_json=found.group(1) if found else None,
+            host_state=_loads(state.group(1), {}) if state else {},
         )
 
     @property

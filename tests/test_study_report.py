@@ -435,3 +435,12 @@ def test_csibench_own_text_is_not_escaped_in_markdown(study_db, tmp_path):
     assert "\n### Roofline efficiency of the measured models (devices calibrated with `csibench devices calibrate`)\n" in md
     assert "- formats: onnx, tflite; runtimes: onnxruntime; threads: 1; devices: local\n" in md
     assert "\\" not in md.split("## Devices")[0], md.split("## Devices")[0]  # nothing in the opening is a user's markup
+
+
+def test_device_line_shows_the_state_when_measured(study_db, tmp_path):
+    """The device's load and clock at measurement time come from the record's host_state (kept out of the
+    fingerprint since issue 16), and the device line still shows them."""
+    written, _ = write_study_report(study_db["path"], tmp_path / "rep", "mini", ("md",))
+    md = written["markdown"].read_text()
+    line = next(ln for ln in md.split("## Devices")[1].splitlines() if ln.startswith("- device"))
+    assert "load_avg_1min " in line and "logical cores" in line, line

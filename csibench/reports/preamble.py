@@ -21,6 +21,7 @@ def devices(view: StudyView) -> dict[str, dict[str, Any]]:
     for m in view.data.measurements:
         d = found.setdefault(m.device or "?", {"runtimes": {}})
         d["host"] = dict(m.host)
+        d["state"] = {**{k: m.host.get(k) for k in _VOLATILE if k in m.host}, **m.host_state}  # older rows kept it in host
         if m.runtime:
             d["runtimes"][m.runtime] = {"impl": m.runtime_impl or m.runtime, "version": m.runtime_version}
     for d in found.values():
@@ -101,7 +102,9 @@ def _devices(found: dict[str, dict[str, Any]]) -> list[str]:
     for name, d in found.items():
         host = d["host"]
         board = f"{host['board']}, " if host.get("board") else ""
-        thermal = ", ".join(f"{k} {host[k]}" for k in ("temperature_c", "throttled", "cpu_freq_current_mhz") if host.get(k) is not None)
+        state = d.get("state", {})
+        thermal = ", ".join(f"{k} {state[k]}" for k in ("temperature_c", "throttled", "cpu_freq_current_mhz", "load_avg_1min")
+                            if state.get(k) is not None)
         runtimes = ", ".join(f"{r['impl']} {r['version']}" for r in d["runtimes"].values())
         facts = (f"{board}{host.get('cpu_model')}, {host.get('logical_cores')} logical cores, governor "
                  f"{host.get('governor') or 'unreadable'}, {host.get('os')}, Python {host.get('python')}"
