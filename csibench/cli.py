@@ -15,8 +15,22 @@ import csibench
 from csibench import signals
 from csibench.cli_bare import ReferenceOpt, is_bare_path, profile_bare, refuse_model_options
 from csibench.cli_util import (
-    BitsOpt, CkptOpt, CrOpt, DbOpt, DeviceOpt, InputShapeOpt, JsonOpt, OneLineUsageErrors, SeedOpt, SetOpt, UsersOpt, check_output_path,
-    emit_json, err, handle_errors, out,
+    BitsOpt,
+    CkptOpt,
+    CrOpt,
+    DbOpt,
+    DeviceOpt,
+    InputShapeOpt,
+    JsonOpt,
+    OneLineUsageErrors,
+    SeedOpt,
+    SetOpt,
+    UsersOpt,
+    check_output_path,
+    emit_json,
+    err,
+    handle_errors,
+    out,
 )
 from csibench.errors import CsibenchError, Interrupted, UsageError, ValidationError, suggest
 from csibench.import_path import use_import_root
@@ -101,7 +115,7 @@ def models(json_out: JsonOpt = False) -> None:
     from csibench.models import create_model, get_entry, list_models
     from csibench.models.plugins import broken, plugin_of
 
-    listing = []
+    listing: list[dict[str, Any]] = []  # the --json document: one object per model
     with err.status("loading the model families and plugins"):
         names = list_models()
     for reason in broken().values():  # a broken plugin never hides the others; asking for it by name fails
@@ -126,7 +140,7 @@ def models(json_out: JsonOpt = False) -> None:
         return emit_json(listing)
     table = RichTable("model", "paper", "sides (default config)", "parameters", "summary")
     for m in listing:
-        sides = "\n".join(
+        sides_text = "\n".join(
             f"{side} {s['role']}: " + ", ".join(f"{t['name']}{t['shape']} {t['dtype']}" for t in s["inputs"])
             + " → " + ", ".join(f"{t['name']}{t['shape']}" for t in s["outputs"])
             for side, s in m["sides"].items()
@@ -134,7 +148,7 @@ def models(json_out: JsonOpt = False) -> None:
         params = "\n".join(f"{k}={v}" for k, v in m["parameters"].items())
         plugin = m["plugin"]
         name = m["name"] + (f"\n(plugin: {plugin['distribution']} {plugin['version']})" if plugin else "")
-        table.add_row(name, m["paper"], sides, params, m["summary"])
+        table.add_row(name, m["paper"], sides_text, params, m["summary"])
     out.print(table)
 
 
@@ -160,7 +174,8 @@ def profile(
     A .onnx/.tflite file is profiled from its own graph (onnx-tool / TFLite flatbuffer ops): parameters, MACs, size,
     op census, and its validation status ("unvalidated: no PyTorch reference" unless --reference FILE.npz is given).
     """
-    from csibench.complexity import CONVENTIONS, profile as run_profile
+    from csibench.complexity import CONVENTIONS
+    from csibench.complexity import profile as run_profile
     from csibench.models.registry import cfg_to_dict
 
     if is_bare_path(model):
@@ -213,7 +228,8 @@ def tables(
 
     Exits 1 when a cell the reconstruction reproduces exactly stops matching; known misses are shown, never forced.
     """
-    from csibench.tables import all_tables as registry, evaluate, get_table
+    from csibench.tables import all_tables as registry
+    from csibench.tables import evaluate, get_table
 
     known = registry()
     if not ids and not all_tables:
@@ -222,11 +238,11 @@ def tables(
         if json_out:
             return emit_json(listing)
         table = RichTable("id", "paper", "title", "convention", "cells", "exact")
-        for t in listing:
-            table.add_row(t["id"], t["paper"], t["title"], t["convention"], str(t["cells"]), str(t["exact"]))
+        for row in listing:
+            table.add_row(*(str(row[k]) for k in ("id", "paper", "title", "convention", "cells", "exact")))
         out.print(table)
         return
-    chosen = list(known.values()) if all_tables else [get_table(i) for i in ids]
+    chosen = list(known.values()) if all_tables else [get_table(i) for i in ids or []]
     report, regressions = [], 0
     with err.status("counting"):
         evaluated = [(t, evaluate(t)) for t in chosen]
@@ -373,7 +389,7 @@ def bench(
     target = get_device(device)
     check_threads(threads, target)
     db_path = check_output_path(db or Path(DEFAULT_DB), directory=False, what="the results database")
-    done = []
+    done: list[tuple[int, dict[str, Any]]] = []  # (database row id, record) of each repeat already recorded
     with err.status(f"checking {artifact.name}"):  # once: a bare file's counts and reference check are not redone
         opened = load_artifact(artifact, bare_ok=True, reference=reference)  # before the database: a refused file makes none
         opened.require_valid()  # an invalid artifact (e.g. quantised outside its tolerance) is refused before one too
@@ -423,6 +439,7 @@ def _record_failure(exc: CsibenchError, results, opened, device: str, runtime: s
 
     if isinstance(exc, UsageError) or signals.stopping():
         return
+    runtime_name: str | None
     try:
         runtime_name = resolve_runtime(opened.format, runtime).name
     except CsibenchError:
@@ -451,8 +468,9 @@ def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
     if record.get("device_validation"):
         v = record["device_validation"]
         against = f" ≤ tolerance {v['atol']:.2e}" if v.get("atol") is not None and v["status"] == "passed" else ""
-        host = (f"; against this artifact's output on the host's {record['runtime']}: max-abs {v['host_max_abs_error']:.2e} "
-                f"≤ tolerance {v['host_atol']:.2e}" if v.get("host_max_abs_error") is not None else "")  # quantised: like with like
+        # quantised: like with like, against the same artifact's output on the host
+        host = (f"; against this artifact's output on the host's {record['runtime']}: "
+                f"max-abs {v['host_max_abs_error']:.2e} ≤ tolerance {v['host_atol']:.2e}" if v.get("host_max_abs_error") is not None else "")
         out.print(f"re-validated on the device's {record['runtime_impl']} against the stored reference outputs: max-abs "
                   f"{v['max_abs_error']:.2e}{against}{host} ({v['status']})", markup=False)
     if record.get("certified"):
@@ -467,8 +485,10 @@ def print_measurement(record: dict, row_id: int, db_path: Path) -> None:
 @app.command()
 @handle_errors
 def report(
-    select: Annotated[str | None, typer.Argument(metavar="STUDY|SWEEP", help="A study name (its newest run) or a sweep id \\[default: the newest study run; a database from before studies: all of it].")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for index.html, report.md, report.tex, report.json, the tables (CSV, LaTeX) and figures/.")] = Path("reports"),
+    select: Annotated[str | None, typer.Argument(metavar="STUDY|SWEEP", help="A study name (its newest run) or a sweep id "
+                                                 "\\[default: the newest study run; a database from before studies: all of it].")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for index.html, report.md, report.tex, report.json, "
+                                                        "the tables (CSV, LaTeX) and figures/.")] = Path("reports"),
     formats: Annotated[str | None, typer.Option("--format", help="Comma list of md, csv, tex, html, json \\[default: all five].")] = None,
     models: Annotated[str | None, typer.Option("--models", help="Only these model labels (comma list).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Only these devices (comma list).")] = None,

@@ -64,7 +64,7 @@ def tool_versions(dists: tuple[str, ...] = TOOLS) -> dict[str, str | None]:
     return versions
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_fingerprint(tools: tuple[str, ...] = TOOLS) -> str:
     """sha256 over csibench's own sources (relative path and bytes of every ``csibench/**/*.py``, sorted), the
     Python version and ``tools``' versions: any edit to csibench or another converter gives a new fingerprint, so a

@@ -262,7 +262,8 @@ def load_dataset(path: str | Path) -> CsiDataset:
             raise DatasetError(f"{st_path}: tensor {split!r} has shape {list(tensors[split].shape)}, its metadata says {want}")
     digest = content_hash(tensors)
     if digest != meta.get("content_hash"):
-        raise DatasetError(f"{st_path}: content hash {digest[:12]}… differs from {json_path.name} ({str(meta.get('content_hash'))[:12]}…); the file is corrupt or was modified")
+        raise DatasetError(f"{st_path}: content hash {digest[:12]}… differs from {json_path.name} "
+                           f"({str(meta.get('content_hash'))[:12]}…); the file is corrupt or was modified")
     test_hf = None
     if "test_hf_real" in tensors:
         test_hf = (tensors["test_hf_real"] + 1j * tensors["test_hf_imag"]).astype(np.complex64)
