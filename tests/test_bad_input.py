@@ -29,6 +29,7 @@ from tests.cli_helpers import assert_one_line_error, invoke
 
 CORES = os.cpu_count() or 1
 FAST = ("--min-time", "0.05", "--min-samples", "5", "--max-time", "2")
+NO_DEVICES = b'{"version": 1, "devices": {}}'  # a private, empty devices file (rows that would add one)
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,8 @@ ROWS = [
       "--runtimes litert,onnxruntime contradicts the stored run (--runtimes onnxruntime)", guard="resume_db"),
     R("resume", "run seed-003 --resume seed-004@1 --db {resume_db}", 2, "STUDY seed-003 contradicts the stored run (study seed-004)",
       guard="resume_db"),
+    R("resume", "run --resume seed-004@2 --db {resume_db} --cache {tmp}/other", 2,
+      "--cache {tmp}/other contradicts the stored run (--cache {resume_default_cache})", "drop --cache", guard="resume_db"),
     # (end of studies and resume (items 3, 6, 11) rows)
     # --- issue 16, signals and devices (items 4, 8) ---------------------------------------------------------------------------
     # Hand-edited devices.json entries checked as `devices add` checks them; a known_hosts that is a device file.
@@ -261,6 +264,13 @@ ROWS = [
     R("special", "devices check kh", 2, "known_hosts file /dev/zero",
       devices=b'{"version": 1, "devices": {"kh": {"name": "kh", "profile": "rpi4", "host": "127.0.0.1", "port": 1, '
               b'"known_hosts": "/dev/zero"}}}'),
+    # injection: a destination is a hostname/address and a login name, refused where typed (or hand-edited), never passed on
+    R("inject", "devices add pi9 --host 127.0.0.1;id", 2, "--host '127.0.0.1;id' is not a hostname", "--user", devices=NO_DEVICES),
+    R("inject", "devices add pi9 --host=-oProxyCommand=id", 2, "--host '-oProxyCommand=id'", "not starting with '-'", devices=NO_DEVICES),
+    R("inject", "devices add pi9 --host 127.0.0.1 --user $(id)", 2, "--user '$(id)' is not a login name", devices=NO_DEVICES),
+    R("inject", "devices add pi\x1b[31m --host 127.0.0.1", 2, "invalid device name", "control characters", devices=NO_DEVICES),
+    R("inject", "devices list", 1, "devices.json", "device 'pi': host 'h;id' is not a hostname",
+      devices=b'{"version": 1, "devices": {"pi": {"name": "pi", "profile": "rpi4", "host": "h;id", "port": 22}}}'),
     # (end of signals and devices (items 4, 8) rows)
     # --- issue 16, bounded reads and databases (items 5, 11) ---------------------------------------------------------------------------
     R("special", "profile {fifo_onnx}", 2, "artifact {fifo_onnx} is a FIFO (named pipe); give a regular file"),
@@ -452,6 +462,11 @@ def _studies_and_resume(root: Path, paths: dict) -> None:
                               out=root / "rep", report_formats=None)
     with ResultsDB(paths["resume_db"]) as results:
         results.append_study(sweep="seed-004@1", name=study.name, definition=study.to_dict(), options=options.to_dict())
+        # A run started without --cache: its default cache is recorded resolved, and another --cache is refused.
+        default_study, default_options, _ = start("seed-004", Overrides(train=False), cache=None, out=root / "rep", report_formats=None)
+        results.append_study(sweep="seed-004@2", name=default_study.name, definition=default_study.to_dict(),
+                             options=default_options.to_dict())
+    paths["resume_default_cache"] = Path(str(default_options.cache))
 
 
 def _bounded_reads(root: Path, paths: dict) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,13 +47,34 @@ class DeviceConfig:
         return dataclasses.asdict(self)
 
 
+# A host is a DNS name or an IPv4/IPv6 address, a user a POSIX login name: nothing else reaches paramiko, a log line or
+# a report, so a pasted `host;id`, `-oProxyCommand=…` or `$(id)` is refused where it is typed, not found later.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45}")
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def destination_problem(host: str, user: str | None, flag: str = "--") -> str | None:
+    """What is wrong with an SSH destination, in words, or None; fields named as options (``--host``) or, with
+    ``flag=""``, as the devices file's keys."""
+    if not host.strip():
+        return f"{flag}host is empty; give a hostname or address"
+    if not _HOST.fullmatch(host):
+        return (f"{flag}host {host!r} is not a hostname or an IPv4/IPv6 address (letters, digits, '.', '-', ':'; "
+                f"not starting with '-'); put the user in {flag}user and the port in {flag}port")
+    if user is not None and not _USER.fullmatch(user):
+        return f"{flag}user {user!r} is not a login name (a letter or '_', then letters, digits, '_', '.', '-'; at most 32)"
+    return None
+
+
 def validate_device(cfg: DeviceConfig) -> DeviceConfig:
-    if not cfg.name.strip() or "\n" in cfg.name or "," in cfg.name or cfg.name == "local":
+    if not cfg.name.strip() or _CONTROL.search(cfg.name) or "," in cfg.name or cfg.name == "local" or cfg.name.startswith("-"):
         raise UsageError(f"invalid device name {cfg.name!r}: a non-empty single line without commas "
-                         "(`run --device` splits on them), other than 'local'")
+                         "(`run --device` splits on them) or control characters, not starting with '-', other than 'local'")
     get_profile(cfg.profile)
-    if not cfg.host.strip():
-        raise UsageError("invalid --host: empty; give a hostname or address")
+    problem = destination_problem(cfg.host, cfg.user)
+    if problem:
+        raise UsageError(f"invalid {problem}")
     if not 0 < cfg.port < 65536:
         raise UsageError(f"invalid --port {cfg.port}: must be 1–65535")
     if cfg.key_file and not Path(cfg.key_file).expanduser().is_file():
@@ -93,6 +115,9 @@ def _check_entry(name: str, cfg: DeviceConfig) -> None:
         what = f"port {cfg.port} (valid: 1–65535)" if not 0 < cfg.port < 65536 else \
             "an empty host" if not cfg.host.strip() else f"unknown profile {cfg.profile!r} (valid: {', '.join(PROFILES)})"
         raise TypeError(f"device {name!r} has {what}")
+    problem = destination_problem(cfg.host, cfg.user, flag="")
+    if problem:
+        raise TypeError(f"device {name!r}: {problem}")
 
 
 def _save(devices: dict[str, DeviceConfig]) -> None:
