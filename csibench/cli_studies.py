@@ -75,7 +75,7 @@ def run_command(
     from csibench.bench.results import DEFAULT_DB
     from csibench.reports.render import check_report_dir, parse_formats
     from csibench.studies import run_study
-    from csibench.studies.resume import DEFAULT_OUT, Overrides, restore, start
+    from csibench.studies.resume import DEFAULT_CACHE, DEFAULT_OUT, Overrides, restore, start
 
     overrides = Overrides(models=_tuple(_items(models, "models")), crs=_tuple(_crs(crs)), runtimes=_tuple(_items(runtimes, "runtimes")),
                           devices=_tuple(_items(device, "device")), threads=threads, min_time=min_time, certify=certify,
@@ -87,14 +87,13 @@ def run_command(
         notes: list[str] = []
     else:
         spec, options, notes = start(study or DEFAULT_STUDY, overrides, cache=cache, out=out_dir or DEFAULT_OUT,
-                                     report_formats=chosen_formats)
+                                     report_formats=chosen_formats, db=db_path)
     out_path = out_dir or Path(options.out or DEFAULT_OUT)  # start and restore always record the report directory
-    cache_path = cache or (Path(options.cache) if options.cache else None)
+    cache_path = cache or Path(options.cache or DEFAULT_CACHE)  # start and restore always record it resolved (the default too)
     check_output_path(out_path, directory=True, what="the report")
     check_report_dir(out_path, parse_formats(",".join(options.report_formats) if options.report_formats else None))  # user files: before any work
     check_output_path(db_path, directory=False, what="the results database")
-    if cache_path is not None:
-        check_output_path(cache_path, directory=True, what="the cache")
+    check_output_path(cache_path, directory=True, what="the cache")
     for note in notes:
         err.print(note, markup=False, highlight=False)
     summary = run_study(spec, db=db_path, out_dir=out_path, console=err, cache=cache_path, resume=resume,

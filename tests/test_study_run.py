@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from csibench.bench.results import ResultsDB
 from csibench.cli import app
+from csibench.errors import UsageError
 
 ENCODER = '''
 import torch
@@ -195,6 +197,54 @@ def test_a_resume_refuses_a_flag_that_contradicts_the_stored_run_in_one_line(tmp
     assert not (tmp_path / "rep").exists() and not (tmp_path / "c").exists()  # nothing was run
 
 
+def test_a_run_on_the_default_cache_records_it_resolved_and_a_resume_refuses_another(tmp_path, monkeypatch):
+    """Started without --cache (the CLI passes None), the run records the default cache as an absolute path: a resume from
+    another cwd uses it, and a --cache naming another directory is refused in one line."""
+    from csibench.studies.resume import Overrides, restore, start
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path.resolve()
+    study, options, _ = start("seed-004", Overrides(crs=("1/32",), train=False), cache=None, out=Path("rep"), report_formats=None,
+                              db=Path("r.db"))
+    assert (options.cache, options.out, options.db) == (f"{root}/csibench-results/cache", f"{root}/rep", f"{root}/r.db")
+    with ResultsDB(tmp_path / "r.db") as results:
+        results.append_study(sweep="seed-004@1", name=study.name, definition=study.to_dict(), options=options.to_dict())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    _, restored = restore(root / "r.db", "seed-004@1", None, Overrides(), cache=None, out=None, report_formats=None)
+    assert (restored.cache, restored.out) == (f"{root}/csibench-results/cache", f"{root}/rep")
+    same = restore(root / "r.db", "seed-004@1", None, Overrides(), cache=Path("../csibench-results/cache"), out=None,
+                   report_formats=None)
+    assert same[1] == restored  # the same directory named relatively agrees
+
+    result = CliRunner().invoke(app, ["run", "--resume", "seed-004@1", "--db", str(root / "r.db"), "--cache", "csibench-results/cache"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == ("error: --resume seed-004@1: --cache csibench-results/cache contradicts the stored run (--cache "
+                             f"{root}/csibench-results/cache); drop --cache to resume it as it was, or start a new run without --resume\n")
+    assert list(elsewhere.iterdir()) == [] and not (root / "csibench-results").exists()  # nothing was run
+
+
+@pytest.mark.parametrize(("db", "cwd", "expected"), [
+    ("a/csibench-results/results.db", "b", "a/csibench-results/cache"),  # the default database shows where the run started
+    ("a/my.db", "b", "b/csibench-results/cache"),  # otherwise the resume's cwd, as before
+])
+def test_a_run_stored_before_caches_were_recorded_resumes_on_the_default_cache(tmp_path, monkeypatch, db, cwd, expected):
+    from csibench.studies.resume import Overrides, restore, start
+
+    study, options, _ = start("seed-004", Overrides(train=False), cache=None, out=tmp_path / "rep", report_formats=None)
+    (tmp_path / db).parent.mkdir(parents=True)
+    with ResultsDB(tmp_path / db) as results:  # as such a run was stored: no db, cache null
+        results.append_study(sweep="s@1", name=study.name, definition=study.to_dict(),
+                             options={**options.to_dict(), "cache": None, "db": None})
+    (tmp_path / cwd).mkdir()
+    monkeypatch.chdir(tmp_path / cwd)
+    _, restored = restore(tmp_path / db, "s@1", None, Overrides(), cache=None, out=None, report_formats=None)
+    assert restored.cache == str(tmp_path.resolve() / expected)
+    with pytest.raises(UsageError, match=r"--cache elsewhere contradicts the stored run \(--cache .*/" + re.escape(expected) + r"\)"):
+        restore(tmp_path / db, "s@1", None, Overrides(), cache=Path("elsewhere"), out=None, report_formats=None)
+
+
 def test_a_resume_of_an_unknown_run_is_one_line(tmp_path):
     _, args = _stored_run(tmp_path)
     result = CliRunner().invoke(app, ["run", "--resume", "seed-004@2", *args])
@@ -206,7 +256,8 @@ def test_a_resume_of_an_unknown_run_is_one_line(tmp_path):
 def test_a_run_s_options_read_back_as_written():
     from csibench.studies.resume import Overrides, RunOptions
 
-    options = RunOptions("s.toml", "/c", "/rep", ("md", "html"), Overrides(models=("a",), crs=("1/32",), train=False, seed=3))
+    options = RunOptions("s.toml", "/c", "/rep", ("md", "html"), Overrides(models=("a",), crs=("1/32",), train=False, seed=3),
+                         "/r.db")
     assert RunOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
 
 
@@ -276,11 +327,19 @@ def test_a_resume_pasted_as_printed_runs_only_the_stored_narrowed_untrained_stud
     assert proc.returncode == 130, err
     pasted = re.search(r"resume with `([^`]+)`", " ".join(err.split())).group(1)
     [(sweep,)] = rows("SELECT sweep FROM studies")
-    assert pasted == f"csibench run --resume {sweep} --db r.db --cache 'my cache' --out rep"
+    root = tmp_path.resolve()
+    assert pasted == f"csibench run --resume {sweep} --db {root}/r.db --cache '{root}/my cache' --out {root}/rep"
+    [(stored,)] = rows("SELECT options_json FROM studies")
+    assert {k: json.loads(stored)[k] for k in ("db", "cache", "out")} == {
+        "db": f"{root}/r.db", "cache": f"{root}/my cache", "out": f"{root}/rep"}
 
+    # Pasted from another directory, it resumes the same run with the same cache and report directory.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     words = shlex.split(pasted)
-    done = subprocess.run([*csibench, *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*csibench, *words[1:]], cwd=elsewhere, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert list(elsewhere.iterdir()) == []  # nothing written where it was pasted
     measured = rows("SELECT model, runtime, json_extract(manifest_json, '$.config.cr') FROM measurements WHERE sweep=?", sweep)
     assert sorted(measured) == [("crnet", "onnxruntime", "1/32"), ("crnet-se", "onnxruntime", "1/32")]
     assert rows("SELECT COUNT(*) FROM trainings") == [(0,)] and rows("SELECT COUNT(*) FROM studies") == [(1,)]
@@ -292,3 +351,11 @@ def test_a_resume_pasted_as_printed_runs_only_the_stored_narrowed_untrained_stud
                            timeout=300)
     assert again.returncode == 0, again.stderr
     assert len(rows("SELECT id FROM measurements WHERE sweep=?", sweep)) == 2
+
+    # Another cache would export into it under this run's id: refused, from any cwd, before any work.
+    other = subprocess.run([*csibench, "run", "--resume", sweep, "--db", str(root / "r.db"), "--cache", "other"], cwd=elsewhere,
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode == 2
+    assert other.stderr == (f"error: --resume {sweep}: --cache other contradicts the stored run (--cache {root}/my cache); drop "
+                            "--cache to resume it as it was, or start a new run without --resume\n")
+    assert list(elsewhere.iterdir()) == []

@@ -122,10 +122,11 @@ class RunOptions:
     """How a study run was started beyond its definition; recorded with the run (``studies.options_json``)."""
 
     study: str  # the STUDY argument as given (a built-in's name or a study file)
-    cache: str | None = None  # absolute; None: the default cache
-    out: str | None = None  # absolute report directory
+    cache: str | None = None  # resolved absolute path, the default's too; None only in runs recorded before it always was
+    out: str | None = None  # resolved absolute report directory
     report_formats: tuple[str, ...] | None = None  # None: every format
     overrides: Overrides = field(default_factory=Overrides)
+    db: str | None = None  # resolved absolute path of the database the run was started in (a resume reads the --db given)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "overrides": self.overrides.to_dict()}
@@ -134,18 +135,22 @@ class RunOptions:
     def from_dict(cls, d: dict[str, Any]) -> RunOptions:
         formats = d.get("report_formats")
         return cls(d.get("study") or "", d.get("cache"), d.get("out"), tuple(formats) if formats is not None else None,
-                   Overrides.from_dict(d.get("overrides") or {}))
+                   Overrides.from_dict(d.get("overrides") or {}), d.get("db"))
 
 
-def _absolute(path: Path | None) -> str | None:
-    return None if path is None else str(Path(path).resolve())
+def _absolute(path: Path) -> str:
+    """``path`` resolved against the cwd: what it names from any other directory (stored, compared and printed so)."""
+    return str(Path(path).resolve())
 
 
 def start(study_arg: str, overrides: Overrides, *, cache: Path | None, out: Path,
-          report_formats: tuple[str, ...] | None) -> tuple[Study, RunOptions, list[str]]:
-    """A new run: the study with the command line's overrides, and the options recorded with it."""
+          report_formats: tuple[str, ...] | None, db: Path | None = None) -> tuple[Study, RunOptions, list[str]]:
+    """A new run: the study with the command line's overrides, and the options recorded with it (the cache, the default
+    one too, and the report directory and database as absolute paths: a resume from another cwd finds the same ones)."""
     study, notes = overrides.apply(load_study(study_arg))
-    return study, RunOptions(study_arg, _absolute(cache), _absolute(out), report_formats, overrides), notes
+    options = RunOptions(study_arg, _absolute(cache or DEFAULT_CACHE), _absolute(out), report_formats, overrides,
+                         _absolute(db) if db is not None else None)
+    return study, options, notes
 
 
 def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *, cache: Path | None, out: Path | None,
@@ -171,11 +176,25 @@ def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *
             shown = _flag(name, value)
             was = _flag(name, before) if before is not None else f"{_stored_value(stored, name)}, without {FLAGS[name]}"
             raise refuse(shown, None, was, shown.split(" ")[0])
-    if cache is not None and _absolute(cache) != (options.cache or _absolute(cache)):
-        raise refuse(f"--cache {cache}", None, f"--cache {options.cache}", "--cache")
+    stored_cache = _stored_cache(options, db)
+    if cache is not None and _absolute(cache) != stored_cache:
+        raise refuse(f"--cache {cache}", None, f"--cache {stored_cache}", "--cache")
     restored_out = out if out is not None else Path(options.out) if options.out else DEFAULT_OUT
     chosen_formats = report_formats if report_formats is not None else options.report_formats
-    return stored, dataclasses.replace(options, out=_absolute(restored_out), report_formats=chosen_formats)
+    return stored, dataclasses.replace(options, cache=stored_cache, out=_absolute(restored_out), report_formats=chosen_formats)
+
+
+def _stored_cache(options: RunOptions, db: Path) -> str:
+    """The cache the stored run used, absolute. A run recorded before the cache was always stored holds None: it used the
+    default cache, relative to the cwd it started in, which was not recorded. A run on the default database shows that cwd
+    (CWD/csibench-results/results.db beside CWD/csibench-results/cache); otherwise it is taken to be the resume's cwd, as
+    before (that run's printed resume command was relative, so it worked only from there anyway)."""
+    if options.cache is not None:
+        return options.cache
+    db_parts = Path(db).resolve().parts
+    if db_parts[-len(DEFAULT_DB.parts):] == DEFAULT_DB.parts:
+        return str(Path(*db_parts[:-len(DEFAULT_DB.parts)], DEFAULT_CACHE))
+    return _absolute(DEFAULT_CACHE)
 
 
 def _refusal(sweep: str):
@@ -213,10 +232,8 @@ def _stored_value(study: Study, name: str) -> str:
     return values[name]()
 
 
-def resume_command(sweep: str, *, db: Path, cache: Path | None, out: Path) -> str:
-    """The command that resumes ``sweep``, to paste as is: the database, cache and report directory where not defaults."""
-    words = ["csibench", "run", "--resume", sweep]
-    for flag, value, default in (("--db", db, DEFAULT_DB), ("--cache", cache, DEFAULT_CACHE), ("--out", out, DEFAULT_OUT)):
-        if value is not None and Path(value) != Path(default):
-            words += [flag, str(value)]
+def resume_command(sweep: str, *, db: Path, cache: Path, out: Path) -> str:
+    """The command that resumes ``sweep``, to paste as is from any cwd: the database, cache and report directory always
+    given, as absolute paths (a relative or omitted default would name another directory's files there)."""
+    words = ["csibench", "run", "--resume", sweep, "--db", _absolute(db), "--cache", _absolute(cache), "--out", _absolute(out)]
     return " ".join(shlex.quote(w) for w in words)
