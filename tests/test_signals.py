@@ -4,6 +4,7 @@ and no measuring agent outlives its csibench (checked in /proc), so the next ben
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -129,14 +130,17 @@ def test_sigkill_of_csibench_ends_its_agent_and_frees_the_lock(exported, tmp_pat
 def test_sigterm_mid_run_reports_and_prints_the_resume_command(tmp_path, config):
     db, cache, reports = tmp_path / "r.db", tmp_path / "cache", tmp_path / "reports"
     proc = start(["run", "--crs", "1/32,1/16", "--runtimes", "onnxruntime", "--min-time", "1", "--no-train",
-                  "--db", str(db), "--cache", str(cache), "--out", str(reports)], config)
+                  "--db", str(db), "--cache", str(cache), "--out", str(reports), "--json"], config)
     wait_for(lambda: rows(db) >= 1, 300, proc)  # one group measured and committed, the next under way
     time.sleep(0.3)
     busy = children(proc.pid)
     kept = rows(db)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
+    doc = json.loads(stdout)  # --json: a script still learns the run id, its report and how to resume it
+    assert doc["exit_code"] == 143 and doc["sweep"].startswith("seed-004@") and doc["report"].endswith("index.html")
+    assert doc["resume"].startswith(f"csibench run --resume {doc['sweep']} ")
     line = " ".join(stderr.split())
     assert "error: interrupted (SIGTERM); every completed record of run " in line and "resume with `csibench run --resume " in line
     assert (reports / "report.md").is_file() and rows(db) == kept and rows(db, "failures") == 0

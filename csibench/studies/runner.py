@@ -278,12 +278,14 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
         stopped = Interrupted(f"interrupted ({signals.signal_name(exc)}); every completed record of run {sweep} is kept in {db} "
                               f"and reported in {written['report']}; resume with `{resume_cmd}`")
         stopped.exit_code = signals.exit_code(exc)
+        stopped.details = {"study": study.name, "sweep": sweep, "db": str(db), "report": str(written["report"]), "resume": resume_cmd}
         raise stopped from None
     except CsibenchError as exc:  # recorded on the run, so its report and `report --list` say it did not finish
         with ResultsDB(db) as results:
             results.append_failure(device=", ".join(study.devices), reason=str(exc), kind=type(exc).__name__, sweep=sweep)
         written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)
         exc.args = (f"{exc}; recorded in run {sweep} ({written['report']}); resume with `{resume_cmd}`",)
+        exc.details = {"study": study.name, "sweep": sweep, "db": str(db), "report": str(written["report"]), "resume": resume_cmd}
         raise
     written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)
     summary = {"study": study.name, "sweep": sweep, "db": str(db), "cache": str(cache), "measurements": outcomes,
@@ -293,9 +295,11 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     failed = [o for o in outcomes if "error" in o]
     if failed:
         first = failed[0]
-        raise CsibenchError(f"{len(failed)} measurement group(s) failed (first: {first['device']} {', '.join(first['models'])} on "
-                            f"{first['runtime']}: {first['error']}); the rest is recorded and reported in {written['report']}; "
-                            f"resume with `{resume_cmd}`")
+        partly = CsibenchError(f"{len(failed)} measurement group(s) failed (first: {first['device']} {', '.join(first['models'])} on "
+                               f"{first['runtime']}: {first['error']}); the rest is recorded and reported in {written['report']}; "
+                               f"resume with `{resume_cmd}`")
+        partly.details = {**summary, "resume": resume_cmd}  # a --json caller keeps the run id and what was measured
+        raise partly
     return summary
 
 
