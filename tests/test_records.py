@@ -20,7 +20,7 @@ from csibench.schema import LatencySummary, RatioCI, Verdict
 from csibench.studies.recipes import TrainingDone
 from csibench.studies.resume import Overrides, RunOptions
 from csibench.studies.spec import builtin_names, load_study
-from tests.cli_helpers import invoke
+from tests.cli_helpers import dense_onnx, invoke
 
 FAST = ("--min-time", "0.05", "--min-samples", "8")
 
@@ -28,19 +28,8 @@ FAST = ("--min-time", "0.05", "--min-samples", "8")
 @pytest.fixture(scope="module")
 def benched(tmp_path_factory) -> dict:
     """A real bench of a hand-built ONNX graph (bare file) into a real database: the record and its row."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     folder = tmp_path_factory.mktemp("records")
-    rng = np.random.default_rng(3)
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], "dense",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32])],
-        [numpy_helper.from_array(rng.standard_normal((32, 64)).astype(np.float32), "W"),
-         numpy_helper.from_array(rng.standard_normal(32).astype(np.float32), "b")])
-    path = folder / "dense.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), path)
+    path = dense_onnx(folder / "dense.onnx", 64, 32, seed=3)
     db = folder / "results.db"
     result = invoke("bench", path, *FAST, "--db", db)
     assert result.exit_code == 0, result.output

@@ -311,21 +311,10 @@ def test_quick_check_costs_little(tmp_path):
 @pytest.fixture(scope="module")
 def benched_db(tmp_path_factory) -> Path:
     """A results database written by a real bench of a tiny real ONNX graph (a bare file: one Gemm)."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from tests.cli_helpers import invoke
+    from tests.cli_helpers import dense_onnx, invoke
 
     folder = tmp_path_factory.mktemp("typed_rows")
-    rng = np.random.default_rng(7)
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], "dense",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
-        [numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "W"),
-         numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), folder / "dense.onnx")
+    dense_onnx(folder / "dense.onnx", 16, 8, seed=7)
     db = folder / "results.db"
     result = invoke("bench", folder / "dense.onnx", "--min-time", "0.05", "--min-samples", "5", "--max-time", "2", "--db", db)
     assert result.exit_code == 0, result.output
