@@ -74,13 +74,14 @@ def handle_errors(fn):
 
 
 _json_stdout: list = []  # the real stdout while a --json command runs (everything else printed goes to stderr)
+_json_written: list = []  # non-empty once this --json command has printed its document: stdout holds one JSON value
 
 
 def _json_error(kwargs: dict, message: str, code: int, details: Any = None) -> None:
     """Under --json a failure is JSON on stdout too ({"error", "exit_code", and what was recorded before it failed,
     e.g. the run id}), so a script that parses stdout never gets nothing; the one line on stderr stays."""
-    if not kwargs.get("json_out"):
-        return
+    if not kwargs.get("json_out") or _json_written:
+        return  # a command that printed its result document before failing (e.g. a failed validation) keeps that one
     doc = {"error": message, "exit_code": code, **dict(details or {})}
     try:
         text = json.dumps(doc, indent=2, allow_nan=False, default=str)
@@ -96,6 +97,7 @@ def _json_only_on_stdout(fn, *args, **kwargs):
     import contextlib
 
     _json_stdout.append(sys.stdout)
+    _json_written.clear()
     try:
         with contextlib.redirect_stdout(sys.stderr):
             return fn(*args, **kwargs)
@@ -112,6 +114,7 @@ def emit_json(data: Any) -> None:
         where = _non_finite_at(data, "") or "a value"
         raise CsibenchError(f"the result holds a number that is not finite at {where}; refusing to print it as JSON") from None
     (_json_stdout[-1] if _json_stdout else sys.stdout).write(text + "\n")
+    _json_written.append(True)
 
 
 def _non_finite_at(data: Any, path: str) -> str | None:

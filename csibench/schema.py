@@ -425,7 +425,12 @@ class RatioCI:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RatioCI:
+        """Strict on the fields every writer has given since the first schema: a ratio without its CI is a broken
+        record, raised (KeyError) before the group is committed, never stored as NULLs."""
         d = _dict(d)
+        missing = [f for f in ("ratio", "ci95_low", "ci95_high", "ratio_of_medians", "pairs") if f not in d]
+        if missing:
+            raise KeyError(f"ratio record without {', '.join(missing)}")
         values: dict[str, Any] = {f: d.get(f) for f in cls.__dataclass_fields__}
         return cls(**values)
 
