@@ -99,6 +99,11 @@ def run_command(
     summary = run_study(spec, db=db_path, out_dir=out_path, console=err, cache=cache_path, resume=resume,
                         formats=parse_formats(",".join(options.report_formats) if options.report_formats else None),
                         options=options.to_dict())
+    if summary["failed_validation"]:  # not timed, and said where a script or a reader of the terminal looks
+        first = summary["failed_validation"][0]
+        err.print(f"warning: {len(summary['failed_validation'])} artifact(s) failed validation and were not timed (first: "
+                  f"{first['label']} {first['format']} {first['precision']}: {first['reason']}); the report lists them",
+                  markup=False, highlight=False, soft_wrap=True)
     if json_out:
         return emit_json(summary)
     measured = sum(len(o.get("ids", [])) for o in summary["measurements"])

@@ -124,3 +124,25 @@ def test_agent_fails_nan_in_any_output(two_outputs, tmp_path):
     save_reference(tmp_path / "nan-ref.npz", feeds, good)
     report = agent_validate(loaded, str(tmp_path / "nan-ref.npz"), 1e-4)
     assert report["status"] == "failed" and report["error"] == "stored reference output 'second' has 16 NaN values (of 64)"
+
+
+def test_a_run_whose_artifact_fails_validation_says_so_outside_the_report(tmp_path):
+    """A study whose bare artifact fails its reference (a NaN in the expected output) is reported, never timed, and
+    the run says so on stderr and in its --json summary, not only inside the report."""
+    from tests.cli_helpers import dense_onnx
+
+    dense_onnx(tmp_path / "dense.onnx", 16, 8, seed=1)
+    expected = np.zeros((1, 8), np.float32)
+    expected[0, 2] = np.nan
+    np.savez(tmp_path / "ref.npz", x=np.ones((1, 16), np.float32), y=expected)
+    study = tmp_path / "s.toml"
+    study.write_text('[[models]]\nartifact = "dense.onnx"\nreference = "ref.npz"\n[measure]\nmin_time = 0.05\nmax_time = 1\n')
+    result = invoke("run", study, "--db", tmp_path / "r.db", "--out", tmp_path / "rep", "--cache", tmp_path / "cache", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["measurements"] == []
+    [failed] = summary["failed_validation"]
+    assert (failed["label"], failed["format"], failed["precision"]) == ("dense.onnx", "onnx", "fp32")
+    assert "output 'y' has 1 NaN value" in failed["reason"]
+    warning = " ".join(result.stderr.split())
+    assert "warning: 1 artifact(s) failed validation and were not timed (first: dense.onnx onnx fp32:" in warning

@@ -401,6 +401,13 @@ class ResultsDB:
             raise ValueError(table)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {table} WHERE sweep=?", (sweep,)).fetchone()[0])
 
+    def failed_validations(self, sweep: str) -> list[dict[str, Any]]:
+        """Artifacts of one sweep that were made (or opened) but failed validation: never timed, and a run that
+        reports them must say so where a script looks, not only inside the report."""
+        rows = self._conn.execute("SELECT label, format, precision, reason FROM artifacts WHERE sweep=? AND status='failed' ORDER BY id",
+                                  (sweep,))
+        return [dict(r) for r in rows]
+
     def count_failed_artifacts(self, sweep: str) -> int:
         """Artifacts of one sweep that failed export or validation (never measured: they are not in ``failures``)."""
         return int(self._conn.execute("SELECT COUNT(*) FROM artifacts WHERE sweep=? AND status IN ('failed', 'export-failed')",

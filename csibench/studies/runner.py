@@ -288,7 +288,10 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
         exc.details = {"study": study.name, "sweep": sweep, "db": str(db), "report": str(written["report"]), "resume": resume_cmd}
         raise
     written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)
+    with ResultsDB(db) as results:
+        failed_validation = results.failed_validations(sweep)
     summary = {"study": study.name, "sweep": sweep, "db": str(db), "cache": str(cache), "measurements": outcomes,
+               "failed_validation": failed_validation,
                "reused": {"trainings": stats["trainings reused"], "artifacts": stats["artifacts reused"]},
                "made": {"trainings": stats["trainings made"], "artifacts": stats["artifacts made"]},
                "report": str(written["report"]), "files": {k: str(v) for k, v in written.items()}}
