@@ -188,8 +188,9 @@ def test_local_calibration_per_thread_and_cache_stored_with_fingerprint(tmp_path
     cores = cal["host"]["logical_cores"]
     assert sorted(map(int, cal["peak_gflops_by_threads"])) == thread_counts(cores)
     assert cal["peak_gflops_by_threads"][str(cores)] == cal["peak_gflops"]
-    if cores > 1:  # numpy's BLAS really was limited: one thread is well below every core
-        assert cal["peak_gflops_by_threads"]["1"] < 0.8 * cal["peak_gflops"]
+    # Each peak was probed under its own thread limit, as the device saw it (a rate comparison between thread counts
+    # is a timing goal, not a test: on a shared 2-core machine the 2-thread peak can fall to the 1-thread one).
+    assert cal["peak_threads_by_threads"] == {str(t): t for t in thread_counts(cores)}
     assert cal["cache_bytes"] == 2 * 2**20 and cal["cache_bandwidth_gbs"] > 0
     assert stored["id"] == cal["calibration_id"] == 1 and stored["device"] == "local"
     assert stored["fingerprint_sha256"] == fingerprint_digest(cal["host"]) and stored["peak_gflops"] == cal["peak_gflops"]

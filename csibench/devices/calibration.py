@@ -100,6 +100,7 @@ def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
     by_threads: dict[str, float] = {}
     sources: dict[str, str] = {}
     probes: dict[str, dict] = {}
+    ran_at: dict[str, int | None] = {}  # the thread limit each probe run saw on the device (its OMP_NUM_THREADS)
     if _accepts(device.calibrate, "threads"):
         cores = (result.get("host") or {}).get("logical_cores")
         for t in thread_counts(cores):
@@ -107,12 +108,13 @@ def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
             by_threads[str(t)] = at_t["peak_gflops"]
             sources[str(t)] = at_t.get("peak_source") or PEAK_SOURCE_BEFORE
             probes[str(t)] = at_t.get("peak_probes_gflops") or {}
+            ran_at[str(t)] = at_t.get("peak_threads")
     if _accepts(device.calibrate, "copy_mb"):
         cache = device.calibrate(seconds, copy_mb=CACHE_COPY_MB)
         result.update(cache_bandwidth_gbs=cache["memory_bandwidth_gbs"], cache_bytes=2 * CACHE_COPY_MB * 2**20)
     if by_threads:
         result.update(peak_gflops_by_threads=by_threads, peak_source_by_threads=sources,
-                      peak_probes_gflops_by_threads=probes)
+                      peak_probes_gflops_by_threads=probes, peak_threads_by_threads=ran_at)
     result.setdefault("peak_source", PEAK_SOURCE_BEFORE)  # an agent from before the runtime probes
     result.update(device=device.name, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                   fingerprint_sha256=fingerprint_digest(result.get("host")))
