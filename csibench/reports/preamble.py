@@ -103,8 +103,8 @@ def _devices(found: dict[str, dict[str, Any]]) -> list[str]:
         host = d["host"]
         board = f"{host['board']}, " if host.get("board") else ""
         state = d.get("state", {})
-        thermal = ", ".join(f"{k} {state[k]}" for k in ("temperature_c", "throttled", "cpu_freq_current_mhz", "load_avg_1min")
-                            if state.get(k) is not None)
+        thermal = ", ".join(f"{k} {state[k]:.3g}" if isinstance(state[k], float) else f"{k} {state[k]}"
+                            for k in ("temperature_c", "throttled", "cpu_freq_current_mhz", "load_avg_1min") if state.get(k) is not None)
         runtimes = ", ".join(f"{r['impl']} {r['version']}" for r in d["runtimes"].values())
         facts = (f"{board}{host.get('cpu_model')}, {host.get('logical_cores')} logical cores, governor "
                  f"{host.get('governor') or 'unreadable'}, {host.get('os')}, Python {host.get('python')}"
