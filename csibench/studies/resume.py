@@ -46,11 +46,9 @@ class Overrides:
     data: str | None = None
     seed: int | None = None
 
-    def given(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
     def to_dict(self) -> dict[str, Any]:
-        return self.given()
+        """The flags given (None: not given, left out)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Overrides:
@@ -170,7 +168,7 @@ def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *
     if study_arg is not None and study_arg not in (stored.name, stored.source, options.study) \
             and Path(study_arg).resolve() != Path(options.study or stored.source).resolve():
         raise refuse("STUDY", study_arg, f"study {options.study or stored.name}", "STUDY")
-    for name, value in overrides.given().items():
+    for name, value in overrides.to_dict().items():
         before = getattr(options.overrides, name)
         if (before is not None and before != value) or Overrides(**{name: value}).apply(stored)[0] != stored:
             shown = _flag(name, value)
