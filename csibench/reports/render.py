@@ -18,7 +18,7 @@ from typing import Any
 
 import csibench
 from csibench.errors import UsageError
-from csibench.files import CAP_TEXT_CONFIG, FileWriteError, os_error_message
+from csibench.files import CAP_TEXT_CONFIG, FileWriteError, os_error_message, sha256_bytes
 from csibench.reports import render_html, render_tex
 from csibench.reports.figure import Figure
 from csibench.reports.preamble import figure_notes, md_rich, md_text
@@ -164,7 +164,7 @@ def write_report(tables: list[Table], out_dir: Path, preamble: str, meta: dict[s
         raise FileWriteError(f"cannot write the report to {out_dir}: it is a file, not a directory")
     owned = _owned_files(out_dir)
     _refuse_collisions(out_dir, list(files), owned)
-    new = ReportMarker({name: _sha256(content if isinstance(content, bytes) else content.encode()) for name, content in files.items()})
+    new = ReportMarker({name: sha256_bytes(content if isinstance(content, bytes) else content.encode()) for name, content in files.items()})
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     except OSError as exc:
@@ -253,10 +253,6 @@ class ReportMarker:
                 if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
                     raise ValueError(f"its digest for {name!r} is not a sha256")
         return cls(dict(found[0]), dict(found[1]))
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _real_dir(path: Path) -> bool:
