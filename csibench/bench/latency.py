@@ -15,7 +15,7 @@ from typing import Any
 
 import csibench
 from csibench.bench import runtimes
-from csibench.bench.stats import ratio_ci, stability_warnings, summarize, verdict
+from csibench.bench.stats import latency_summary, ratio_ci, stability_warnings, verdict
 from csibench.devices.local import LocalDevice
 from csibench.devices.profiles import contradictions
 from csibench.errors import UsageError
@@ -133,7 +133,7 @@ def _short_of_protocol(found: dict, item: dict, protocol: dict) -> dict:
 
 def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
     m = artifact.manifest
-    summary = summarize(item["per_call_s"])
+    summary = latency_summary(item["per_call_s"])  # typed once; the record stores its dict
     raw_min_s = min(item["raw_samples_ns"]) / 1e9
     return {
         "record_version": RECORD_VERSION,
@@ -162,7 +162,7 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
         "loops": item["loops"],
         "certified": item["certified"],
         "device_validation": item.get("device_validation"),
-        "summary": summary,
+        "summary": summary.to_dict(),
         "raw_samples_ns": item["raw_samples_ns"],
         "per_call_s": item["per_call_s"],
         "peak_rss_bytes": item["peak_rss_bytes"],
