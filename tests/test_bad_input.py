@@ -301,6 +301,12 @@ ROWS = [
     # (end of bounded reads and databases (items 5, 11) rows)
     # --- issue 16, roofline (item 9) ---------------------------------------------------------------------------
     # (end of roofline (item 9) rows)
+    # --- issue 17, device protocol ---------------------------------------------------------------------------
+    # (end of device protocol rows)
+    # --- issue 17, engines ---------------------------------------------------------------------------
+    # (end of engines rows)
+    # --- issue 17, ray ---------------------------------------------------------------------------
+    # (end of ray rows)
 ]
 
 
