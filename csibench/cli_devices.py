@@ -1,4 +1,4 @@
-"""`csibench devices …`: built-in board profiles and the user's SSH devices."""
+"""`csibench devices …`: built-in board profiles and the user's devices, of any kind in devices.registry."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, err,
 from csibench.devices.profiles import PROFILES, contradictions, get_profile
 from csibench.errors import UsageError
 
-devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your SSH devices.", no_args_is_help=True)
+devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your devices (SSH boards, this machine).", no_args_is_help=True)
 MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
 NameArg = Annotated[str, typer.Argument(help="Device name (see `csibench devices list`).")]
 
@@ -32,40 +32,69 @@ def list_devices(json_out: JsonOpt = False) -> None:
     for p in PROFILES.values():
         table.add_row(p.name, p.board, p.cpu, str(p.cores or "–"), str(p.clock_ghz or "–"), str(p.l2_kib or "–"), p.memory)
     out.print(table)
-    table = RichTable("device", "profile", "destination", "python", "host keys", title=f"your devices ({devices_file()})")
-    table.add_row("local", "local", "this machine", "–", "–")
+    table = RichTable("device", "kind", "profile", "where", title=f"your devices ({devices_file()})")
+    table.add_row("local", "local", "local", "this machine")
     for d in devices.values():
-        dest = f"{d.user + '@' if d.user else ''}{d.host}:{d.port}"
-        table.add_row(d.name, d.profile, dest, d.python, "trust on first use" if d.trust_on_first_use else "known_hosts")
+        table.add_row(d.name, d.kind, d.profile, d.summary())
     out.print(table)
 
 
-@devices_app.command("add")
+@devices_app.command("add", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handle_errors
 def add(
+    ctx: typer.Context,
     name: NameArg,
-    host: Annotated[str, typer.Option("--host", help="Hostname or address of the device.")],
-    profile: Annotated[str, typer.Option("--profile", help="Board profile, e.g. rpi4 (see `devices list`).")] = "rpi4",
-    port: Annotated[int, typer.Option("--port", help="SSH port.")] = 22,
-    user: Annotated[str | None, typer.Option("--user", help="SSH user \\[default: yours].")] = None,
-    key: Annotated[str | None, typer.Option("--key", help="Private key file \\[default: ssh-agent and ~/.ssh].")] = None,
-    python: Annotated[str, typer.Option("--python", help="The device's Python (e.g. a venv with its runtime).")] = "python3",
-    known_hosts: Annotated[str | None, typer.Option("--known-hosts", help="known_hosts file, only read \\[default: ~/.ssh/known_hosts].")] = None,
-    trust_on_first_use: Annotated[bool, typer.Option(
-        "--trust-on-first-use", help="Accept an unknown host key and remember it in csibench's own known_hosts (config directory).")] = False,
-    remote_dir: Annotated[str, typer.Option("--remote-dir", help="Cache directory on the device.")] = ".cache/csibench",
+    kind: Annotated[str, typer.Option("--kind", help="Device kind: ssh (a board over SSH) or local (this machine under "
+                                                     "your name); each takes its own options.")] = "ssh",
+    host: Annotated[str | None, typer.Option("--host", help="ssh: hostname or address of the device.")] = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Board profile, e.g. rpi4 (see `devices list`) \\[default: rpi4 for ssh, local for local].")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="ssh: SSH port \\[default: 22].")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="ssh: SSH user \\[default: yours].")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="ssh: private key file \\[default: ssh-agent and ~/.ssh].")] = None,
+    python: Annotated[str | None, typer.Option(
+        "--python", help="ssh: the device's Python (e.g. a venv with its runtime) \\[default: python3].")] = None,
+    known_hosts: Annotated[str | None, typer.Option(
+        "--known-hosts", help="ssh: known_hosts file, only read \\[default: ~/.ssh/known_hosts].")] = None,
+    trust_on_first_use: Annotated[bool | None, typer.Option(
+        "--trust-on-first-use", help="ssh: accept an unknown host key and remember it in csibench's own known_hosts "
+                                     "(config directory).")] = None,
+    remote_dir: Annotated[str | None, typer.Option(
+        "--remote-dir", help="ssh: cache directory on the device \\[default: .cache/csibench].")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a device of the same name.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Add an SSH device (a board profile + a destination) to your config."""
-    from csibench.devices.config import DeviceConfig, add_device, devices_file
+    """Add a device to your config: its kind (ssh by default) and that kind's options. A kind added to
+    csibench.devices.registry takes its own options here too (its config's fields, as --field-name VALUE)."""
+    from csibench.devices.config import config_from_options, devices_file
+    from csibench.devices.config import add_device as add_to_file
 
-    cfg = DeviceConfig(name=name, profile=profile, host=host, port=port, user=user, key_file=key, python=python,
-                       known_hosts=known_hosts, trust_on_first_use=trust_on_first_use, remote_dir=remote_dir)
-    add_device(cfg, replace=replace)
+    options = {"--host": host, "--profile": profile, "--port": port, "--user": user, "--key": key, "--python": python,
+               "--known-hosts": known_hosts, "--trust-on-first-use": trust_on_first_use, "--remote-dir": remote_dir,
+               **extra_options(ctx.args)}
+    cfg = config_from_options(kind, name, options)
+    add_to_file(cfg, replace=replace)
     if json_out:
         return emit_json(cfg.to_dict())
-    out.print(f"added device {name!r} ({profile}, {host}:{port}) to {devices_file()}; next: csibench devices check {name!r}", markup=False)
+    where = f", {cfg.host}:{cfg.port}" if kind == "ssh" else ""
+    out.print(f"added device {name!r} ({kind}, {cfg.profile}{where}) to {devices_file()}; next: csibench devices check {name!r}",
+              markup=False)
+
+
+def extra_options(args: list[str]) -> dict[str, str | bool]:
+    """Options this command does not declare (another kind's, from the registry), as flag → text (True for a flag
+    given without a value); the kind's config converts and checks them."""
+    found: dict[str, str | bool] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or token == "--":
+            raise UsageError(f"unexpected argument {token!r}: give `devices add NAME --kind KIND` and that kind's --options")
+        flag, eq, value = token.partition("=")
+        has_value = not eq and i + 1 < len(args) and not args[i + 1].startswith("--")
+        found[flag] = value if eq else args[i + 1] if has_value else True
+        i += 2 if has_value else 1
+    return found
 
 
 @devices_app.command("show")
@@ -79,8 +108,7 @@ def show(name: NameArg, json_out: JsonOpt = False) -> None:
         data = {"profile": PROFILES[name].to_dict()}
     else:
         device = get_device(name)
-        cfg = device.cfg.to_dict() if hasattr(device, "cfg") else {"name": "local", "profile": "local"}
-        data = {"device": cfg, "profile": get_profile(cfg["profile"]).to_dict()}
+        data = {"device": device.describe(), "profile": get_profile(device.profile or "local").to_dict()}
     if json_out:
         return emit_json(data)
     for section, values in data.items():
@@ -97,7 +125,7 @@ def check(name: NameArg, json_out: JsonOpt = False) -> None:
 
     device = get_device(name)
     probe = device.probe()
-    probe["profile_contradictions"] = contradictions(getattr(device, "profile", None), probe["host"])
+    probe["profile_contradictions"] = contradictions(device.profile, probe["host"])
     if probe["profile_contradictions"]:
         err.print(f"warning: device {name!r} does not match its profile: {'; '.join(probe['profile_contradictions'])} "
                   "(fix it with `csibench devices add --replace`)", markup=False, highlight=False, soft_wrap=True)

@@ -34,7 +34,8 @@ NOT_RECORDS: dict[str, str] = {
     "csibench.data.sionna_mu:MuGenConfig": "a dataset's metadata for provenance (the content hash keys the cache)",
     "csibench.reports.table:Table": "a report's table in report.json (output; reports are rebuilt from the database)",
     "csibench.reports.figure:Figure": "a report's figure entry in report.json (output)",
-    "csibench.devices.config:DeviceConfig": "devices.json entry, read back by its own constructor (DeviceConfig(**entry), devices/config.py); "
-                                            "no from_dict yet",
+    "csibench.devices.config:SSHConfig": "devices.json entry of kind ssh, read back by devices.config.config_from_dict "
+                                         "(each field checked against its annotation); tests/test_device_protocol.py round-trips it",
+    "csibench.devices.config:LocalConfig": "devices.json entry of kind local, read back as SSHConfig is",
     "csibench.devices.profiles:BoardProfile": "a `devices profiles --json` entry",
 }

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from csibench.bench.latency import measure, measure_group
 from csibench.bench.results import ResultsDB
 from csibench.cli import app
-from csibench.devices.config import DeviceConfig, add_device, load_devices
+from csibench.devices.config import SSHConfig, add_device, load_devices
 from csibench.devices.lookup import get_device
 from csibench.devices.ssh import SSHDevice
 from csibench.errors import CsibenchError, RuntimeMissingError, UsageError
@@ -41,12 +41,12 @@ def config_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CSIBENCH_CONFIG_DIR", str(tmp_path / "config"))
 
 
-def device(sshd: Sshd, tmp_path: Path, **overrides) -> DeviceConfig:
+def device(sshd: Sshd, tmp_path: Path, **overrides) -> SSHConfig:
     # A remote cache path with a space and quotes: it must travel as data.
     remote = tmp_path / "remote cache 'q'"
     fields = dict(name="pi", profile="rpi4", host="127.0.0.1", port=sshd.port, user=sshd.user, key_file=str(sshd.client_key),
                   python=sys.executable, known_hosts=str(sshd.known_hosts), remote_dir=str(remote))
-    return DeviceConfig(**{**fields, **overrides})
+    return SSHConfig(**{**fields, **overrides})
 
 
 def test_check_reports_fingerprint_and_runtimes(sshd, tmp_path):

@@ -31,11 +31,12 @@ def test_group_and_comparisons_written_in_one_transaction(tmp_path):
 _LOCKED_RUN = """
 import json, sys, time
 from csibench.bench.latency import protocol_settings
+from csibench.devices.base import GroupRequest
 from csibench.devices.local import LocalDevice
 from csibench.export.artifacts import load_artifact
 art = load_artifact(sys.argv[1])
 t0 = time.time()
-r = LocalDevice().run_agent([art], "onnxruntime", 1, 0, protocol_settings(min_time_s=0.8, min_samples=16, warmup_s=0.1), 120)
+r = LocalDevice().measure(GroupRequest((art,), "onnxruntime", 1, 0, protocol_settings(min_time_s=0.8, min_samples=16, warmup_s=0.1), 120))
 print(json.dumps({"started": t0, "lock_wait_s": r["lock_wait_s"], "held": r["lock_held_unix_s"]}))
 """
 

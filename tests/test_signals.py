@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from csibench.bench.latency import measure
-from csibench.devices.config import DeviceConfig, add_device
+from csibench.devices.config import SSHConfig, add_device
 from tests.sshd import SSHD, Sshd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +155,7 @@ def test_sigkill_of_csibench_ends_the_remote_agent(exported, tmp_path_factory, t
     try:
         remote = tmp_path / "remote-cache-marker"
         monkeypatch.setenv("CSIBENCH_CONFIG_DIR", str(config))
-        add_device(DeviceConfig(name="pi", profile="rpi4", host="127.0.0.1", port=server.port, user=server.user,
+        add_device(SSHConfig(name="pi", profile="rpi4", host="127.0.0.1", port=server.port, user=server.user,
                                 key_file=str(server.client_key), python=sys.executable, known_hosts=str(server.known_hosts),
                                 remote_dir=str(remote)))
         proc = start(["bench", str(exported[("crnet", "onnx")]), "--device", "pi", "--min-time", "20", "--max-time", "30",

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from csibench.cli import app
-from csibench.devices.config import DeviceConfig, add_device
+from csibench.devices.config import SSHConfig, add_device
 from csibench.devices.local import AGENT
 from csibench.devices.ssh import SSHDevice, sha256_of
 from csibench.errors import CsibenchError
@@ -56,10 +56,10 @@ def config_dir(tmp_path, monkeypatch):
     return tmp_path / "config"
 
 
-def device(server: Sshd, tmp_path: Path, **overrides) -> DeviceConfig:
+def device(server: Sshd, tmp_path: Path, **overrides) -> SSHConfig:
     fields = dict(name="pi", profile="rpi4", host="127.0.0.1", port=server.port, user=server.user, key_file=str(server.client_key),
                   python=sys.executable, known_hosts=str(server.known_hosts), remote_dir=str(tmp_path / "remote cache"))
-    return DeviceConfig(**{**fields, **overrides})
+    return SSHConfig(**{**fields, **overrides})
 
 
 def host_line(server: Sshd) -> str:
@@ -308,7 +308,7 @@ def test_endpoint_that_is_not_ssh_is_one_prompt_line(tmp_path, reply, fragment, 
     listener, done = _server(reply)
     port = listener.getsockname()[1]
     try:
-        add_device(DeviceConfig(name="nonssh", profile="rpi4", host="127.0.0.1", port=port))
+        add_device(SSHConfig(name="nonssh", profile="rpi4", host="127.0.0.1", port=port))
         args = ["devices", "check", "nonssh"] if command == "check" else \
             ["bench", str(tmp_path / "missing.onnx"), "--device", "nonssh", "--db", str(tmp_path / "r.db")]
         if command == "bench":  # a real artifact, so the device is reached

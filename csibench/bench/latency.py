@@ -16,7 +16,8 @@ from typing import Any
 import csibench
 from csibench.bench import runtimes
 from csibench.bench.stats import latency_summary, ratio_ci, stability_warnings, verdict
-from csibench.devices.local import LocalDevice
+from csibench.devices.base import Device, GroupRequest
+from csibench.devices.lookup import get_device
 from csibench.devices.profiles import contradictions
 from csibench.errors import UsageError
 from csibench.export.artifacts import load_artifact
@@ -75,7 +76,7 @@ def _prepare(paths: list[str | Path | Artifact], runtime: str | None, threads: i
     return artifacts, runtimes.resolve_runtime(formats.pop(), runtime)
 
 
-def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None, threads: int = 1, *, device=None,
+def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None, threads: int = 1, *, device: Device | None = None,
                   seed: int = 0, timeout_s: float = 600, bare_ok: bool = False,
                   references: list[str | Path | None] | None = None, **protocol: Any) -> tuple[list[dict], dict | None]:
     """Measure several artifacts interleaved (A B A B …) in one fresh process on ``device``.
@@ -84,22 +85,26 @@ def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None
     ``references`` (one .npz or None per path); they are timed by the same agent loop as exported artifacts. Returns
     one record per artifact and, for two or more, the ratios of each to the first with a 95 % CI.
     """
-    device = device or LocalDevice()
+    device = device or get_device("local")
     artifacts, info = _prepare(paths, runtime, threads, bare_ok=bare_ok, references=references)
     settings = protocol_settings(**protocol)
-    if info.name == "torch":
-        if device.name != "local":
-            raise UsageError(f"the torch runtime runs only on this machine, not on device {device.name!r}; use litert or onnxruntime")
-        result = device.run_torch(artifacts, threads, seed, settings, timeout_s)
-    else:
+    if info.name == "torch" and not device.runs_torch:
+        raise UsageError(f"the torch runtime runs only on this machine, not on device {device.name!r}; use litert or onnxruntime")
+    if info.name != "torch":
         device.require_runtime(info)
-        result = device.run_agent(artifacts, info.name, threads, seed, settings, timeout_s)
-    mismatch = contradictions(getattr(device, "profile", None), result["host"])
+    reply = device.measure(GroupRequest(tuple(artifacts), info.name, threads, seed, settings, timeout_s))
+    return records_from_reply(artifacts, reply, device)
+
+
+def records_from_reply(artifacts: list[Artifact], reply: dict, device: Device) -> tuple[list[dict], dict | None]:
+    """The typed records of a group from the device's reply, one per artifact, naming the caller's ``artifacts`` (not
+    wherever the device staged its copies), and for two or more the ratios of each to the first with a 95 % CI."""
+    mismatch = contradictions(device.profile, reply["host"])
     if mismatch:
         warn_once(f"device {device.name!r} does not match its profile: {'; '.join(mismatch)} "
                   f"(recorded with each measurement; fix it with `csibench devices add --replace`)")
-    records = [{**_record(a, item, result, device.name), "profile_contradictions": mismatch}
-               for a, item in zip(artifacts, result["results"], strict=True)]
+    records = [{**_record(a, item, reply, device.name), "profile_contradictions": mismatch}
+               for a, item in zip(artifacts, reply["results"], strict=True)]
     comparison = None
     if len(records) > 1:
         comparison = {"baseline": records[0]["model"], "ratios": [
@@ -107,8 +112,8 @@ def measure_group(paths: list[str | Path | Artifact], runtime: str | None = None
     return records, comparison
 
 
-def measure(artifact_path: str | Path | Artifact, runtime: str | None = None, threads: int = 1, *, device=None, seed: int = 0,
-            timeout_s: float = 600, bare_ok: bool = False, reference: str | Path | None = None, **protocol: Any) -> dict:
+def measure(artifact_path: str | Path | Artifact, runtime: str | None = None, threads: int = 1, *, device: Device | None = None,
+            seed: int = 0, timeout_s: float = 600, bare_ok: bool = False, reference: str | Path | None = None, **protocol: Any) -> dict:
     """Measure one artifact; returns its record (see ``measure_group``)."""
     records, _ = measure_group([artifact_path], runtime, threads, device=device, seed=seed, timeout_s=timeout_s,
                                bare_ok=bare_ok, references=[reference], **protocol)

@@ -1,4 +1,5 @@
-"""User devices: a board profile plus an SSH destination, kept in ``devices.json`` in the config directory.
+"""User devices: one config dataclass per kind (``LocalConfig``, ``SSHConfig``), kept in ``devices.json`` in the
+config directory with each entry's ``"kind"`` (an entry without one, from before kinds, is an SSH device).
 
 The directory is ``$CSIBENCH_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/csibench``, else ``~/.config/csibench``.
 """
@@ -9,8 +10,11 @@ import dataclasses
 import json
 import os
 import re
-from dataclasses import dataclass
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from csibench.devices.profiles import PROFILES, get_profile
 from csibench.errors import CsibenchError, UsageError, suggest
@@ -30,21 +34,86 @@ def devices_file() -> Path:
     return config_dir() / "devices.json"
 
 
-@dataclass(frozen=True)
-class DeviceConfig:
-    name: str
-    profile: str
-    host: str
-    port: int = 22
-    user: str | None = None
-    key_file: str | None = None  # default: the SSH agent and ~/.ssh keys
-    python: str = "python3"  # the device's interpreter (a venv's python where its runtime lives)
-    known_hosts: str | None = None  # default: ~/.ssh/known_hosts; only read (learned keys go to CONFIG_DIR/known_hosts)
-    trust_on_first_use: bool = False  # accept and remember an unknown host key (never a changed one)
-    remote_dir: str = ".cache/csibench"  # content-addressed cache, relative to the remote home
+def _opt(default: Any, flag: str, help: str) -> Any:
+    """A config field that `devices add` takes as ``flag`` (its help is shown when another kind is given it)."""
+    return field(default=default, metadata={"flag": flag, "help": help})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalConfig:
+    """This machine under a name of yours, e.g. csibench run on the board itself: ``--kind local --profile rpi5``."""
+
+    kind: ClassVar[str] = "local"
+    name: str = "local"
+    profile: str = _opt("local", "--profile", "Board profile this machine is, e.g. rpi5 (see `devices list`).")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    def summary(self) -> str:
+        """Where it is, for `devices list`."""
+        return "this machine"
+
+    def check_options(self) -> None:
+        """As typed to `devices add` (UsageError)."""
+        get_profile(self.profile)
+
+    def check_entry(self) -> None:
+        """As read from the devices file (TypeError: the file is then not a valid devices file)."""
+        if self.profile not in PROFILES:
+            raise TypeError(f"device {self.name!r} has unknown profile {self.profile!r} (valid: {', '.join(PROFILES)})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SSHConfig:
+    """A board reached over SSH."""
+
+    kind: ClassVar[str] = "ssh"
+    name: str
+    profile: str = _opt("rpi4", "--profile", "Board profile, e.g. rpi4 (see `devices list`).")
+    host: str = field(metadata={"flag": "--host", "help": "Hostname or address of the device."})  # required
+    port: int = _opt(22, "--port", "SSH port.")
+    user: str | None = _opt(None, "--user", "SSH user (default: yours).")
+    key_file: str | None = _opt(None, "--key", "Private key file (default: the SSH agent and ~/.ssh keys).")
+    # the device's interpreter (a venv's python where its runtime lives)
+    python: str = _opt("python3", "--python", "The device's Python (e.g. a venv with its runtime).")
+    # default: ~/.ssh/known_hosts; only read (learned keys go to CONFIG_DIR/known_hosts)
+    known_hosts: str | None = _opt(None, "--known-hosts", "known_hosts file, only read (default: ~/.ssh/known_hosts).")
+    # accept and remember an unknown host key (never a changed one)
+    trust_on_first_use: bool = _opt(False, "--trust-on-first-use", "Accept an unknown host key and remember it in "
+                                    "csibench's own known_hosts.")
+    # content-addressed cache, relative to the remote home
+    remote_dir: str = _opt(".cache/csibench", "--remote-dir", "Cache directory on the device.")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    def summary(self) -> str:
+        """Where it is, for `devices list`."""
+        keys = "trust on first use" if self.trust_on_first_use else "known_hosts"
+        return f"{self.user + '@' if self.user else ''}{self.host}:{self.port}, {self.python}, {keys}"
+
+    def check_options(self) -> None:
+        """As typed to `devices add` (UsageError), the key file included."""
+        get_profile(self.profile)
+        problem = destination_problem(self.host, self.user)
+        if problem:
+            raise UsageError(f"invalid {problem}")
+        if not 0 < self.port < 65536:
+            raise UsageError(f"invalid --port {self.port}: must be 1–65535")
+        if self.key_file and not Path(self.key_file).expanduser().is_file():
+            raise UsageError(f"invalid --key {self.key_file}: no such file; give the private key's path")
+
+    def check_entry(self) -> None:
+        """A hand-edited entry checked as `devices add` checks its options (not its key file, which may come later):
+        a port of 70000, an unknown profile or an empty host is one line naming the field, not a socket error."""
+        if not 0 < self.port < 65536 or not self.host.strip() or self.profile not in PROFILES:
+            what = f"port {self.port} (valid: 1–65535)" if not 0 < self.port < 65536 else \
+                "an empty host" if not self.host.strip() else f"unknown profile {self.profile!r} (valid: {', '.join(PROFILES)})"
+            raise TypeError(f"device {self.name!r} has {what}")
+        problem = destination_problem(self.host, self.user, flag="")
+        if problem:
+            raise TypeError(f"device {self.name!r}: {problem}")
 
 
 # A host is a DNS name or an IPv4/IPv6 address, a user a POSIX login name: nothing else reaches paramiko, a log line or
@@ -67,66 +136,123 @@ def destination_problem(host: str, user: str | None, flag: str = "--") -> str | 
     return None
 
 
-def validate_device(cfg: DeviceConfig) -> DeviceConfig:
-    if not cfg.name.strip() or _CONTROL.search(cfg.name) or "," in cfg.name or cfg.name == "local" or cfg.name.startswith("-"):
-        raise UsageError(f"invalid device name {cfg.name!r}: a non-empty single line without commas "
+def validate_name(name: str) -> None:
+    if not name.strip() or _CONTROL.search(name) or "," in name or name == "local" or name.startswith("-"):
+        raise UsageError(f"invalid device name {name!r}: a non-empty single line without commas "
                          "(`run --device` splits on them) or control characters, not starting with '-', other than 'local'")
-    get_profile(cfg.profile)
-    problem = destination_problem(cfg.host, cfg.user)
-    if problem:
-        raise UsageError(f"invalid {problem}")
-    if not 0 < cfg.port < 65536:
-        raise UsageError(f"invalid --port {cfg.port}: must be 1–65535")
-    if cfg.key_file and not Path(cfg.key_file).expanduser().is_file():
-        raise UsageError(f"invalid --key {cfg.key_file}: no such file; give the private key's path")
+
+
+def validate_device(cfg: Any) -> Any:
+    """A kind's config as `devices add` checks it (UsageError): its name, then its kind's own options."""
+    validate_name(cfg.name)
+    cfg.check_options()
     return cfg
 
 
-def load_devices() -> dict[str, DeviceConfig]:
+def option_flags(config: type) -> dict[str, str]:
+    """A config class's options as `devices add` takes them: flag → field name (``--key`` → ``key_file``)."""
+    return {f.metadata["flag"]: f.name for f in dataclasses.fields(config) if "flag" in f.metadata}
+
+
+def config_from_options(kind: str, name: str, options: dict[str, Any]) -> Any:
+    """The config of kind ``kind`` from the options given (flag → value; None where not given), checked. An option
+    of another kind is one line naming this kind's options."""
+    from csibench.devices.registry import kind_row
+
+    config = kind_row(kind).config
+    flags = option_flags(config)
+    foreign = [flag for flag, value in options.items() if value is not None and flag not in flags]
+    if foreign:
+        raise UsageError(f"{', '.join(foreign)} {'is not an option' if len(foreign) == 1 else 'are not options'} of kind "
+                         f"{kind!r} (its options: {', '.join(flags) or 'none'})")
+    hints = typing.get_type_hints(config)
+    given = {flags[flag]: _from_text(flag, value, hints[flags[flag]]) for flag, value in options.items() if value is not None}
+    try:
+        cfg = config(name=name, **given)
+    except TypeError:  # a required option left out (the only way the constructor refuses keywords checked above)
+        needed = [f.metadata["flag"] for f in dataclasses.fields(config)
+                  if "flag" in f.metadata and f.default is dataclasses.MISSING and f.name not in given]
+        raise UsageError(f"kind {kind!r} needs {', '.join(needed)}") from None
+    return validate_device(cfg)
+
+
+def load_devices() -> dict[str, Any]:
     path = devices_file()
     if not path.exists():
         return {}
     try:
         data = json.loads(read_bytes_bounded(path, what="devices file").decode("utf-8"))
-        devices = {name: DeviceConfig(**entry) for name, entry in data["devices"].items()}
-        for name, cfg in devices.items():
-            _check_entry(name, cfg)
-        return devices
+        return {name: config_from_dict(name, entry) for name, entry in data["devices"].items()}
     except UnicodeDecodeError:
         raise CsibenchError(f"{path} is not a valid csibench devices file (not UTF-8 text); fix or remove it") from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise CsibenchError(f"{path} is not a valid csibench devices file ({exc}); fix or remove it") from None
 
 
-def _check_entry(name: str, cfg: DeviceConfig) -> None:
-    """A hand-edited entry checked as `devices add` checks its options (not its key file, which may come later):
-    a port of 70000 or "22", an unknown profile or an empty host is one line naming the field, not a socket error."""
-    kinds = {str: "a string", int: "a whole number", bool: "true or false"}
-    fields = {"name": str, "profile": str, "host": str, "port": int, "python": str, "remote_dir": str, "trust_on_first_use": bool,
-              "user": str, "key_file": str, "known_hosts": str}
-    for field, kind in fields.items():
-        value = getattr(cfg, field)
-        optional = field in ("user", "key_file", "known_hosts") and value is None
-        if not optional and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-            raise TypeError(f"device {name!r}: {field} {value!r} is not {kinds[kind]}")
+def config_from_dict(name: str, entry: dict) -> Any:
+    """One devices file entry (a config's ``to_dict()``) as its kind's config, or a TypeError naming what is wrong. Files written before kinds existed hold SSH devices only: an
+    entry without "kind" reads as ssh."""
+    from csibench.devices.registry import KINDS
+
+    if not isinstance(entry, dict):
+        raise TypeError(f"device {name!r} is {entry!r}, not an object")
+    kind = entry.get("kind", "ssh")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise TypeError(f"device {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    config = KINDS[kind].config
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    unknown = [key for key in entry if key not in fields and key != "kind"]
+    if unknown:
+        raise TypeError(f"device {name!r} (kind {kind}): unknown field(s) {', '.join(map(repr, unknown))} "
+                        f"(valid: kind, {', '.join(fields)})")
+    hints = typing.get_type_hints(config)
+    for key, value in entry.items():
+        if key != "kind":
+            _check_type(name, key, value, hints[key])
+    cfg = config(**{k: v for k, v in entry.items() if k != "kind"})
     if cfg.name != name:
         raise TypeError(f"device {name!r} is named {cfg.name!r} inside")
-    if not 0 < cfg.port < 65536 or not cfg.host.strip() or cfg.profile not in PROFILES:
-        what = f"port {cfg.port} (valid: 1–65535)" if not 0 < cfg.port < 65536 else \
-            "an empty host" if not cfg.host.strip() else f"unknown profile {cfg.profile!r} (valid: {', '.join(PROFILES)})"
-        raise TypeError(f"device {name!r} has {what}")
-    problem = destination_problem(cfg.host, cfg.user, flag="")
-    if problem:
-        raise TypeError(f"device {name!r}: {problem}")
+    cfg.check_entry()
+    return cfg
 
 
-def _save(devices: dict[str, DeviceConfig]) -> None:
+def _from_text(flag: str, value: Any, hint: Any) -> Any:
+    """An option given as text (a kind's option the CLI does not declare) as its field's type; typed values pass."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if bool in allowed:
+        if value is True or value in ("true", "false"):
+            return value is True or value == "true"
+        raise UsageError(f"invalid {flag} {value!r}: a flag (give it alone, or =true / =false)")
+    if value is True:
+        raise UsageError(f"{flag} needs a value")
+    if int in allowed and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"invalid {flag} {value!r}: a whole number") from None
+    return value
+
+
+_TYPE_WORDS = {str: "a string", int: "a whole number", bool: "true or false", float: "a number"}
+
+
+def _check_type(name: str, key: str, value: Any, hint: Any) -> None:
+    """``value`` of the type the config's field is annotated with (``str``, ``int``, ``bool``, or one of them or None)."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return
+    kinds = [t for t in allowed if t is not type(None)]
+    if not any(isinstance(value, t) and not (t in (int, float) and isinstance(value, bool)) for t in kinds):
+        raise TypeError(f"device {name!r}: {key} {value!r} is not {' or '.join(_TYPE_WORDS.get(t, t.__name__) for t in kinds)}")
+
+
+def _save(devices: dict[str, Any]) -> None:
     path = devices_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, {"version": CONFIG_VERSION, "devices": {n: d.to_dict() for n, d in sorted(devices.items())}})
 
 
-def add_device(cfg: DeviceConfig, *, replace: bool = False) -> None:
+def add_device(cfg: Any, *, replace: bool = False) -> None:
     devices = load_devices()
     validate_device(cfg)
     if cfg.name in devices and not replace:

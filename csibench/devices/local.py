@@ -14,7 +14,8 @@ from typing import Any
 import csibench
 from csibench import signals
 from csibench.devices.agent import AgentError, calibration_timeout_s, exclusive
-from csibench.devices.config import config_dir
+from csibench.devices.base import GroupRequest
+from csibench.devices.config import LocalConfig, config_dir
 from csibench.errors import CsibenchError, RuntimeMissingError
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -56,9 +57,22 @@ def lock_path() -> Path:
 
 
 class LocalDevice:
-    name = "local"
-    profile = "local"  # whatever this machine is: nothing to contradict
+    """This machine (a ``Device``): ``local``, or a name of the user's with a board profile (csibench run on the board)."""
+
+    kind = "local"
+    runs_torch = True  # the torch worker imports csibench: only this machine has it
     lock_timeout_s = 3600.0
+
+    def __init__(self, cfg: LocalConfig | None = None):
+        self.cfg = cfg or LocalConfig()
+        self.name = self.cfg.name
+        self.profile = self.cfg.profile  # "local": whatever this machine is, nothing to contradict
+
+    def max_threads(self) -> int | None:
+        return os.cpu_count() or 1
+
+    def describe(self) -> dict:
+        return self.cfg.to_dict()
 
     def require_runtime(self, info) -> None:
         """``info``: a csibench.bench.runtimes.RuntimeInfo (passed in: devices sit below bench). find_spec only
@@ -116,13 +130,20 @@ class LocalDevice:
         env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} if threads else None
         return self._locked([sys.executable, str(AGENT)], request, calibration_timeout_s(seconds), "calibrating this machine", env)
 
-    def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
+    def measure(self, request: GroupRequest) -> dict:
+        """The group timed here: torch in csibench's worker, the other runtimes in the agent, holding this machine's lock."""
+        if request.runtime == "torch":
+            return self._run_torch(list(request.artifacts), request.threads, request.seed, request.protocol, request.timeout_s)
+        return self._run_agent(list(request.artifacts), request.runtime, request.threads, request.seed, request.protocol,
+                               request.timeout_s)
+
+    def _run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         paths = [str(a.path.resolve()) for a in artifacts]
         validations = [_validation_file(a) for a in artifacts]
         request = agent_request(artifacts, paths, validations, runtime, threads, seed, protocol)
         return self._locked([sys.executable, str(AGENT)], request, timeout_s, f"measuring {_names(artifacts)} on {runtime}")
 
-    def run_torch(self, artifacts: list, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
+    def _run_torch(self, artifacts: list, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         request = {"artifacts": [{"path": str(a.path.resolve()), "manifest": a.manifest} for a in artifacts],
                    "threads": threads, "seed": seed, "protocol": protocol}
         return self._locked([sys.executable, "-m", "csibench.bench._worker"], request, timeout_s,

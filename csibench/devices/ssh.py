@@ -26,8 +26,9 @@ from typing import Any
 import paramiko
 
 from csibench import signals
-from csibench.devices.agent import AGENT_VERSION, calibration_timeout_s
-from csibench.devices.config import DeviceConfig, config_dir
+from csibench.devices.agent import calibration_timeout_s
+from csibench.devices.base import GroupRequest
+from csibench.devices.config import SSHConfig, config_dir
 from csibench.devices.local import AGENT, agent_request, parse_reply
 from csibench.errors import CsibenchError, RuntimeMissingError
 from csibench.files import read_bytes_bounded, sha256_of
@@ -132,7 +133,12 @@ class NoSftpError(CsibenchError):
 
 
 class SSHDevice:
-    def __init__(self, cfg: DeviceConfig, connect_timeout_s: float = 10.0):
+    """A board reached over SSH (a ``Device``): the agent and the artifacts copied there, the agent's lock held there."""
+
+    kind = "ssh"
+    runs_torch = False  # the torch worker needs csibench itself, which a board does not have
+
+    def __init__(self, cfg: SSHConfig, connect_timeout_s: float = 10.0):
         self.cfg = cfg
         self.name = cfg.name
         self.profile = cfg.profile  # a board profile its probed facts are checked against
@@ -336,7 +342,16 @@ class SSHDevice:
     def require_runtime(self, info) -> None:
         """Checked on the device by the agent, which names what it tried."""
 
-    def run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
+    def max_threads(self) -> int | None:
+        return None  # unknown before connecting: its runtime checks the count there
+
+    def measure(self, request: GroupRequest) -> dict:
+        if request.runtime == "torch":  # bench asks runs_torch first; a direct caller gets the same one line
+            raise RuntimeMissingError(f"{self.where}: the torch runtime runs only on this machine; use litert or onnxruntime")
+        return self._run_agent(list(request.artifacts), request.runtime, request.threads, request.seed, request.protocol,
+                               request.timeout_s)
+
+    def _run_agent(self, artifacts: list, runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
         files: list[tuple[Path, str] | None] = []  # per artifact: itself, then its validation data or None
         for a in artifacts:
             files.append((a.path, a.manifest["sha256"]))
@@ -357,7 +372,7 @@ class SSHDevice:
         return self._session(request, timeout_s, uploads)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **self.cfg.to_dict(), "agent_version": AGENT_VERSION}
+        return self.cfg.to_dict()
 
 
 def _peek_greeting(sock: socket.socket, timeout_s: float) -> bytes | None:
