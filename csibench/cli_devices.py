@@ -66,14 +66,13 @@ def add(
 ) -> None:
     """Add a device to your config: its kind (ssh by default) and that kind's options. A kind added to
     csibench.devices.registry takes its own options here too (its config's fields, as --field-name VALUE)."""
-    from csibench.devices.config import config_from_options, devices_file
-    from csibench.devices.config import add_device as add_to_file
+    from csibench.devices.config import add_device, config_from_options, devices_file
 
     options = {"--host": host, "--profile": profile, "--port": port, "--user": user, "--key": key, "--python": python,
                "--known-hosts": known_hosts, "--trust-on-first-use": trust_on_first_use, "--remote-dir": remote_dir,
                **extra_options(ctx.args)}
     cfg = config_from_options(kind, name, options)
-    add_to_file(cfg, replace=replace)
+    add_device(cfg, replace=replace)
     if json_out:
         return emit_json(cfg.to_dict())
     where = f", {cfg.host}:{cfg.port}" if kind == "ssh" else ""

@@ -190,8 +190,8 @@ def load_devices() -> dict[str, Any]:
 
 
 def config_from_dict(name: str, entry: dict) -> Any:
-    """One devices file entry (a config's ``to_dict()``) as its kind's config, or a TypeError naming what is wrong. Files written before kinds existed hold SSH devices only: an
-    entry without "kind" reads as ssh."""
+    """One devices file entry (a config's ``to_dict()``) as its kind's config, or a TypeError naming what is wrong.
+    Files written before kinds existed hold SSH devices only: an entry without "kind" reads as ssh."""
     from csibench.devices.registry import KINDS
 
     if not isinstance(entry, dict):
