@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import inspect
 import json
 import math
 from typing import Any, TypeGuard
 
+from csibench.devices.base import Device
 from csibench.errors import CsibenchError
 
 MAX_GFLOPS_PER_THREAD = 10_000.0  # 10 TFLOP/s per core: no CPU core comes near it
@@ -50,13 +50,6 @@ def thread_counts(cores: int | None) -> list[int]:
     return sorted({*counts, cores})
 
 
-def _accepts(fn, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _finite_positive(value: object) -> TypeGuard[float]:
     """A real number (not a bool) above zero; the checks below compare it with their bounds once it passes."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
@@ -84,9 +77,9 @@ def check_calibration(cal: dict[str, Any], where: str) -> dict[str, Any]:
     return cal
 
 
-def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
-    """Calibrate ``device``: the all-core peak and DRAM bandwidth, then, where the device can limit its BLAS threads,
-    the peak at each thread count of ``thread_counts`` and the copy bandwidth of a 2 MiB (cache) working set.
+def measure_calibration(device: Device, seconds: float = 1.0) -> dict[str, Any]:
+    """Calibrate ``device``: the all-core peak and DRAM bandwidth, then the peak at each thread count of
+    ``thread_counts`` (its BLAS limited to that count) and the copy bandwidth of a 2 MiB (cache) working set.
 
     Each peak is the best of the agent's kernel probes at that thread count (numpy matmul and the runtimes the device
     has: onnxruntime Gemm and Conv, torch matmul): ``peak_source`` (and ``peak_source_by_threads``) names the kernel
@@ -101,27 +94,24 @@ def measure_calibration(device, seconds: float = 1.0) -> dict[str, Any]:
     sources: dict[str, str] = {}
     probes: dict[str, dict] = {}
     ran_at: dict[str, int | None] = {}  # the thread limit each probe run saw on the device (its OMP_NUM_THREADS)
-    if _accepts(device.calibrate, "threads"):
-        cores = (result.get("host") or {}).get("logical_cores")
-        for t in thread_counts(cores):
-            at_t = result if t == cores else device.calibrate(seconds, threads=t)
-            by_threads[str(t)] = at_t["peak_gflops"]
-            sources[str(t)] = at_t.get("peak_source") or PEAK_SOURCE_BEFORE
-            probes[str(t)] = at_t.get("peak_probes_gflops") or {}
-            ran_at[str(t)] = at_t.get("peak_threads")
-    if _accepts(device.calibrate, "copy_mb"):
-        cache = device.calibrate(seconds, copy_mb=CACHE_COPY_MB)
-        result.update(cache_bandwidth_gbs=cache["memory_bandwidth_gbs"], cache_bytes=2 * CACHE_COPY_MB * 2**20)
-    if by_threads:
-        result.update(peak_gflops_by_threads=by_threads, peak_source_by_threads=sources,
-                      peak_probes_gflops_by_threads=probes, peak_threads_by_threads=ran_at)
+    cores = (result.get("host") or {}).get("logical_cores")
+    for t in thread_counts(cores):
+        at_t = result if t == cores else device.calibrate(seconds, threads=t)
+        by_threads[str(t)] = at_t["peak_gflops"]
+        sources[str(t)] = at_t.get("peak_source") or PEAK_SOURCE_BEFORE
+        probes[str(t)] = at_t.get("peak_probes_gflops") or {}
+        ran_at[str(t)] = at_t.get("peak_threads")
+    cache = device.calibrate(seconds, copy_mb=CACHE_COPY_MB)
+    result.update(cache_bandwidth_gbs=cache["memory_bandwidth_gbs"], cache_bytes=2 * CACHE_COPY_MB * 2**20)
+    result.update(peak_gflops_by_threads=by_threads, peak_source_by_threads=sources,
+                  peak_probes_gflops_by_threads=probes, peak_threads_by_threads=ran_at)
     result.setdefault("peak_source", PEAK_SOURCE_BEFORE)  # an agent from before the runtime probes
     result.update(device=device.name, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                   fingerprint_sha256=fingerprint_digest(result.get("host")))
     return check_calibration(result, f"device {device.name!r}")
 
 
-def record_calibration(device, seconds: float, db) -> dict[str, Any]:
+def record_calibration(device: Device, seconds: float, db) -> dict[str, Any]:
     """Measure a calibration and append it to the results database ``db`` (a ResultsDB), with the device
     fingerprint; the calibration with its row id (``calibration_id``)."""
     result = measure_calibration(device, seconds)

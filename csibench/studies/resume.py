@@ -8,7 +8,6 @@ again must agree with the stored run (applying it changes nothing), else it is r
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,8 @@ class Overrides:
         if self.threads is not None:
             study = dataclasses.replace(study, threads=(check_threads(self.threads, study.devices),))
         else:
-            check_threads_fit(study, {"local": os.cpu_count() or 1})  # a remote device's cores are checked by its runtime
+            # cores known before connecting (this machine's); a remote device's are checked by its runtime there
+            check_threads_fit(study, {name: get_device(name).max_threads() for name in study.devices})
         study = self._measure(study)
         if self.epochs is not None and self.epochs < 1:
             raise UsageError(f"invalid --epochs {self.epochs}: at least 1")
