@@ -65,6 +65,13 @@ def run_command(
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted run (its id) as it was started: its study, "
                                                                  "overrides and cache, without measuring twice.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of weights, inputs and training \\[default: the study's].")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="Where weights and artifacts are prepared: local (worker processes "
+                                                                "here) or ray (a Ray cluster) \\[default: the study's \\[execution], "
+                                                                "else local]. How, not what: a --resume may give another.")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="The Ray cluster's address (--engine ray only) "
+                                                                            "\\[default: Ray's own discovery]; a --resume may give another.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes of the local engine \\[default: the study's, "
+                                                                  "else cores - 1]; a --resume may give another.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a study: train or reuse weights, export and validate (or reuse) artifacts, time them, write the study's report.
@@ -82,12 +89,13 @@ def run_command(
                           train=train, full=full or None, epochs=epochs, data=str(data) if data else None, seed=seed)
     chosen_formats = tuple(parse_formats(report_formats)) if report_formats is not None else None  # checked before any work
     db_path = Path(db or DEFAULT_DB)
+    how = {"engine": engine, "address": ray_address, "workers": workers}  # over the study's [execution] (or the stored run's)
     if resume is not None:
-        spec, options = restore(db_path, resume, study, overrides, cache=cache, out=out_dir, report_formats=chosen_formats)
+        spec, options = restore(db_path, resume, study, overrides, cache=cache, out=out_dir, report_formats=chosen_formats, how=how)
         notes: list[str] = []
     else:
         spec, options, notes = start(study or DEFAULT_STUDY, overrides, cache=cache, out=out_dir or DEFAULT_OUT,
-                                     report_formats=chosen_formats, db=db_path)
+                                     report_formats=chosen_formats, db=db_path, how=how)
     out_path = out_dir or Path(options.out or DEFAULT_OUT)  # start and restore always record the report directory
     cache_path = cache or Path(options.cache or DEFAULT_CACHE)  # start and restore always record it resolved (the default too)
     check_output_path(out_path, directory=True, what="the report")
@@ -98,7 +106,7 @@ def run_command(
         err.print(note, markup=False, highlight=False)
     summary = run_study(spec, db=db_path, out_dir=out_path, console=err, cache=cache_path, resume=resume,
                         formats=parse_formats(",".join(options.report_formats) if options.report_formats else None),
-                        options=options.to_dict())
+                        options=options.to_dict(), execution=options.execution)
     if summary["failed_validation"]:  # not timed, and said where a script or a reader of the terminal looks
         first = summary["failed_validation"][0]
         err.print(f"warning: {len(summary['failed_validation'])} artifact(s) failed validation and were not timed (first: "

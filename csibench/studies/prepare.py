@@ -160,7 +160,7 @@ def prepare_chain(chain: Chain, job: PrepareJob) -> ChainResult:
     ctx = TrainContext(cache=cache, data_dir=Path(job.data_dir), seed=study.seed, epochs=study.training.epochs,
                        full=study.training.full, data=study.training.data, samples=study.training.samples,
                        progress=_Silent(), datasets={})
-    records, stats, recorded = _Records(), Counter(), set()
+    records, stats, recorded = _Records(), Counter[str](), set[str]()
     items = [replace(it, artifacts={}) for it in chain.items]  # this process's own copies
     if _needs_single_user_data(items, study):
         with _data_lock(ctx.data_dir):  # one process generates the default dataset; the others wait and load it

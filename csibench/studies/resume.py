@@ -17,7 +17,7 @@ from csibench.bench.results import DEFAULT_DB, ResultsDB
 from csibench.devices.lookup import check_threads as check_one
 from csibench.devices.lookup import get_device
 from csibench.errors import UsageError
-from csibench.studies.spec import SEED_MAX, Measure, Study, Training, Weights, check_threads_fit, load_study, narrow
+from csibench.studies.spec import SEED_MAX, Execution, Measure, Study, Training, Weights, check_threads_fit, load_study, narrow
 
 DEFAULT_OUT = Path("reports")  # `csibench run --out`'s default
 DEFAULT_CACHE = Path("csibench-results") / "cache"  # `csibench run --cache`'s default (artifacts, weights)
@@ -125,6 +125,7 @@ class RunOptions:
     report_formats: tuple[str, ...] | None = None  # None: every format
     overrides: Overrides = field(default_factory=Overrides)
     db: str | None = None  # resolved absolute path of the database the run was started in (a resume reads the --db given)
+    execution: Execution | None = None  # the engine it ran on (None: runs recorded before engines, the study's [execution])
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "overrides": self.overrides.to_dict()}
@@ -133,7 +134,30 @@ class RunOptions:
     def from_dict(cls, d: dict[str, Any]) -> RunOptions:
         formats = d.get("report_formats")
         return cls(d.get("study") or "", d.get("cache"), d.get("out"), tuple(formats) if formats is not None else None,
-                   Overrides.from_dict(d.get("overrides") or {}), d.get("db"))
+                   Overrides.from_dict(d.get("overrides") or {}), d.get("db"),
+                   Execution(**d["execution"]) if d.get("execution") else None)
+
+
+def execution_of(base: Execution, *, engine: str | None = None, address: str | None = None, workers: int | None = None) -> Execution:
+    """``base`` (the study's ``[execution]``, or a resumed run's) with the flags given over it. How a run executes is
+    not what it measures, so a resume may change it; a flag meant for the other engine is refused in one line."""
+    from csibench.studies.engine import check_engine, check_workers
+
+    chosen = check_engine(engine) if engine is not None else base.engine
+    if workers is not None:
+        check_workers(workers)
+        if chosen != "local":
+            raise UsageError(f"--workers is for the local engine's worker processes, not --engine {chosen} (Ray schedules "
+                             "chains on the cluster's CPUs and GPUs); drop --workers")
+    if address is not None:
+        if not address.strip():
+            raise UsageError("--ray-address: give the Ray cluster's address, e.g. 10.0.0.5:6379 or ray://head:10001")
+        if chosen != "ray":
+            raise UsageError(f"--ray-address {address} is for --engine ray, not the {chosen} engine (which runs on this "
+                             "machine); add --engine ray or drop --ray-address")
+    kept_address = address if address is not None else base.address if chosen == "ray" else None
+    kept_workers = workers if workers is not None else base.workers if chosen == "local" else None
+    return Execution(chosen, kept_address, kept_workers)
 
 
 def _absolute(path: Path) -> str:
@@ -142,19 +166,22 @@ def _absolute(path: Path) -> str:
 
 
 def start(study_arg: str, overrides: Overrides, *, cache: Path | None, out: Path,
-          report_formats: tuple[str, ...] | None, db: Path | None = None) -> tuple[Study, RunOptions, list[str]]:
+          report_formats: tuple[str, ...] | None, db: Path | None = None, how: dict[str, Any] | None = None
+          ) -> tuple[Study, RunOptions, list[str]]:
     """A new run: the study with the command line's overrides, and the options recorded with it (the cache, the default
-    one too, and the report directory and database as absolute paths: a resume from another cwd finds the same ones)."""
+    one too, and the report directory and database as absolute paths: a resume from another cwd finds the same ones;
+    the engine ``how`` (engine, address, workers flags) chose over the study's ``[execution]``)."""
     study, notes = overrides.apply(load_study(study_arg))
     options = RunOptions(study_arg, _absolute(cache or DEFAULT_CACHE), _absolute(out), report_formats, overrides,
-                         _absolute(db) if db is not None else None)
+                         _absolute(db) if db is not None else None, execution_of(study.execution, **(how or {})))
     return study, options, notes
 
 
 def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *, cache: Path | None, out: Path | None,
-            report_formats: tuple[str, ...] | None) -> tuple[Study, RunOptions]:
+            report_formats: tuple[str, ...] | None, how: dict[str, Any] | None = None) -> tuple[Study, RunOptions]:
     """The stored run ``sweep`` of ``db``, exactly; a flag that contradicts it is one line naming the flag and the stored
-    value. ``out`` and ``report_formats`` may differ (they only say where and how the report is written)."""
+    value. ``out``, ``report_formats`` and the engine (``how``) may differ (they say where and how the run is done and
+    reported, not what it measures)."""
     if not db.is_file():
         raise UsageError(f"--resume {sweep}: no results database {db}; give the --db the run was recorded in")
     with ResultsDB(db) as results:
@@ -179,7 +206,9 @@ def restore(db: Path, sweep: str, study_arg: str | None, overrides: Overrides, *
         raise refuse(f"--cache {cache}", None, f"--cache {stored_cache}", "--cache")
     restored_out = out if out is not None else Path(options.out) if options.out else DEFAULT_OUT
     chosen_formats = report_formats if report_formats is not None else options.report_formats
-    return stored, dataclasses.replace(options, cache=stored_cache, out=_absolute(restored_out), report_formats=chosen_formats)
+    execution = execution_of(options.execution or stored.execution, **(how or {}))
+    return stored, dataclasses.replace(options, cache=stored_cache, out=_absolute(restored_out), report_formats=chosen_formats,
+                                       execution=execution)
 
 
 def _stored_cache(options: RunOptions, db: Path) -> str:

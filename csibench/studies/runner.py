@@ -11,7 +11,6 @@ import datetime as dt
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,42 +20,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from csibench import signals
 from csibench.bench.latency import measure_group, protocol_settings
 from csibench.bench.results import ResultsDB
-from csibench.devices.lookup import get_device
 from csibench.errors import CsibenchError, Interrupted, UsageError
-from csibench.export import export_side, load_artifact, parse_formats
-from csibench.export.bare import open_bare
-from csibench.export.exporter import artifact_stem, complexity_summary, precision_stem
 from csibench.export.manifest import check_artifact_path
-from csibench.files import code_fingerprint, content_key, sha256_of
+from csibench.files import sha256_of
 from csibench.formats_table import runtime_format
 from csibench.models import resolve_model
-from csibench.models.registry import cfg_to_dict
 from csibench.reports import write_study_report
 from csibench.reports.render import FORMATS
-from csibench.studies.payload_step import evaluate_payloads
-from csibench.studies.recipes import RECIPES, TrainContext, default_recipe
+from csibench.studies.engine import Engine, open_engine
+from csibench.studies.prepare import Chain, ChainResult, Item, PrepareJob, chains_of
 from csibench.studies.resume import DEFAULT_CACHE, resume_command
-from csibench.studies.spec import BARE_SUFFIXES, ModelSpec, Study
+from csibench.studies.spec import BARE_SUFFIXES, Execution, Study
 
 DEFAULT_DATA = Path("csibench-results") / "data"
-
-
-@dataclass
-class Item:
-    """One (model, CR, side) of a study: what is exported and timed, under its label."""
-
-    spec: ModelSpec
-    cr: str | None
-    side: str
-    model: Any = None  # CsiModel, built with its weights
-    artifacts: dict[tuple[str, str], Path] = field(default_factory=dict)  # (format, precision) → validated (or bare) artifact
-
-    @property
-    def group(self) -> tuple[str, str | None]:
-        return self.side, self.cr
-
-    def name(self) -> str:
-        return self.spec.label + (f" CR {self.cr}" if self.cr else "") + (f" ({self.side})" if self.side != "ue" else "")
 
 
 def new_sweep(study: Study) -> str:
@@ -85,101 +61,7 @@ def expand(study: Study) -> list[Item]:
     return items
 
 
-def _weights(item: Item, study: Study, ctx, results, sweep: str, recorded: set[str], stats: Counter):
-    """Build the item's model with the weights its spec names; trained ones are recorded in this sweep once."""
-    spec, w = item.spec, item.spec.weights
-    params = {**spec.sets, **({"cr": item.cr} if item.cr else {})}
-    if w.kind == "checkpoint":
-        return resolve_model(spec.model_ref, seed=study.seed, input_shape=spec.input_shape, checkpoint=w.checkpoint_path, **params)
-    probe = item.model or resolve_model(spec.model_ref, seed=study.seed, input_shape=spec.input_shape, **params)
-    if w.kind == "random":
-        return probe
-    recipe = w.recipe or default_recipe(probe.name, probe.mu_data() is not None)
-    if recipe != "004-pair" and getattr(probe, "source", {}).get("kind", "registry") != "registry":
-        raise UsageError(f"study {study.name}: csibench trains only registered models; give {spec.label} a checkpoint or random weights")
-    ctx.epochs = spec.epochs if spec.epochs is not None else study.training.epochs
-    runs = RECIPES[recipe](probe.name, item.cr, dict(spec.sets), w.role, ctx)
-    for run in runs:
-        digest = sha256_of(run.checkpoint)
-        if digest in recorded:
-            continue
-        recorded.add(digest)
-        stats["trainings reused" if run.reused else "trainings made"] += 1
-        label = spec.label if run is runs[0] else None
-        metrics = run.metrics if isinstance(run.metrics, dict) else {}
-        flat = metrics.get("test", metrics) if isinstance(metrics.get("test"), dict) else metrics
-        results.append_training(model=run.model, cr=run.cr or "", method=run.method, role=run.role, checkpoint=str(run.checkpoint),
-                                checkpoint_sha256=digest, data_hash=run.data_hash, metrics=flat, epochs=run.epochs,
-                                wall_time_s=run.wall_time_s, sweep=sweep, record=run.record, label=label, reused=run.reused)
-    return resolve_model(spec.model_ref, seed=study.seed, checkpoint=runs[0].checkpoint, **params)
-
-
-def precisions_of(item: Item, study: Study, fmt) -> list[str]:
-    """The precisions ``item`` is exported at in ``fmt``: its own or the study's, those the format produces; quantised
-    precisions are for UE encoders (a BS decoder and the torch format stay fp32)."""
-    wanted = item.spec.precisions if item.spec.precisions is not None else study.precisions
-    return [p for p in wanted if p in fmt.precisions and (p == "fp32" or item.side == "ue")]
-
-
-def _export(item: Item, study: Study, cache: Path, results, sweep: str, progress, task, stats: Counter) -> None:
-    """Export and validate ``item`` to each of the study's (format, precision), reusing a cached artifact with a valid
-    manifest."""
-    model, spec = item.model, item.spec
-    provenance = getattr(model, "provenance", None) or {"weights": "seeded random", "seed": study.seed}
-    # the code fingerprint covers the converters' versions
-    identity = {"source": getattr(model, "source", None) or model.name, "config": cfg_to_dict(model.cfg), "side": item.side,
-                "weights": provenance.get("sha256") or f"random:{study.seed}", "seed": study.seed, "code": code_fingerprint()}
-    for fmt, precision in [(f, p) for f in parse_formats(",".join(study.formats)) for p in precisions_of(item, study, f)]:
-        progress.update(task, description=f"export {item.name()} → {fmt.name}" + (f" {precision}" if precision != "fp32" else ""))
-        stem = precision_stem(artifact_stem(model, item.side), precision)
-        # fp32 keeps the key it always had (caches stay valid); every other precision adds itself to the key
-        key = {**identity, "format": fmt.name, **({"precision": precision} if precision != "fp32" else {})}
-        folder = cache / "export" / f"{stem}-{content_key(key)[:16]}"
-        path = folder / f"{stem}{fmt.suffix}"
-        reused = True
-        try:
-            artifact = load_artifact(path)
-        except CsibenchError:  # absent, or interrupted mid-way (no valid manifest): export it (again)
-            reused = False
-            try:
-                fp32 = item.artifacts.get((fmt.name, "fp32"))  # exported (or reused) just before: quantised, not reconverted
-                path, manifest = export_side(model, item.side, [fmt], folder, seed=study.seed, overwrite=True,
-                                             precisions=[precision], fp32_sources={fmt.name: fp32} if fp32 else None)[0]
-            except CsibenchError as exc:  # recorded with what can still be known: the module's complexity
-                results.append_artifact(sweep=sweep, label=spec.label, path=None, manifest=_unexported(model, item, fmt.name, provenance),
-                                        status="export-failed", reason=str(exc), model=model.name, side=item.side,
-                                        format=fmt.name, cr=item.cr, precision=precision)
-                continue
-            artifact = load_artifact(path)
-        stats["artifacts reused" if reused else "artifacts made"] += 1
-        status = artifact.manifest.get("validation", {}).get("status", "failed")
-        reason = None if status == "passed" else artifact.manifest.get("validation", {}).get("error")
-        results.append_artifact(sweep=sweep, label=spec.label, path=str(path.resolve()), manifest=artifact.manifest, status=status,
-                                reason=reason, reused=reused, cr=item.cr)
-        if status == "passed":
-            item.artifacts[(fmt.name, precision)] = path
-
-
-def _unexported(model, item: Item, fmt: str, provenance: dict) -> dict | None:
-    """The manifest fields an artifact that could not be exported still has: model, config, weights, complexity."""
-    try:
-        complexity = complexity_summary(model, item.side)
-    except CsibenchError:
-        complexity = None
-    return {"model": model.name, "config": cfg_to_dict(model.cfg), "side": item.side, "format": fmt, "complexity": complexity,
-            "provenance": provenance, "source": getattr(model, "source", None)}
-
-
-def _bare(item: Item, results, sweep: str) -> None:
-    artifact = open_bare(item.spec.artifact_path, reference=Path(item.spec.reference) if item.spec.reference else None, side=item.side)
-    status = artifact.manifest["validation"]["status"]
-    results.append_artifact(sweep=sweep, label=item.spec.label, path=str(artifact.path.resolve()), manifest=artifact.manifest, status=status,
-                            reason=artifact.manifest["validation"].get("reason") or artifact.manifest["validation"].get("error"))
-    if status != "failed":
-        item.artifacts[(artifact.format, "fp32")] = artifact.path  # a bare file is timed as it is, whatever its dtype
-
-
-def measurement_plan(items: list[Item], study: Study, device_name: str) -> list[tuple[str, int, list[Item], str]]:
+def measurement_plan(items: list[Item], study: Study, runs_torch: bool) -> list[tuple[str, int, list[Item], str]]:
     """(runtime, threads, items, precision) groups, each timed interleaved in one process; the baseline leads every
     group it can join (same side, CR and precision, else its first artifact at that precision), so each ratio to it
     comes from the same rounds and compares like with like: an int8 student against the int8 teacher."""
@@ -187,7 +69,7 @@ def measurement_plan(items: list[Item], study: Study, device_name: str) -> list[
     base_items = [it for it in items if it.spec.label == study.baseline]
     precisions = list(dict.fromkeys(p for it in items for _, p in it.artifacts))
     for runtime in study.runtime_list():
-        if runtime == "torch" and device_name != "local":
+        if runtime == "torch" and not runs_torch:
             continue  # the torch runtime needs csibench itself: this machine only
         fmt = runtime_format(runtime)
         for precision in precisions:
@@ -254,11 +136,24 @@ def _reference(item: Item) -> Path | None:
 
 
 def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache: Path | None = None,
-              resume: str | None = None, formats: tuple[str, ...] | None = None, options: dict | None = None) -> dict[str, Any]:
+              resume: str | None = None, formats: tuple[str, ...] | None = None, options: dict | None = None,
+              execution: Execution | None = None) -> dict[str, Any]:
     """Run ``study`` end to end and write its report; returns a summary (sweep, what was reused, measured, failed).
-    ``options`` (csibench.studies.resume.RunOptions) are recorded with the run, so that ``--resume`` restores it."""
-    targets = [get_device(name) for name in study.devices]  # unknown devices fail before any work
-    remote = [d.name for d in targets if d.name != "local"]
+    ``options`` (csibench.studies.resume.RunOptions) are recorded with the run, so that ``--resume`` restores it;
+    ``execution`` says where its chains are prepared (default: the study's ``[execution]``, else the local engine)."""
+    how = execution or study.execution
+    engine = open_engine(how.engine, address=how.address, workers=how.workers, console=console)
+    try:
+        return _run_study(study, engine, db=db, out_dir=out_dir, console=console, cache=cache, resume=resume, formats=formats,
+                          options=options)
+    finally:
+        engine.close()
+
+
+def _run_study(study: Study, engine: Engine, *, db: Path, out_dir: Path, console: Console, cache: Path | None,
+               resume: str | None, formats: tuple[str, ...] | None, options: dict | None) -> dict[str, Any]:
+    targets = [engine.device(name) for name in study.devices]  # unknown devices fail before any work
+    remote = [d.name for d in targets if not d.runs_torch]
     if remote and set(study.runtime_list()) <= {"torch"}:
         raise UsageError(f"the torch runtime runs only on this machine, not on device(s) {', '.join(remote)}; "
                          "use --runtimes litert or onnxruntime there")
@@ -272,7 +167,7 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     resume_cmd = resume_command(sweep, db=db, cache=cache, out=out_dir)  # pasted as is, it restores this run
     stats: Counter = Counter()
     try:
-        outcomes = _stages(study, items, targets, db, cache, sweep, console, stats)
+        outcomes = _stages(study, items, targets, engine, db, cache, sweep, console, stats)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (raised as signals.Terminated): the same ending, its own exit code
         written, _ = write_study_report(db, out_dir, sweep, formats or FORMATS)  # what completed is reported; nothing half-measured is
         stopped = Interrupted(f"interrupted ({signals.signal_name(exc)}); every completed record of run {sweep} is kept in {db} "
@@ -306,27 +201,14 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     return summary
 
 
-def _stages(study: Study, items: list[Item], targets: list, db: Path, cache: Path, sweep: str, console: Console,
-            stats: Counter) -> list[dict]:
-    """Weights and artifacts for every item, then the measurements, devices in parallel; returns the outcomes."""
+def _stages(study: Study, items: list[Item], targets: list, engine: Engine, db: Path, cache: Path, sweep: str,
+            console: Console, stats: Counter) -> list[dict]:
+    """Weights and artifacts for every item (chains on the engine), then the measurements, devices in parallel;
+    returns the outcomes."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        ctx = TrainContext(cache=cache, data_dir=DEFAULT_DATA, seed=study.seed, epochs=study.training.epochs,
-                           full=study.training.full, data=study.training.data, samples=study.training.samples,
-                           progress=progress, datasets={})
-        recorded: set[str] = set()
-        task = progress.add_task("weights + export + validate", total=len(items))
-        with ResultsDB(db) as results:
-            for item in items:
-                if item.spec.artifact is not None:
-                    _bare(item, results, sweep)
-                else:
-                    progress.update(task, description=f"weights for {item.name()} ({item.spec.weights.describe()})")
-                    item.model = _weights(item, study, ctx, results, sweep, recorded, stats)
-                    _export(item, study, cache, results, sweep, progress, task, stats)
-                progress.advance(task)
-            evaluate_payloads(items, ctx, results, sweep, progress, task)  # issue 12: NMSE vs feedback bits, trained models
-        plans = {d.name: measurement_plan(items, study, d.name) for d in targets}
+        _prepare(study, items, engine, db, cache, sweep, progress, stats)
+        plans = {d.name: measurement_plan(items, study, d.runs_torch) for d in targets}
         tasks = {d.name: progress.add_task(d.name, total=len(plans[d.name])) for d in targets}
         lock, outcomes, stop = threading.Lock(), [], threading.Event()
 
@@ -343,3 +225,40 @@ def _stages(study: Study, items: list[Item], targets: list, db: Path, cache: Pat
                 stop.set()  # no device starts another group; the one under way ends with its killed agent
                 raise
     return outcomes
+
+
+def _prepare(study: Study, items: list[Item], engine: Engine, db: Path, cache: Path, sweep: str, progress, stats: Counter) -> None:
+    """Every chain prepared on ``engine``; this process alone appends their records, as each chain completes, and gives
+    each item its artifacts. A training shared by two chains' items is recorded once (by its checkpoint's sha256)."""
+    chains = chains_of(items, study)
+    task = progress.add_task(f"weights + export + validate: {len(chains)} chain(s) on the {engine.name} engine", total=len(chains))
+    by_key = {(it.spec.label, it.cr, it.side): it for it in items}  # unique: labels are unique in a study
+    recorded: set[str] = set()
+    job = PrepareJob(study=study, cache=str(cache.resolve()), data_dir=str(DEFAULT_DATA.resolve()), sweep=sweep)
+    with ResultsDB(db) as results:
+        def on_result(chain: Chain, result: ChainResult) -> None:
+            _append(results, result, recorded, stats)
+            for shipped, artifacts in zip(chain.items, result.item_artifacts, strict=True):
+                by_key[(shipped.spec.label, shipped.cr, shipped.side)].artifacts = {k: Path(v) for k, v in artifacts.items()}
+            progress.update(task, description=f"prepared {chain.name()}")
+            progress.advance(task)
+
+        def on_error(chain: Chain, exc: CsibenchError) -> None:
+            raise exc  # as before engines: what fails a chain beyond its exports (those are recorded) fails the run
+
+        engine.prepare(chains, job, on_result, on_error)
+
+
+def _append(results: ResultsDB, result: ChainResult, recorded: set[str], stats: Counter) -> None:
+    """A chain's records, appended in its order; a training already recorded in this run (another chain's) is not."""
+    for row in result.trainings:
+        if row["checkpoint_sha256"] in recorded:
+            continue
+        recorded.add(row["checkpoint_sha256"])
+        stats["trainings reused" if row["reused"] else "trainings made"] += 1
+        results.append_training(**row)
+    for row in result.artifacts:
+        results.append_artifact(**row)
+    for row in result.evaluations:
+        results.append_evaluation(**row)
+    stats.update({k: v for k, v in result.stats.items() if k.startswith("artifacts")})

@@ -120,6 +120,15 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """Where a study's chains are prepared: how it runs, not what it measures (a resume may change it)."""
+
+    engine: str = "local"  # "local" | "ray" (csibench.studies.engine.ENGINES)
+    address: str | None = None  # ray: the cluster's address (None: Ray's own discovery, else a local cluster)
+    workers: int | None = None  # local: worker processes (None: cores - 1)
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     description: str
@@ -134,6 +143,7 @@ class Study:
     precisions: tuple[str, ...] = ("fp32",)  # one artifact per (format, precision) the format can produce
     measure: Measure = Measure()
     training: Training = Training()
+    execution: Execution = Execution()
     source: str = "built-in"  # built-in or the file it came from
 
     def __post_init__(self) -> None:
@@ -157,13 +167,14 @@ class Study:
                 fields[name] = tuple(fields[name])
         fields["measure"] = Measure(**(d.get("measure") or {}))
         fields["training"] = Training(**(d.get("training") or {}))
+        fields["execution"] = Execution(**(d.get("execution") or {}))  # definitions recorded before it: the local engine
         return cls(**fields)
 
 
 # ---- parsing -----------------------------------------------------------------------------------------------------
 
 _TOP = {"name", "description", "models", "baseline", "tables", "formats", "runtimes", "threads", "devices", "seed",
-        "measure", "training", "precisions"}
+        "measure", "training", "precisions", "execution"}
 _MODEL = {"label", "model", "artifact", "reference", "crs", "set", "sides", "weights", "input_shape", "epochs", "precisions"}
 _WEIGHTS = {"kind", "recipe", "role", "path"}
 
@@ -337,6 +348,27 @@ def _sub(raw: Any, cls: type, key: str, ctx: _Ctx) -> Any:
     return made
 
 
+def _execution(raw: Any, ctx: _Ctx) -> Execution:
+    """``[execution]``: engine, address (ray only), workers (local only)."""
+    from csibench.studies.engine import ENGINES, MAX_WORKERS
+
+    if not isinstance(raw, dict):
+        raise ctx.fail("execution", "expected a table: [execution] engine = \"local\" | \"ray\", address = \"HOST:PORT\", workers = N")
+    _unknown(raw, {f.name for f in dataclasses.fields(Execution)}, "execution.", ctx)
+    engine = raw.get("engine", Execution.engine)
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ctx.fail("execution.engine", f"expected one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    address = raw.get("address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise ctx.fail("execution.address", f"expected a non-empty string (a Ray cluster address), got {address!r}")
+    if address is not None and engine != "ray":
+        raise ctx.fail("execution.address", f"a Ray cluster address is for engine = \"ray\", not {engine!r}; drop it or set engine = \"ray\"")
+    workers = raw.get("workers")
+    if workers is not None:
+        workers = _number(workers, "execution.workers", ctx, kind=int, low=1, high=MAX_WORKERS)
+    return Execution(engine, address, workers)
+
+
 def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> Study:
     ctx = _Ctx(text, origin)
     try:
@@ -378,6 +410,8 @@ def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> St
         fields["measure"] = _sub(raw["measure"], Measure, "measure", ctx)
     if "training" in raw:
         fields["training"] = _sub(raw["training"], Training, "training", ctx)
+    if "execution" in raw:
+        fields["execution"] = _execution(raw["execution"], ctx)
     study = Study(**fields)
     for i, m in enumerate(study.models):
         wanted = m.precisions if m.precisions is not None else study.precisions

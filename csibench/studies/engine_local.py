@@ -1,0 +1,127 @@
+"""The local engine: a study's chains in worker processes of this machine, its devices as configured.
+
+Chains are independent (each owns its training run and artifacts), so ``workers`` processes prepare them at once,
+one chain per process at a time; each worker's torch uses ``cores // workers`` threads, so together they never ask
+for more than the machine has. With one worker or one chain everything runs in this process, as before engines.
+Workers are spawned (never forked: torch's thread pools do not survive a fork) and ignore SIGINT: Ctrl-C reaches the
+driver, which ends them at once (``csibench.signals``). Measurements start after every chain is done, so a local
+measurement has the machine to itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+from csibench import signals
+from csibench.errors import CsibenchError
+
+if TYPE_CHECKING:
+    from csibench.studies.prepare import Chain, ChainResult, PrepareJob
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def default_workers() -> int:
+    """One core left for the driver and the system: ``max(1, cores - 1)``."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def _start_worker(threads: int) -> None:
+    """In each worker, before any chain: Ctrl-C is the driver's to handle; torch and BLAS get their share of cores."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class LocalEngine:
+    """Chains in ``workers`` spawned processes (default: cores - 1); devices from ``csibench devices``."""
+
+    name = "local"
+
+    def __init__(self, *, address: str | None = None, workers: int | None = None, console: Any = None) -> None:
+        self.workers = workers or default_workers()
+        self.console = console
+
+    def device(self, name: str) -> Any:
+        from csibench.devices.lookup import get_device
+
+        return get_device(name)
+
+    def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
+                on_error: Callable[[Chain, CsibenchError], None]) -> None:
+        from csibench.studies.prepare import prepare_chain
+
+        if self.workers == 1 or len(chains) <= 1:
+            for chain in chains:
+                try:
+                    result = prepare_chain(chain, job)
+                except CsibenchError as exc:
+                    on_error(chain, exc)
+                    continue
+                on_result(chain, result)
+            return
+        self._in_pool(chains, job, on_result, on_error)
+
+    def _in_pool(self, chains: list[Chain], job: PrepareJob, on_result, on_error) -> None:
+        from csibench.studies.prepare import prepare_chain
+
+        workers = min(self.workers, len(chains))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                   initargs=(threads,))
+        stopped: BaseException | None = None
+        try:
+            with signals.child(lambda: _end_workers(pool)):  # a signal ends the workers at once, then interrupts here
+                pending: dict[Future, Chain] = {pool.submit(prepare_chain, chain, job): chain for chain in chains}
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        chain = pending.pop(future)
+                        try:
+                            _deliver(future, chain, on_result, on_error)
+                        except Exception as exc:  # the driver stops the study: nothing new starts, what runs finishes
+                            if stopped is None:
+                                stopped = exc
+                                for waiting in pending:
+                                    waiting.cancel()
+                    pending = {f: c for f, c in pending.items() if not f.cancelled()}
+        except BaseException:  # KeyboardInterrupt/Terminated (or a bug): the workers end now, not when their chains do
+            _end_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if stopped is not None:
+            raise stopped
+
+    def close(self) -> None:
+        pass
+
+
+def _deliver(future: Future, chain: Chain, on_result, on_error) -> None:
+    try:
+        result = future.result()
+    except CsibenchError as exc:
+        on_error(chain, exc)
+        return
+    except BrokenProcessPool as exc:  # a worker killed (out of memory, a signal from outside): its chain is lost
+        raise CsibenchError(f"the worker process preparing {chain.name()} died ({exc}); rerun the study: finished "
+                            "trainings and artifacts are reused from the cache") from None
+    on_result(chain, result)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate every worker process now (a chain's cache writes are atomic: a killed one leaves nothing half-written
+    that a later run would take as done)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # the executor has no public kill
+        with contextlib.suppress(Exception):
+            process.terminate()
