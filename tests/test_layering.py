@@ -161,6 +161,8 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
     **{("cli_train.py", m): STARTUP for m in (
         "csibench.data", "csibench.data.mu_dataset", "csibench.data.sionna_mu", "csibench.files", "csibench.models",
         "csibench.models.checkpoint", "csibench.train", "csibench.train.system")},
+    ("devices/config.py", "csibench.devices.registry"): "import cycle: the registry's rows name config's classes, and"
+                                                         " reading the devices file asks the registry for an entry's kind",
     ("cli_util.py", "csibench.files"): STARTUP + " (importlib.metadata for tool versions: ~25 ms)",
     ("studies/__init__.py", "csibench.studies.runner"): STARTUP + " (`studies list/validate` read specs only; the runner"
                                                                     " pulls in export and bench)",
