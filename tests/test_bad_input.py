@@ -302,6 +302,17 @@ ROWS = [
     # --- issue 16, roofline (item 9) ---------------------------------------------------------------------------
     # (end of roofline (item 9) rows)
     # --- issue 17, device protocol ---------------------------------------------------------------------------
+    # `devices add` takes its kind's options only; a devices file entry's kind is one the registry has
+    R("type", "devices add pi9 --kind bogus --host 127.0.0.1", 2, "invalid --kind 'bogus'", "one of local, ssh", devices=NO_DEVICES),
+    R("conflict", "devices add box --kind local --host 127.0.0.1", 2, "--host is not an option of kind 'local'",
+      "(its options: --profile)", devices=NO_DEVICES),
+    R("conflict", "devices add pi9 --host 127.0.0.1 --region eu", 2, "--region is not an option of kind 'ssh'", "--host, --port",
+      devices=NO_DEVICES),
+    R("type", "devices add pi9 --kind ssh --user pi", 2, "kind 'ssh' needs --host", devices=NO_DEVICES),
+    R("config", "devices list", 1, "devices.json", "device 'pi': kind 3 is not one of local, ssh",
+      devices=b'{"version": 1, "devices": {"pi": {"kind": 3, "name": "pi", "profile": "rpi4", "host": "127.0.0.1"}}}'),
+    R("config", "devices check box", 1, "devices.json", "device 'box' (kind local): unknown field(s) 'host'",
+      devices=b'{"version": 1, "devices": {"box": {"kind": "local", "name": "box", "profile": "rpi5", "host": "h"}}}'),
     # (end of device protocol rows)
     # --- issue 17, engines ---------------------------------------------------------------------------
     # (end of engines rows)

@@ -10,7 +10,8 @@ Adding a backend is one module plus one row in ``KINDS``:
    of them or None). Beside it, the device class: ``__init__(cfg)``, and ``Device``'s attributes and methods. Keep
    the module's top level light (paramiko, ray and torch imported inside functions or in the device class's module):
    the CLI and the devices file read the config class.
-2. A row here: ``"mykind": DeviceKind(MyConfig, "csibench.devices.mykind:MyDevice", "what it is")``.
+2. A row here: ``"mykind": DeviceKind(MyConfig, "csibench.devices.mykind:MyDevice", "what it is", {"--my-option": "x"})``
+   (the last: options of a valid `devices add`, from which the parametrized tests build one).
 
 `devices add NAME --kind mykind --my-option …` then takes its options, the devices file stores its entries,
 ``lookup.get_device`` builds it, and tests/test_device_protocol.py checks it against the protocol.
@@ -19,7 +20,7 @@ Adding a backend is one module plus one row in ``KINDS``:
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from csibench.devices.config import LocalConfig, SSHConfig
 from csibench.errors import UsageError
@@ -29,7 +30,8 @@ from csibench.errors import UsageError
 class DeviceKind:
     config: type  # the config dataclass (devices file entry, `devices add` options)
     device: str  # "module:Class" implementing devices.base.Device, built from a config; imported when first used
-    summary: str  # one line for `devices add --help` and errors
+    summary: str  # what it is, in a few words
+    example: dict = field(default_factory=dict)  # flag → value of a valid `devices add --kind KIND` (tests build one)
 
     def device_class(self) -> type:
         module, _, name = self.device.partition(":")
@@ -41,8 +43,10 @@ class DeviceKind:
 
 
 KINDS: dict[str, DeviceKind] = {
-    "local": DeviceKind(LocalConfig, "csibench.devices.local:LocalDevice", "this machine (the agent runs as a local process)"),
-    "ssh": DeviceKind(SSHConfig, "csibench.devices.ssh:SSHDevice", "a board reached over SSH (the agent copied there)"),
+    "local": DeviceKind(LocalConfig, "csibench.devices.local:LocalDevice", "this machine (the agent runs as a local process)",
+                        {"--profile": "rpi5"}),
+    "ssh": DeviceKind(SSHConfig, "csibench.devices.ssh:SSHDevice", "a board reached over SSH (the agent copied there)",
+                      {"--host": "127.0.0.1", "--port": 2222, "--user": "pi"}),
 }
 
 
