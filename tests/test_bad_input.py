@@ -308,7 +308,7 @@ ROWS = [
       "(its options: --profile)", devices=NO_DEVICES),
     R("conflict", "devices add pi9 --host 127.0.0.1 --region eu", 2, "--region is not an option of kind 'ssh'", "--host, --port",
       devices=NO_DEVICES),
-    R("type", "devices add pi9 --kind ssh --user pi", 2, "kind 'ssh' needs --host", devices=NO_DEVICES),
+    R("type", "devices add pi9 --kind ssh --user pi", 2, "Missing option '--host': kind 'ssh' needs it", devices=NO_DEVICES),
     R("config", "devices list", 1, "devices.json", "device 'pi': kind 3 is not one of local, ssh",
       devices=b'{"version": 1, "devices": {"pi": {"kind": 3, "name": "pi", "profile": "rpi4", "host": "127.0.0.1"}}}'),
     R("config", "devices check box", 1, "devices.json", "device 'box' (kind local): unknown field(s) 'host'",

@@ -172,7 +172,8 @@ def config_from_options(kind: str, name: str, options: dict[str, Any]) -> Any:
     except TypeError:  # a required option left out (the only way the constructor refuses keywords checked above)
         needed = [f.metadata["flag"] for f in dataclasses.fields(config)
                   if "flag" in f.metadata and f.default is dataclasses.MISSING and f.name not in given]
-        raise UsageError(f"kind {kind!r} needs {', '.join(needed)}") from None
+        raise UsageError(f"Missing option {', '.join(map(repr, needed))}: kind {kind!r} needs it; "
+                         "see `csibench devices add --help`") from None
     return validate_device(cfg)
 
 
