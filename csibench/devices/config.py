@@ -35,7 +35,7 @@ def devices_file() -> Path:
 
 
 def _opt(default: Any, flag: str, help: str) -> Any:
-    """A config field that `devices add` takes as ``flag`` (its help is shown when another kind is given it)."""
+    """A config field that `devices add` takes as ``flag`` (``help``: what it is, in the kind's own words)."""
     return field(default=default, metadata={"flag": flag, "help": help})
 
 
