@@ -168,6 +168,8 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
                                                                     " pulls in export and bench)",
     ("studies/resume.py", "csibench.bench.latency"): TORCH + " (bench.latency pulls in the export stack; resume parses"
                                                              " `run --resume` options, and needs it only to check a new --min-time)",
+    ("studies/engine_local.py", "csibench.studies.prepare"): TORCH + " (a spawned worker imports this module before its"
+                                                                 " initializer sets its torch/BLAS thread counts)",
     ("studies/spec.py", "csibench.models"): TORCH + " (`studies validate` checks a spec without building a model)",
     ("studies/templates.py", "csibench.reports.registry"): STARTUP + " (every table builder, ~80 ms: only a spec naming"
                                                                      " tables needs it)",

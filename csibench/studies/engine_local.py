@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from csibench import signals
+from csibench.devices.lookup import get_device
 from csibench.errors import CsibenchError
 
 if TYPE_CHECKING:
@@ -53,8 +54,6 @@ class LocalEngine:
         self.console = console
 
     def device(self, name: str) -> Any:
-        from csibench.devices.lookup import get_device
-
         return get_device(name)
 
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],

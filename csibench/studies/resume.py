@@ -17,6 +17,7 @@ from csibench.bench.results import DEFAULT_DB, ResultsDB
 from csibench.devices.lookup import check_threads as check_one
 from csibench.devices.lookup import get_device
 from csibench.errors import UsageError
+from csibench.studies.engine import check_engine, check_workers
 from csibench.studies.spec import SEED_MAX, Execution, Measure, Study, Training, Weights, check_threads_fit, load_study, narrow
 
 DEFAULT_OUT = Path("reports")  # `csibench run --out`'s default
@@ -141,8 +142,6 @@ class RunOptions:
 def execution_of(base: Execution, *, engine: str | None = None, address: str | None = None, workers: int | None = None) -> Execution:
     """``base`` (the study's ``[execution]``, or a resumed run's) with the flags given over it. How a run executes is
     not what it measures, so a resume may change it; a flag meant for the other engine is refused in one line."""
-    from csibench.studies.engine import check_engine, check_workers
-
     chosen = check_engine(engine) if engine is not None else base.engine
     if workers is not None:
         check_workers(workers)

@@ -21,6 +21,7 @@ from csibench.errors import UsageError, suggest
 from csibench.files import read_text_bounded
 from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
 from csibench.precisions import PRECISIONS
+from csibench.studies.engine import ENGINES, MAX_WORKERS
 from csibench.studies.recipes import RECIPES
 from csibench.studies.templates import template_ids
 
@@ -350,8 +351,6 @@ def _sub(raw: Any, cls: type, key: str, ctx: _Ctx) -> Any:
 
 def _execution(raw: Any, ctx: _Ctx) -> Execution:
     """``[execution]``: engine, address (ray only), workers (local only)."""
-    from csibench.studies.engine import ENGINES, MAX_WORKERS
-
     if not isinstance(raw, dict):
         raise ctx.fail("execution", "expected a table: [execution] engine = \"local\" | \"ray\", address = \"HOST:PORT\", workers = N")
     _unknown(raw, {f.name for f in dataclasses.fields(Execution)}, "execution.", ctx)
