@@ -159,6 +159,7 @@ def _record(artifact: Artifact, item: dict, result: dict, device: str) -> dict:
         "host_state": result.get("host_state"),  # load, free memory, uptime when measured: never part of the fingerprint
         "protocol": result["protocol"],
         "lock_wait_s": result.get("lock_wait_s"),
+        "lock_held_unix_s": result.get("lock_held_unix_s"),  # [start, end] the device was held (unix s): groups never overlap
         "thermal_before": result.get("thermal_before"),
         "thermal_after": result.get("thermal_after"),
         "load_s": item["load_s"],

@@ -23,6 +23,7 @@ import importlib
 from dataclasses import dataclass, field
 
 from csibench.devices.config import LocalConfig, SSHConfig
+from csibench.devices.ray_board import RayBoardConfig
 from csibench.errors import UsageError
 
 
@@ -47,6 +48,9 @@ KINDS: dict[str, DeviceKind] = {
                         {"--profile": "rpi5"}),
     "ssh": DeviceKind(SSHConfig, "csibench.devices.ssh:SSHDevice", "a board reached over SSH (the agent copied there)",
                       {"--host": "127.0.0.1", "--port": 2222, "--user": "pi"}),
+    "ray-board": DeviceKind(RayBoardConfig, "csibench.devices.ray_board:RayBoard",
+                            "a board leased from a Ray cluster (resource board:NAME), driven by its node",
+                            {"--ray-address": "127.0.0.1:6379", "--profile": "rpi4"}),
 }
 
 

@@ -1,0 +1,478 @@
+"""A board leased from a Ray cluster: the Ray custom resource ``board:<name>`` (capacity 1) is the lease.
+
+The node that offers ``board:<name>`` (``csibench devices serve``, or ``ray start --resources='{"board:pi-03": 1}'``)
+holds the board's SSH keys and its csibench devices file. On the driver, :class:`RayBoard` implements
+``devices.base.Device``: each ``measure`` (and probe, calibrate) creates a :class:`BoardProxy` actor that needs the
+board's resource, so it starts only when no other driver holds the board, waits (and says who holds it) otherwise,
+and the lease ends when the proxy is killed, or when its driver dies. The proxy runs on the board's node with
+``num_cpus=0`` and drives the board there as that node's ``get_device(name)``: over SSH, or the node's own machine.
+Artifacts travel as bytes and are staged in a node-local content-addressed folder, so no file system is shared.
+
+Ray is imported only inside functions: the devices file and the CLI read :class:`RayBoardConfig` without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import itertools
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from csibench.devices.base import GroupRequest
+from csibench.errors import CsibenchError, UsageError
+from csibench.files import CAP_REFERENCE, read_bytes_bounded, sha256_bytes, sha256_of, write_bytes_atomic
+
+NAMESPACE = "csibench"  # leases are named actors here: `devices cluster` lists their holders
+RESOURCE_PREFIX = "board:"
+LEASE_PREFIX = "lease:"
+CONNECT_TIMEOUT_S = 30.0  # ray.init retries a silent address forever; bounded here
+WAIT_NOTE_S = 2.0  # a lease not granted within this long is announced once, with its holder
+_BOARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # usable in a Ray resource name and an actor name
+
+
+# ---- config (the devices file; no Ray) --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class RayBoardConfig:
+    """A board of a Ray cluster: ``devices add pi-03 --kind ray-board --ray-address HEAD:6379 --profile rpi4``."""
+
+    kind: ClassVar[str] = "ray-board"
+    name: str
+    profile: str = field(default="local", metadata={
+        "flag": "--profile", "help": "Board profile, e.g. rpi4 (default: the profile the board's node configured)."})
+    address: str | None = field(default=None, metadata={
+        "flag": "--ray-address", "help": "The Ray cluster offering board:NAME (default: RAY_ADDRESS, else a local cluster)."})
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    def summary(self) -> str:
+        """Where it is, for `devices list`."""
+        return f"{RESOURCE_PREFIX}{self.name} of the Ray cluster at {self.address or 'RAY_ADDRESS or this machine'}"
+
+    def check_options(self) -> None:
+        from csibench.devices.profiles import get_profile
+
+        check_board_name(self.name)
+        get_profile(self.profile)
+        if self.address is not None:
+            check_address(self.address)
+
+    def check_entry(self) -> None:
+        from csibench.devices.profiles import PROFILES
+
+        if not _BOARD_NAME.fullmatch(self.name):
+            raise TypeError(f"device {self.name!r}: {board_name_rule()}")
+        if self.profile not in PROFILES:
+            raise TypeError(f"device {self.name!r} has unknown profile {self.profile!r} (valid: {', '.join(PROFILES)})")
+        if self.address is not None and _split_address(self.address) is None and self.address != "auto":
+            raise TypeError(f"device {self.name!r}: address {self.address!r} is not HOST:PORT or auto")
+
+
+def board_name_rule() -> str:
+    return "a board name becomes the Ray resource board:NAME: 1–63 letters, digits, '.', '_', '-', starting with a letter or digit"
+
+
+def check_board_name(name: str) -> str:
+    if not isinstance(name, str) or not _BOARD_NAME.fullmatch(name):
+        raise UsageError(f"invalid board name {name!r}: {board_name_rule()}")
+    return name
+
+
+def resource_of(board: str) -> str:
+    return RESOURCE_PREFIX + check_board_name(board)
+
+
+def check_address(address: str) -> str:
+    """HOST:PORT (a Ray head's GCS address), or "auto" (the cluster started on this machine)."""
+    if address == "auto" or _split_address(address) is not None:
+        return address
+    raise UsageError(f"invalid --ray-address {address!r}: HOST:PORT of a Ray head (e.g. 10.0.0.5:6379), or auto")
+
+
+def _split_address(address: str) -> tuple[str, int] | None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
+        return None
+    return host.strip("[]"), int(port)
+
+
+def holder_id() -> str:
+    """Who holds a lease, as `devices cluster` shows it: user@host:pid of the driver."""
+    return f"{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
+
+
+# ---- connecting ------------------------------------------------------------------------------------------------------
+
+_CONNECT_LOCK = threading.Lock()
+_JOINED: dict[str, str] = {}  # "dashboard": the joined cluster's dashboard address (empty when it runs none)
+
+
+def dashboard_url() -> str:
+    return _JOINED.get("dashboard", "")
+
+
+def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
+    """Join the cluster at ``address`` (None: $RAY_ADDRESS, else "auto") once per process; returns Ray's context.
+    A nothing-listening or silent address is one line within ``timeout_s``, never a hang."""
+    import ray
+
+    with _CONNECT_LOCK:
+        if ray.is_initialized():
+            return ray.get_runtime_context()
+        address = check_address(address or os.environ.get("RAY_ADDRESS") or "auto")
+        where = _split_address(address)
+        if where is not None:
+            try:
+                socket.create_connection(where, timeout=min(timeout_s, 5.0)).close()
+            except OSError as exc:
+                raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start one with `csibench devices serve` "
+                                    "(or `ray start --head`) and pass its address to --ray-address") from None
+        outcome: dict[str, Any] = {}
+
+        def init() -> None:
+            try:
+                outcome["context"] = ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False,
+                                              configure_logging=True)
+            except Exception as exc:  # noqa: BLE001 -- ConnectionError, AuthenticationError, RuntimeError…: reported below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=init, daemon=True, name="ray-connect")
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            raise CsibenchError(f"the Ray cluster at {address} did not answer within {timeout_s:g} s (is it a Ray head's "
+                                "GCS port? its dashboard port is not)")
+        if "error" in outcome:
+            raise CsibenchError(f"cannot join the Ray cluster at {address}: {first_line(outcome['error'])}") from None
+        _JOINED["dashboard"] = getattr(outcome["context"], "dashboard_url", None) or ""
+        return outcome["context"]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if "auth" in text.lower() and "token" in text.lower():
+        return ("its authentication token differs or is missing; copy the head's token (`ray get-auth-token` there) "
+                "into RAY_AUTH_TOKEN or ~/.ray/auth_token")
+    if "Could not find any running Ray instance" in text:
+        return "no Ray cluster is running on this machine; pass --ray-address HOST:PORT or start one with `csibench devices serve`"
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
+
+
+# ---- what the cluster offers ---------------------------------------------------------------------------------------
+
+def offered_boards() -> dict[str, str]:
+    """board name → the address of the (alive) node that offers it."""
+    import ray
+
+    boards = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            for resource in node.get("Resources", {}):
+                if resource.startswith(RESOURCE_PREFIX):
+                    boards[resource.removeprefix(RESOURCE_PREFIX)] = node.get("NodeManagerAddress", "?")
+    return boards
+
+
+def leases() -> dict[str, dict[str, list[str]]]:
+    """board → {"held_by": [holder], "waiting": [holder, …]}, from the named proxy actors (``lease:BOARD:HOLDER#N``)."""
+    import ray
+
+    found: dict[str, dict[str, list[str]]] = {}
+    states = _actor_states()
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name = entry["name"] if isinstance(entry, dict) else entry
+        if (isinstance(entry, dict) and entry.get("namespace") != NAMESPACE) or not name.startswith(LEASE_PREFIX):
+            continue
+        board, _, rest = name.removeprefix(LEASE_PREFIX).partition(":")
+        holder = rest.rpartition("#")[0] or rest
+        state = states.get(name, "ALIVE")
+        if state == "DEAD":
+            continue
+        slot = found.setdefault(board, {"held_by": [], "waiting": []})
+        slot["held_by" if state == "ALIVE" else "waiting"].append(holder)
+    return found
+
+
+def _actor_states() -> dict[str, str]:
+    """name → ALIVE / PENDING_CREATION / … from Ray's state API (the dashboard); empty where it is not running."""
+    try:
+        from ray.util.state import list_actors
+
+        return {a.name: a.state for a in list_actors(filters=[("ray_namespace", "=", NAMESPACE)], limit=1000, timeout=10,
+                                                     raise_on_missing_output=False) if a.name}
+    except Exception:  # noqa: BLE001 -- no dashboard: every named lease is shown as held
+        return {}
+
+
+def cluster_boards(address: str | None) -> list[dict]:
+    """The boards the cluster offers and who holds each lease: one dict per board (for `devices cluster`)."""
+    connect(address)
+    held = leases()
+    return [{"board": b, "resource": RESOURCE_PREFIX + b, "node": node, "held_by": (held.get(b) or {}).get("held_by", []),
+             "waiting": (held.get(b) or {}).get("waiting", [])} for b, node in sorted(offered_boards().items())]
+
+
+def require_offered(board: str) -> str:
+    offered = offered_boards()
+    if board not in offered:
+        listed = ", ".join(sorted(offered)) or "none"
+        raise UsageError(f"no node of the Ray cluster offers board {board!r} (resource {RESOURCE_PREFIX}{board}); boards offered: "
+                         f"{listed}; offer it with `csibench devices serve {board}` on the node that holds its SSH key")
+    return offered[board]
+
+
+# ---- on the board's node ---------------------------------------------------------------------------------------------
+
+def stage_dir() -> Path:
+    """Where a node keeps the artifacts proxies receive: content-addressed, so a rerun sends nothing."""
+    base = os.environ.get("CSIBENCH_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "csibench")
+    return Path(base) / "ray-stage"
+
+
+@dataclass(frozen=True)
+class StagedArtifact:
+    """An artifact as a device reads it (``path``, ``manifest``, ``validation_file()``), staged on the board's node."""
+
+    path: Path
+    manifest: dict
+    validation: Path | None = None
+
+    def validation_file(self) -> Path | None:
+        return self.validation
+
+
+class BoardProxy:
+    """The lease holder: lives on the node that offers ``board:<name>``, drives the board as that node's device."""
+
+    def __init__(self, board: str, holder: str):
+        from csibench.devices.lookup import get_device
+
+        self.board, self.holder = board, holder
+        self.device = get_device(board)
+
+    def facts(self) -> dict:
+        d = self.device
+        return {"kind": d.kind, "profile": d.profile, "runs_torch": d.runs_torch, "max_threads": d.max_threads(),
+                "describe": d.describe(), "node": socket.gethostname()}
+
+    def missing(self, files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (sha256, name) this node has no intact copy of."""
+        return [(sha, name) for sha, name in files if not _intact(stage_dir() / sha / name, sha)]
+
+    def stage(self, sha: str, name: str, data: bytes) -> None:
+        """Store ``data`` as stage/SHA/NAME, atomically, after checking its digest (retries and duplicates are harmless)."""
+        if sha256_bytes(data) != sha:
+            raise CsibenchError(f"{name} arrived damaged on the node of board {self.board!r} (sha256 differs); run it again")
+        if not re.fullmatch(r"[0-9a-f]{64}", sha) or "/" in name or name in ("", ".", ".."):
+            raise CsibenchError(f"refusing to stage {name!r} ({sha}): not a plain file name and digest")
+        (stage_dir() / sha).mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(stage_dir() / sha / name, data)
+
+    def probe(self) -> dict:
+        return self.device.probe()
+
+    def calibrate(self, seconds: float, threads: int | None, copy_mb: int | None) -> dict:
+        return self.device.calibrate(seconds, threads=threads, copy_mb=copy_mb)
+
+    def measure(self, staged: list[dict], runtime: str, threads: int, seed: int, protocol: dict, timeout_s: float) -> dict:
+        """The device's reply for the group, with the time this proxy held the board around it (unix seconds)."""
+        artifacts = tuple(StagedArtifact(stage_dir() / s["sha256"] / s["name"], s["manifest"],
+                                         stage_dir() / s["validation"][0] / s["validation"][1] if s["validation"] else None)
+                          for s in staged)
+        start = time.time()
+        reply = self.device.measure(GroupRequest(artifacts, runtime, threads, seed, protocol, timeout_s))
+        reply.setdefault("lock_held_unix_s", [start, time.time()])
+        return reply
+
+
+def _intact(path: Path, sha: str) -> bool:
+    try:
+        return path.is_file() and sha256_of(path) == sha
+    except OSError:
+        return False
+
+
+_PROXY_CLASS = None
+
+
+def proxy_class():
+    """BoardProxy as a Ray actor class (made once, when first needed)."""
+    global _PROXY_CLASS
+    if _PROXY_CLASS is None:
+        import ray
+
+        _PROXY_CLASS = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(BoardProxy)
+    return _PROXY_CLASS
+
+
+# ---- on the driver ---------------------------------------------------------------------------------------------------
+
+_SERIAL = itertools.count(1)
+
+
+class RayBoard:
+    """``devices.base.Device`` for a board of a Ray cluster: every call takes the board's lease for its duration.
+    Built from a devices file entry it connects on first use; the Ray engine builds it connected (:meth:`on_cluster`)."""
+
+    kind = "ray-board"
+
+    def __init__(self, cfg: RayBoardConfig, *, lease_note=None):
+        self.cfg = cfg
+        self.name = cfg.name
+        self.profile = cfg.profile
+        self.runs_torch = False  # until the board's node says its device runs torch (this machine's csibench)
+        self.note = lease_note or (lambda message: print(f"note: {message}", file=sys.stderr))
+        self.node: str | None = None
+        self.serves: str | None = None  # the kind of device the node drives for it: "ssh", "local"
+        self._max_threads: int | None = None
+
+    @classmethod
+    def on_cluster(cls, cfg: RayBoardConfig, *, lease_note=None) -> RayBoard:
+        """A board of the cluster this process has joined, checked offered and described by its node now."""
+        board = cls(cfg, lease_note=lease_note)
+        board._ensure()
+        return board
+
+    def _ensure(self) -> None:
+        """Joined, offered and described by the board's node (once)."""
+        if self.node is not None:
+            return
+        check_board_name(self.name)
+        connect(self.cfg.address)
+        node = require_offered(self.name)
+        facts = self._facts()
+        if self.cfg.profile == "local":  # not said in this config: the node's own devices file knows the board
+            self.profile = facts["profile"]
+        self.runs_torch = bool(facts["runs_torch"])
+        self._max_threads = facts["max_threads"]
+        self.serves = facts["kind"]
+        self.node = node
+
+    def max_threads(self) -> int | None:
+        return self._max_threads
+
+    def describe(self) -> dict:
+        return self.cfg.to_dict()
+
+    def require_runtime(self, info) -> None:
+        """Checked on the board's node, by its own device, when the group runs there."""
+
+    def _facts(self) -> dict:
+        """What the board's node knows about it (kind, profile, cores), asked without taking the lease: a task placed
+        on that node that resolves the name there."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        resource = resource_of(self.name)
+        node_id = next(n["NodeID"] for n in ray.nodes() if n.get("Alive") and resource in n.get("Resources", {}))
+        task = ray.remote(num_cpus=0, max_retries=1)(_facts_on_node)
+        return self._call(lambda: task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote(self.name),
+                          "asking the node of")
+
+    # ---- the lease
+
+    def _lease(self):
+        """A proxy holding the board's resource; waits while another holder has it and says who (once)."""
+        import ray
+
+        self._ensure()
+        require_offered(self.name)  # a board whose node left: one line, not an endless wait
+        name = f"{LEASE_PREFIX}{self.name}:{holder_id()}#{next(_SERIAL)}"
+        proxy = proxy_class().options(name=name, namespace=NAMESPACE, resources={resource_of(self.name): 1}).remote(self.name, holder_id())
+        ready = proxy.facts.remote()
+        waited, announced = 0.0, False
+        while True:
+            done, _ = ray.wait([ready], timeout=WAIT_NOTE_S)
+            if done:
+                break
+            waited += WAIT_NOTE_S
+            if not announced:
+                held = leases().get(self.name, {}).get("held_by", [])
+                self.note(f"board {self.name!r} is leased by {', '.join(h for h in held if h != holder_id()) or 'another driver'}; "
+                          "waiting for it (a board runs one measurement group at a time, across every driver)")
+                announced = True
+            if self.name not in offered_boards():
+                ray.kill(proxy)
+                raise CsibenchError(f"board {self.name!r} left the Ray cluster while this run waited for it")
+        self._unwrap(ready)
+        return proxy
+
+    def _with_lease(self, action, what: str):
+        import ray
+
+        proxy = self._lease()
+        try:
+            return self._call(lambda: action(proxy), what)
+        finally:
+            ray.kill(proxy)  # the lease ends now (it also ends if this driver dies)
+
+    def _call(self, submit, what: str):
+        return self._unwrap(submit(), what)
+
+    def _unwrap(self, ref, what: str = "leasing"):
+        import ray
+
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
+            if isinstance(cause, CsibenchError):
+                raise cause from None
+            raise CsibenchError(f"{what} board {self.name!r} failed on its node: {first_line(cause or exc)}") from None
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            raise CsibenchError(f"board {self.name!r} went away mid-call ({type(exc).__name__}: its proxy or node died); "
+                                "its group is recorded as failed, the rest of the study goes on") from None
+
+    # ---- Device
+
+    def probe(self) -> dict:
+        return self._with_lease(lambda p: p.probe.remote(), "probing")
+
+    def calibrate(self, seconds: float = 1.0, threads: int | None = None, copy_mb: int | None = None) -> dict:
+        return self._with_lease(lambda p: p.calibrate.remote(seconds, threads, copy_mb), "calibrating")
+
+    def measure(self, request: GroupRequest) -> dict:
+        files, staged = _files_of(request.artifacts)
+
+        def run(proxy):
+            self._send_missing(proxy, files)
+            return proxy.measure.remote(staged, request.runtime, request.threads, request.seed, request.protocol, request.timeout_s)
+
+        return self._with_lease(run, "measuring on")
+
+    def _send_missing(self, proxy, files: dict[tuple[str, str], Path]) -> None:
+        missing = self._unwrap(proxy.missing.remote(list(files)), "staging on")
+        refs = [proxy.stage.remote(sha, name, read_bytes_bounded(files[(sha, name)], what="artifact", cap=CAP_REFERENCE))
+                for sha, name in missing]
+        for ref in refs:
+            self._unwrap(ref, "staging on")
+
+
+def _facts_on_node(board: str) -> dict:
+    return BoardProxy(board, holder="facts").facts()
+
+
+def _files_of(artifacts) -> tuple[dict[tuple[str, str], Path], list[dict]]:
+    """The files a group needs on the board's node, by (sha256, name), and each artifact's staged description."""
+    files: dict[tuple[str, str], Path] = {}
+    staged = []
+    for a in artifacts:
+        sha = a.manifest.get("sha256") or sha256_of(a.path)
+        files[(sha, a.path.name)] = a.path
+        validation = None
+        data = a.validation_file()
+        if data is not None:
+            vsha = (a.manifest.get("validation_data") or {}).get("sha256") or sha256_of(data)
+            files[(vsha, data.name)] = data
+            validation = (vsha, data.name)
+        staged.append({"sha256": sha, "name": a.path.name, "manifest": a.manifest, "validation": validation})
+    return files, staged

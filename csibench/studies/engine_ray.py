@@ -1,0 +1,135 @@
+"""The Ray engine: a study's chains as Ray tasks, its devices as boards leased from the cluster.
+
+Each chain is one task running ``prepare.prepare_chain`` (retried ``max_retries`` times if its worker or node dies;
+its cache writes are atomic and content-addressed, so a retried chain leaves one valid artifact). A chain that trains
+asks for a GPU where the cluster has one; the others run on this driver's node, whose cache they write. The driver
+alone appends records to the results database, as each chain completes. Measurements go to
+``devices.ray_board.RayBoard``: the study's device ``pi-03`` is the cluster's resource ``board:pi-03``, one group at a
+time across every driver. Imported only by ``engine.open_engine`` (the local engine never imports Ray).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line
+from csibench.errors import CsibenchError
+
+if TYPE_CHECKING:
+    from csibench.studies.prepare import Chain, ChainResult, PrepareJob
+
+MAX_RETRIES = 3  # a chain whose worker or node dies is run again this many times
+# what a chain's worker needs from the driver's environment (a worker inherits its node's, not the driver's)
+PASSED_ENV = ("CSIBENCH_CACHE_DIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")
+_DASHBOARD_SHOWN: set[str] = set()
+
+
+class RayEngine:
+    """Chains as tasks of the Ray cluster at ``address`` (None: $RAY_ADDRESS, else the one on this machine)."""
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, workers: int | None = None, console: Any = None) -> None:
+        self.address = address
+        self.console = console
+        connect(address)
+        self.gpus = ray.cluster_resources().get("GPU", 0) > 0
+        self.node_id = ray.get_runtime_context().get_node_id()
+        url = dashboard_url()
+        if url and url not in _DASHBOARD_SHOWN:  # once per driver, however many engines it opens
+            _DASHBOARD_SHOWN.add(url)
+            self._say(f"Ray cluster {address or os.environ.get('RAY_ADDRESS') or 'on this machine'}: dashboard http://{url}")
+
+    def _say(self, message: str) -> None:
+        if self.console is not None:
+            self.console.print(message, markup=False, highlight=False)
+        else:
+            print(message, file=sys.stderr)
+
+    def device(self, name: str) -> RayBoard:
+        return RayBoard.on_cluster(RayBoardConfig(name=name, address=self.address))
+
+    def _options(self, chain: Chain) -> dict:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        options: dict[str, Any] = {"max_retries": MAX_RETRIES, "retry_exceptions": False, "num_cpus": 1,
+                                   "runtime_env": {"env_vars": env} if env else None}
+        if chain.trains and self.gpus:
+            options["num_gpus"] = 1  # on whichever node has one: the cache path must be shared with it
+        else:  # on this node: the artifacts land in the driver's own cache
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(self.node_id, soft=False)
+        return options
+
+    def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
+                on_error: Callable[[Chain, CsibenchError], None]) -> None:
+        from csibench.studies.prepare import prepare_chain
+
+        task = ray.remote(prepare_chain)
+        pending = {task.options(**self._options(c)).remote(c, job): c for c in chains}
+        stopped: BaseException | None = None
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    chain = pending.pop(ref)
+                    try:
+                        _deliver(ref, chain, on_result, on_error)
+                    except ray.exceptions.TaskCancelledError:
+                        continue
+                    except Exception as exc:  # the driver stops the study: nothing new starts
+                        if stopped is None:
+                            stopped = exc
+                            for waiting in pending:
+                                ray.cancel(waiting, force=False)
+        except BaseException:  # Ctrl-C, SIGTERM: the tasks end now
+            for waiting in pending:
+                ray.cancel(waiting, force=True)
+            raise
+        if stopped is not None:
+            raise stopped
+
+    def close(self) -> None:
+        """Leave the cluster (its leases of this driver end with it)."""
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def _deliver(ref, chain: Chain, on_result, on_error) -> None:
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, CsibenchError):
+            on_error(chain, cause)
+            return
+        if isinstance(cause, BaseException):
+            raise cause from None  # a bug in a chain is the same bug as in the local engine
+        raise CsibenchError(f"preparing {chain.name()} failed on the Ray cluster: {first_line(exc)}") from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError) as exc:
+        raise CsibenchError(f"the Ray worker preparing {chain.name()} died {MAX_RETRIES + 1} times ({type(exc).__name__}); "
+                            "rerun the study: finished trainings and artifacts are reused from the cache") from None
+    on_result(chain, result)
+
+
+def per_task_overhead_s(n: int = 200) -> dict[str, float]:
+    """Ray's cost per empty task on the joined cluster (s): pipelined (n at once) and one round trip at a time."""
+    noop = ray.remote(num_cpus=0)(_noop)
+    ray.get(noop.remote())  # a worker started
+    start = time.perf_counter()
+    ray.get([noop.remote() for _ in range(n)])
+    pipelined = (time.perf_counter() - start) / n
+    start = time.perf_counter()
+    for _ in range(n // 4):
+        ray.get(noop.remote())
+    return {"pipelined_s": pipelined, "round_trip_s": (time.perf_counter() - start) / (n // 4)}
+
+
+def _noop() -> None:
+    return None
