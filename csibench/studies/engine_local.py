@@ -11,6 +11,7 @@ measurement has the machine to itself.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -99,6 +100,10 @@ class LocalEngine:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            # Freed now, not at exit: a stopped command exits with os._exit, and queues still alive then make the
+            # multiprocessing resource tracker print leaked-semaphore warnings after the one-line interrupt message.
+            pool = None  # type: ignore[assignment]
+            gc.collect()
         if stopped is not None:
             raise stopped
 
