@@ -71,7 +71,7 @@ def run_command(
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="The Ray cluster's address (--engine ray only) "
                                                                             "\\[default: Ray's own discovery]; a --resume may give another.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes of the local engine \\[default: the study's, "
-                                                                  "else cores - 1]; a --resume may give another.")] = None,
+                                                                  "else one per core]; a --resume may give another.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a study: train or reuse weights, export and validate (or reuse) artifacts, time them, write the study's report.

@@ -31,8 +31,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def default_workers() -> int:
-    """One core left for the driver and the system: ``max(1, cores - 1)``."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    """One chain per core. The driver only waits and appends rows while chains run, so leaving it a core of its own
+    (cores - 1) would idle one: on a 2-core machine that is one worker, no parallelism at all."""
+    return os.cpu_count() or 1
 
 
 def _start_worker(threads: int) -> None:
@@ -46,7 +47,7 @@ def _start_worker(threads: int) -> None:
 
 
 class LocalEngine:
-    """Chains in ``workers`` spawned processes (default: cores - 1); devices from ``csibench devices``."""
+    """Chains in ``workers`` spawned processes (default: one per core); devices from ``csibench devices``."""
 
     name = "local"
 

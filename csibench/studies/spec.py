@@ -126,7 +126,7 @@ class Execution:
 
     engine: str = "local"  # "local" | "ray" (csibench.studies.engine.ENGINES)
     address: str | None = None  # ray: the cluster's address (None: Ray's own discovery, else a local cluster)
-    workers: int | None = None  # local: worker processes (None: cores - 1)
+    workers: int | None = None  # local: worker processes (None: one per core)
 
 
 @dataclass(frozen=True)
