@@ -169,3 +169,50 @@ def calibrate(name: NameArg, seconds: Annotated[float, typer.Option("--seconds",
     out.print(f"{name}: peak {result['peak_gflops']:.2f} GFLOP/s (float32, {result['peak_source']}), memory bandwidth "
               f"{result['memory_bandwidth_gbs']:.2f} GB/s (copy); recorded as calibration {result['calibration_id']} "
               f"in {db_path}", markup=False)
+
+
+@devices_app.command("serve")
+@handle_errors
+def serve(
+    names: Annotated[list[str] | None, typer.Argument(help="Boards to offer (default: every configured device and local).")] = None,
+    address: Annotated[str | None, typer.Option("--ray-address", help="Join this cluster's head (HOST:PORT) instead of "
+                                                                        "starting one.")] = None,
+    port: Annotated[int, typer.Option("--port", help="The head's port (GCS).")] = 6379,
+    dashboard_host: Annotated[str, typer.Option("--dashboard-host", help="Where the dashboard listens (0.0.0.0: the lab).")] = "127.0.0.1",
+    dashboard_port: Annotated[int, typer.Option("--dashboard-port", help="The dashboard's port.")] = 8265,
+    num_cpus: Annotated[int | None, typer.Option("--num-cpus", help="CPUs this node gives to preparing chains "
+                                                                     "(default: all).", min=0)] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start a Ray node that offers your boards (resource board:NAME each, a lease of one) to a cluster: run it on
+    the machine that holds the boards' SSH keys; drivers then run `csibench run STUDY --engine ray --ray-address ADDR`."""
+    from csibench.devices.ray_board import serve as serve_boards
+
+    started = serve_boards(names, address=address, port=port, dashboard_host=dashboard_host, dashboard_port=dashboard_port,
+                           num_cpus=num_cpus)
+    if json_out:
+        return emit_json(started)
+    out.print(f"serving {', '.join(started['boards'])} ({', '.join(started['resources'])}) on the Ray cluster at {started['address']}",
+              markup=False)
+    if started["dashboard"]:
+        out.print(f"dashboard: http://{started['dashboard']}", markup=False)
+    out.print(f"connect: {started['connect']} (token: {started['token']}); stop: {started['stop']}", markup=False)
+
+
+@devices_app.command("cluster")
+@handle_errors
+def cluster(address: Annotated[str | None, typer.Option("--ray-address", "--address", help="The cluster's head (HOST:PORT; "
+                                                                                             "default: RAY_ADDRESS, else this machine's).")] = None,
+            json_out: JsonOpt = False) -> None:
+    """The boards a Ray cluster offers and who holds each lease (user@host:pid of the driver measuring on it)."""
+    from csibench.devices.ray_board import cluster_boards
+
+    boards = cluster_boards(address)
+    if json_out:
+        return emit_json({"address": address, "boards": boards})
+    table = RichTable("board", "node", "held by", "waiting", title=f"boards of the Ray cluster {address or ''}".strip())
+    for b in boards:
+        table.add_row(b["board"], b["node"], ", ".join(b["held_by"]) or "free", ", ".join(b["waiting"]) or "–")
+    out.print(table)
+    if not boards:
+        out.print("no node offers a board: start one with `csibench devices serve`", markup=False)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from csibench import signals
 from csibench.devices.base import GroupRequest
 from csibench.errors import CsibenchError, UsageError
 from csibench.files import CAP_REFERENCE, read_bytes_bounded, sha256_bytes, sha256_of, write_bytes_atomic
@@ -230,6 +231,59 @@ def require_offered(board: str) -> str:
     return offered[board]
 
 
+# ---- serving boards (`csibench devices serve`) -------------------------------------------------------------------------
+
+def boards_to_serve(names: list[str] | None) -> list[str]:
+    """The boards this node offers: those named (each resolvable here), else every configured device plus local;
+    a ray-board entry is another node's board, never served from here."""
+    from csibench.devices.config import load_devices
+    from csibench.devices.lookup import get_device
+
+    devices = load_devices()
+    if not names:
+        return ["local", *sorted(n for n, d in devices.items() if d.kind != "ray-board" and _BOARD_NAME.fullmatch(n))]
+    for name in names:
+        check_board_name(name)
+        if get_device(name).kind == "ray-board":
+            raise UsageError(f"device {name!r} is a board of a Ray cluster already; serve it on the node that holds it")
+    return list(dict.fromkeys(names))
+
+
+def serve(names: list[str] | None, *, address: str | None, port: int, dashboard_host: str, dashboard_port: int,
+          num_cpus: int | None) -> dict:
+    """Start (or, with ``address``, join) a Ray node on this machine offering ``board:NAME`` for each board; its
+    workers read this process's devices file (CSIBENCH_CONFIG_DIR), so the proxies drive the boards from here."""
+    import subprocess
+
+    boards = boards_to_serve(names)
+    if address is not None:
+        check_address(address)
+    for what, value in (("--port", port), ("--dashboard-port", dashboard_port)):
+        if not 0 < value < 65536:
+            raise UsageError(f"invalid {what} {value}: must be 1–65535")
+    resources = "{" + ", ".join(f'"{RESOURCE_PREFIX}{b}": 1' for b in boards) + "}"
+    argv = [str(Path(sys.executable).with_name("ray")), "start", f"--resources={resources}", "--disable-usage-stats",
+            "--log-style=record", "--log-color=false", *([f"--num-cpus={num_cpus}"] if num_cpus is not None else [])]
+    argv += [f"--address={address}"] if address else ["--head", f"--port={port}", f"--dashboard-host={dashboard_host}",
+                                                        f"--dashboard-port={dashboard_port}", "--include-dashboard=true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    except FileNotFoundError:
+        raise UsageError("`csibench devices serve` needs Ray, which is not installed: pip install 'csibench[ray]'") from None
+    except subprocess.TimeoutExpired:
+        raise CsibenchError("ray start did not finish within 180 s; see /tmp/ray/session_latest/logs") from None
+    text = done.stdout + done.stderr
+    if done.returncode != 0:
+        reason = [ln.split(" -- ", 1)[-1].strip() for ln in text.splitlines() if ln.strip()]
+        raise CsibenchError(f"ray start failed (exit status {done.returncode}): {reason[-1] if reason else 'no output'}")
+    joined = address or (re.search(r"ray start --address='([^']+)'", text) or [None, f"<this host>:{port}"])[1]
+    return {"address": joined, "boards": boards, "resources": [RESOURCE_PREFIX + b for b in boards],
+            "dashboard": None if address else f"{dashboard_host}:{dashboard_port}",
+            "connect": f"csibench run STUDY --engine ray --ray-address {joined}",
+            "token": "the head's token: `ray get-auth-token` there; on another machine put it in RAY_AUTH_TOKEN",
+            "stop": "ray stop (on this machine: it ends every Ray process here)"}
+
+
 # ---- on the board's node ---------------------------------------------------------------------------------------------
 
 def stage_dir() -> Path:
@@ -380,40 +434,43 @@ class RayBoard:
 
     # ---- the lease
 
-    def _lease(self):
-        """A proxy holding the board's resource; waits while another holder has it and says who (once)."""
+    def _lease(self, held: dict):
+        """A proxy holding the board's resource (also put in ``held``, for a signal to end it); waits while another
+        holder has the board and says who (once)."""
         import ray
 
         self._ensure()
         require_offered(self.name)  # a board whose node left: one line, not an endless wait
         name = f"{LEASE_PREFIX}{self.name}:{holder_id()}#{next(_SERIAL)}"
         proxy = proxy_class().options(name=name, namespace=NAMESPACE, resources={resource_of(self.name): 1}).remote(self.name, holder_id())
+        held["proxy"] = proxy
         ready = proxy.facts.remote()
-        waited, announced = 0.0, False
-        while True:
-            done, _ = ray.wait([ready], timeout=WAIT_NOTE_S)
-            if done:
-                break
-            waited += WAIT_NOTE_S
+        announced = False
+        while not ray.wait([ready], timeout=WAIT_NOTE_S)[0]:
+            if signals.stopping():
+                raise signals.StoppedError(f"stopped waiting for board {self.name!r}: csibench is stopping on a signal")
             if not announced:
-                held = leases().get(self.name, {}).get("held_by", [])
-                self.note(f"board {self.name!r} is leased by {', '.join(h for h in held if h != holder_id()) or 'another driver'}; "
-                          "waiting for it (a board runs one measurement group at a time, across every driver)")
+                others = [h for h in leases().get(self.name, {}).get("held_by", []) if h != holder_id()]
+                self.note(f"board {self.name!r} is leased by {', '.join(others) or 'another driver'}; waiting for it "
+                          "(a board runs one measurement group at a time, across every driver)")
                 announced = True
             if self.name not in offered_boards():
-                ray.kill(proxy)
                 raise CsibenchError(f"board {self.name!r} left the Ray cluster while this run waited for it")
         self._unwrap(ready)
         return proxy
 
     def _with_lease(self, action, what: str):
+        """``action(proxy)`` while holding the lease; the lease ends after it, on a signal at once, and with this driver."""
         import ray
 
-        proxy = self._lease()
-        try:
-            return self._call(lambda: action(proxy), what)
-        finally:
-            ray.kill(proxy)  # the lease ends now (it also ends if this driver dies)
+        held: dict = {}
+        with signals.child(lambda: held.get("proxy") and ray.kill(held["proxy"])):
+            try:
+                proxy = self._lease(held)
+                return self._call(lambda: action(proxy), what)
+            finally:
+                if held.get("proxy") is not None:
+                    ray.kill(held["proxy"])
 
     def _call(self, submit, what: str):
         return self._unwrap(submit(), what)
@@ -423,6 +480,17 @@ class RayBoard:
 
         try:
             return ray.get(ref)
+        except ray.exceptions.RayError:
+            if signals.stopping():  # the proxy was ended by our signal: not the board's failure
+                raise signals.StoppedError(f"board {self.name!r}: the run was ended: csibench is stopping on a signal") from None
+            return self._raise_for(what)
+
+    def _raise_for(self, what: str):
+        """The exception being handled as one line: the board's own CsibenchError, or what happened to it."""
+        import ray
+
+        try:
+            raise
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
             if isinstance(cause, CsibenchError):
@@ -431,6 +499,8 @@ class RayBoard:
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
             raise CsibenchError(f"board {self.name!r} went away mid-call ({type(exc).__name__}: its proxy or node died); "
                                 "its group is recorded as failed, the rest of the study goes on") from None
+        except ray.exceptions.RayError as exc:
+            raise CsibenchError(f"{what} board {self.name!r} failed: {first_line(exc)}") from None
 
     # ---- Device
 
