@@ -125,16 +125,10 @@ def test_a_second_driver_waits_for_a_held_board_says_who_holds_it_and_groups_nev
     assert holder.stdout.readline().strip() == "held", holder.stderr.read()
     cache = tmp_path / "cache"
     first = start(cluster, tmp_path / "a", cache=cache)
-    deadline = time.time() + 120
-    listed = ""
-    while time.time() < deadline and "tester@fixture" not in listed:  # `devices cluster` names the holder
-        listed = subprocess.run([*CSIBENCH, "devices", "cluster", "--ray-address", cluster.address, "--json"], env=cluster.env,
-                                capture_output=True, text=True, timeout=60).stdout
-        time.sleep(0.5)
-    board = {b["board"]: b for b in json.loads(listed)["boards"]}
+    board = wait_for(cluster, lambda b: len(b["local"]["waiting"]) == 1)  # prepared, and waiting for board:local
     assert board["local"]["held_by"] == ["tester@fixture:1"] and set(board) == {"local", "sshd"}
-    time.sleep(8)  # the first driver is waiting for board:local by now (its sshd groups go on)
     second = start(cluster, tmp_path / "b", cache=cache)
+    wait_for(cluster, lambda b: len(b["local"]["waiting"]) == 2)  # both drivers queue for the one board
     holder.stdin.close()  # the lease ends with its holder
     holder.wait(timeout=60)
     out_a, err_a = first.communicate(timeout=300)
@@ -144,6 +138,19 @@ def test_a_second_driver_waits_for_a_held_board_says_who_holds_it_and_groups_nev
     intervals = held(tmp_path / "a" / "r.db") + held(tmp_path / "b" / "r.db")
     assert len(intervals) == 4  # one group per board per driver
     assert_never_overlap(intervals)
+
+
+def wait_for(cluster: RayCluster, condition, timeout_s: float = 240) -> dict:
+    """`devices cluster --json` polled until ``condition(boards)``: {board: {"held_by": [...], "waiting": [...]}}."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        listed = subprocess.run([*CSIBENCH, "devices", "cluster", "--ray-address", cluster.address, "--json"], env=cluster.env,
+                                capture_output=True, text=True, timeout=60)
+        boards = {b["board"]: b for b in json.loads(listed.stdout)["boards"]}
+        if condition(boards):
+            return boards
+        time.sleep(0.5)
+    raise AssertionError(f"the cluster's leases never reached the condition: {boards}")
 
 
 HOLD = """
