@@ -197,7 +197,7 @@ def test_a_worker_killed_mid_export_is_retried_and_leaves_one_valid_artifact(clu
 
 def test_a_driver_killed_mid_run_resumes_without_measuring_twice(cluster, tmp_path):
     where = tmp_path / "t"
-    driver = start(cluster, where, "--threads", "1,2")
+    driver = start(cluster, where, "--runtimes", "onnxruntime,litert", "--min-time", "1")  # the last of a flag wins
     db = where / "r.db"
     deadline = time.time() + 240
     while time.time() < deadline and driver.poll() is None:
@@ -217,8 +217,9 @@ def test_a_driver_killed_mid_run_resumes_without_measuring_twice(cluster, tmp_pa
     done = subprocess.run([*CSIBENCH, "run", "--resume", sweep, "--db", str(db), "--cache", str(where / "cache"), "--out",
                            str(where / "rep")], cwd=where, env=cluster.env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr  # the killed driver's leases were freed with it
-    counted = rows(db, "SELECT device, threads, COUNT(*) FROM measurements WHERE sweep=? GROUP BY device, threads", sweep)
-    assert sorted(counted) == [("local", 1, 2), ("local", 2, 2), ("sshd", 1, 2), ("sshd", 2, 2)]  # nothing twice
+    counted = rows(db, "SELECT device, runtime, COUNT(*) FROM measurements WHERE sweep=? GROUP BY device, runtime", sweep)
+    assert sorted(counted) == [("local", "litert", 2), ("local", "onnxruntime", 2), ("sshd", "litert", 2),
+                               ("sshd", "onnxruntime", 2)]  # nothing twice
     assert_never_overlap(held(db))
 
 
