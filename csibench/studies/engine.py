@@ -38,7 +38,8 @@ class Engine(Protocol):
     def device(self, name: str) -> Any: ...  # a csibench.devices Device: local: lookup.get_device; ray: a leased board
 
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
-                on_error: Callable[[Chain, CsibenchError], None]) -> None: ...  # returns when every chain is done
+                on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
+        """Returns when every chain is done; ``progress`` (the driver's rich Progress) shows what the chains do."""
 
     def close(self) -> None: ...
 

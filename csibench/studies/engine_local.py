@@ -15,6 +15,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -36,8 +37,14 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _start_worker(threads: int) -> None:
-    """In each worker, before any chain: Ctrl-C is the driver's to handle; torch and BLAS get their share of cores."""
+_RELAY: Any = None  # in a worker process: the queue its chains' progress goes to (set by _start_worker)
+
+
+def _start_worker(threads: int, relay: Any) -> None:
+    """In each worker, before any chain: Ctrl-C is the driver's to handle; torch and BLAS get their share of cores;
+    progress goes to ``relay`` (a queue the driver shows)."""
+    global _RELAY
+    _RELAY = relay
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
@@ -59,31 +66,32 @@ class LocalEngine:
         return get_device(name)
 
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
-                on_error: Callable[[Chain, CsibenchError], None]) -> None:
+                on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
         from csibench.studies.prepare import prepare_chain
 
         if self.workers == 1 or len(chains) <= 1:
             for chain in chains:
                 try:
-                    result = prepare_chain(chain, job)
+                    result = prepare_chain(chain, job, progress)
                 except CsibenchError as exc:
                     on_error(chain, exc)
                     continue
                 on_result(chain, result)
             return
-        self._in_pool(chains, job, on_result, on_error)
+        self._in_pool(chains, job, on_result, on_error, progress)
 
-    def _in_pool(self, chains: list[Chain], job: PrepareJob, on_result, on_error) -> None:
-        from csibench.studies.prepare import prepare_chain
-
+    def _in_pool(self, chains: list[Chain], job: PrepareJob, on_result, on_error, progress: Any) -> None:
         workers = min(self.workers, len(chains))
         threads = max(1, (os.cpu_count() or 1) // workers)
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                                   initargs=(threads,))
+        context = multiprocessing.get_context("spawn")
+        relay = context.SimpleQueue()
+        shower = threading.Thread(target=_show_progress, args=(relay, progress), daemon=True)
+        shower.start()
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads, relay))
         stopped: BaseException | None = None
         try:
             with signals.child(lambda: _end_workers(pool)):  # a signal ends the workers at once, then interrupts here
-                pending: dict[Future, Chain] = {pool.submit(prepare_chain, chain, job): chain for chain in chains}
+                pending: dict[Future, Chain] = {pool.submit(_prepare_relayed, chain, job): chain for chain in chains}
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -104,12 +112,33 @@ class LocalEngine:
             # Freed now, not at exit: a stopped command exits with os._exit, and queues still alive then make the
             # multiprocessing resource tracker print leaked-semaphore warnings after the one-line interrupt message.
             pool = None  # type: ignore[assignment]
+            relay.put(None)  # the workers are gone: nothing follows this
+            shower.join(timeout=5)
+            relay.close()
             gc.collect()
         if stopped is not None:
             raise stopped
 
     def close(self) -> None:
         pass
+
+
+def _prepare_relayed(chain: Chain, job: PrepareJob) -> ChainResult:
+    """``prepare_chain`` in a worker, its progress sent to the driver."""
+    from csibench.studies.prepare import ProgressRelay, prepare_chain
+
+    return prepare_chain(chain, job, ProgressRelay(_RELAY.put, chain.name()) if _RELAY is not None else None)
+
+
+def _show_progress(relay: Any, progress: Any) -> None:
+    """The driver's thread that shows the workers' progress messages until the ``None`` that ends them."""
+    from csibench.studies.prepare import show_relayed
+
+    tasks: dict = {}
+    while (message := relay.get()) is not None:
+        if progress is not None:
+            with contextlib.suppress(Exception):  # a display hiccup never stops a study
+                show_relayed(progress, message, tasks)
 
 
 def _deliver(future: Future, chain: Chain, on_result, on_error) -> None:

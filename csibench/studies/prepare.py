@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,8 @@ class _Records:
 
 
 class _Silent:
-    """The rich Progress calls recipes make (add_task/update/advance), shown nowhere: a worker has no terminal; the
-    driver's bar advances per chain."""
+    """The rich Progress calls recipes make (add_task/update/advance), shown nowhere (a Ray task: the driver's bar
+    advances per chain)."""
 
     def add_task(self, *_: Any, **__: Any) -> int:
         return 0
@@ -114,6 +114,35 @@ class _Silent:
 
     def advance(self, *_: Any, **__: Any) -> None:
         pass
+
+
+class ProgressRelay:
+    """The rich Progress calls of a chain in a worker process, sent as plain tuples (``send``: a queue's put) for the
+    driver to show with :func:`show_relayed`: training epochs and exports stay visible with the chains in workers."""
+
+    def __init__(self, send: Callable[[tuple], None], chain: str) -> None:
+        self.send, self.chain, self.count = send, chain, 0
+
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+        self.count += 1
+        self.send(("add", self.chain, self.count, description, total))
+        return self.count
+
+    def update(self, task: int, **fields: Any) -> None:
+        shown = {k: v for k, v in fields.items() if k in ("description", "total", "completed", "advance")}
+        self.send(("update", self.chain, task, shown))
+
+    def advance(self, task: int, advance: float = 1) -> None:
+        self.send(("update", self.chain, task, {"advance": advance}))
+
+
+def show_relayed(progress: Any, message: tuple, tasks: dict[tuple[str, int], Any]) -> None:
+    """Apply one :class:`ProgressRelay` message to the driver's ``progress``; ``tasks`` maps (chain, task) to its bar."""
+    if message[0] == "add":
+        _, chain, task, description, total = message
+        tasks[(chain, task)] = progress.add_task(description, total=total)
+    elif message[0] == "update" and (message[1], message[2]) in tasks:
+        progress.update(tasks[(message[1], message[2])], **message[3])
 
 
 # ---- chains ---------------------------------------------------------------------------------------------------------
@@ -154,24 +183,30 @@ def chains_of(items: list[Item], study: Study) -> list[Chain]:
 
 # ---- one chain ------------------------------------------------------------------------------------------------------
 
-def prepare_chain(chain: Chain, job: PrepareJob) -> ChainResult:
-    """Weights, artifacts and payload curves of ``chain``'s items; writes only the cache, returns the records."""
+def prepare_chain(chain: Chain, job: PrepareJob, progress: Any = None) -> ChainResult:
+    """Weights, artifacts and payload curves of ``chain``'s items; writes only the cache, returns the records.
+    ``progress``: a rich Progress (in the driver), a :class:`ProgressRelay` (in a worker) or None (shown nowhere)."""
     study, cache = job.study, Path(job.cache)
+    progress = progress if progress is not None else _Silent()
     ctx = TrainContext(cache=cache, data_dir=Path(job.data_dir), seed=study.seed, epochs=study.training.epochs,
                        full=study.training.full, data=study.training.data, samples=study.training.samples,
-                       progress=_Silent(), datasets={})
+                       progress=progress, datasets={})
     records, stats, recorded = _Records(), Counter[str](), set[str]()
     items = [replace(it, artifacts={}) for it in chain.items]  # this process's own copies
     if _needs_single_user_data(items, study):
         with _data_lock(ctx.data_dir):  # one process generates the default dataset; the others wait and load it
             _single_user_data(ctx)
+    step = progress.add_task(f"prepare {chain.name()}", total=len(items))
     for item in items:
         if item.spec.artifact is not None:
             _bare(item, records, job.sweep)
-            continue
-        item.model = _weights(item, study, ctx, records, job.sweep, recorded, stats)
-        _export(item, study, cache, records, job.sweep, stats)
-    evaluate_payloads(items, ctx, records, job.sweep)  # issue 12: NMSE vs feedback bits, trained models
+        else:
+            progress.update(step, description=f"weights for {item.name()} ({item.spec.weights.describe()})")
+            item.model = _weights(item, study, ctx, records, job.sweep, recorded, stats)
+            _export(item, study, cache, records, job.sweep, stats, progress, step)
+        progress.advance(step)
+    evaluate_payloads(items, ctx, records, job.sweep, progress, step)  # issue 12: NMSE vs feedback bits, trained models
+    progress.update(step, description=f"prepared {chain.name()}")
     return ChainResult(tuple(records.trainings), tuple(records.artifacts), tuple(records.evaluations),
                        tuple({key: str(Path(p).resolve()) for key, p in it.artifacts.items()} for it in items), dict(stats))
 
@@ -235,7 +270,7 @@ def precisions_of(item: Item, study: Study, fmt) -> list[str]:
     return [p for p in wanted if p in fmt.precisions and (p == "fp32" or item.side == "ue")]
 
 
-def _export(item: Item, study: Study, cache: Path, results: Any, sweep: str, stats: Counter) -> None:
+def _export(item: Item, study: Study, cache: Path, results: Any, sweep: str, stats: Counter, progress: Any, step: Any) -> None:
     """Export and validate ``item`` to each of the study's (format, precision), reusing a cached artifact with a valid
     manifest."""
     model, spec = item.model, item.spec
@@ -244,6 +279,7 @@ def _export(item: Item, study: Study, cache: Path, results: Any, sweep: str, sta
     identity = {"source": getattr(model, "source", None) or model.name, "config": cfg_to_dict(model.cfg), "side": item.side,
                 "weights": provenance.get("sha256") or f"random:{study.seed}", "seed": study.seed, "code": code_fingerprint()}
     for fmt, precision in [(f, p) for f in parse_formats(",".join(study.formats)) for p in precisions_of(item, study, f)]:
+        progress.update(step, description=f"export {item.name()} → {fmt.name}" + (f" {precision}" if precision != "fp32" else ""))
         stem = precision_stem(artifact_stem(model, item.side), precision)
         # fp32 keeps the key it always had (caches stay valid); every other precision adds itself to the key
         key = {**identity, "format": fmt.name, **({"precision": precision} if precision != "fp32" else {})}

@@ -246,7 +246,7 @@ def _prepare(study: Study, items: list[Item], engine: Engine, db: Path, cache: P
         def on_error(chain: Chain, exc: CsibenchError) -> None:
             raise exc  # as before engines: what fails a chain beyond its exports (those are recorded) fails the run
 
-        engine.prepare(chains, job, on_result, on_error)
+        engine.prepare(chains, job, on_result, on_error, progress=progress)
 
 
 def _append(results: ResultsDB, result: ChainResult, recorded: set[str], stats: Counter) -> None:
