@@ -68,7 +68,7 @@ class RayEngine:
         return options
 
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
-                on_error: Callable[[Chain, CsibenchError], None]) -> None:
+                on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
         from csibench.studies.prepare import prepare_chain
 
         task = ray.remote(prepare_chain)
