@@ -334,6 +334,18 @@ ROWS = [
       'a Ray cluster address is for engine = "ray", not \'local\''),
     # (end of engines rows)
     # --- issue 17, ray ---------------------------------------------------------------------------
+    # A cluster address that is not one, or where nothing listens: one line at once (Ray itself would retry forever);
+    # a board name Ray cannot use as a resource; `devices serve` checks what it offers before starting anything.
+    # (Rows that need a running cluster, and `run --engine ray`, which imports Ray, are in tests/test_ray_engine.py.)
+    R("proc", "devices cluster --ray-address 127.0.0.1:1", 1, "no Ray cluster at 127.0.0.1:1: Connection refused",
+      "start one with `csibench devices serve`"),
+    R("type", "devices cluster --ray-address nowhere", 2, "invalid --ray-address 'nowhere'", "HOST:PORT of a Ray head"),
+    R("type", "devices add pi:3 --kind ray-board", 2, "invalid board name 'pi:3'", "the Ray resource board:NAME", devices=NO_DEVICES),
+    R("type", "devices add pi9 --kind ray-board --ray-address 10.0.0.5", 2, "invalid --ray-address '10.0.0.5'",
+      "HOST:PORT of a Ray head", devices=NO_DEVICES),
+    R("type", "devices serve pi:3", 2, "invalid board name 'pi:3'", "letters, digits", devices=NO_DEVICES),
+    R("config", "devices serve nosuch", 2, "unknown device 'nosuch'", devices=NO_DEVICES),
+    R("range", "devices serve --port 0", 2, "invalid --port 0", "1–65535", devices=NO_DEVICES),
     # (end of ray rows)
 ]
 

@@ -5,6 +5,7 @@ sshd's "board" (board:sshd, driven over SSH by the proxy on the cluster's node).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -22,8 +23,9 @@ from csibench.devices.config import add_device, config_from_dict
 from tests.ray_cluster import RayCluster
 from tests.sshd import SSHD, Sshd
 
-pytest.importorskip("ray")
+# not imported here: the local engine's test asserts this process never imported Ray
 pytestmark = [pytest.mark.skipif(not Path(SSHD).exists(), reason="openssh-server missing: `make test` installs it"),
+              pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray missing: pip install 'csibench[ray]'"),
               pytest.mark.slow]
 
 STUDY = ["seed-004", "--no-train", "--crs", "1/32", "--runtimes", "onnxruntime", "--min-time", "0.05"]
@@ -230,6 +232,17 @@ def test_a_board_no_node_offers_is_one_line_listing_those_offered(cluster, tmp_p
         "error: no node of the Ray cluster offers board 'pi-99' (resource board:pi-99); boards offered: local, sshd; "
         "offer it with `csibench devices serve pi-99` on the node that holds its SSH key")
     assert not (tmp_path / "r.db").exists() or rows(tmp_path / "r.db", "SELECT COUNT(*) FROM measurements") == [(0,)]
+
+
+def test_an_address_where_nothing_listens_is_one_line_at_once(cluster, tmp_path):
+    started = time.monotonic()
+    done = subprocess.run([*CSIBENCH, "run", *STUDY, "--engine", "ray", "--ray-address", "127.0.0.1:1", "--db", str(tmp_path / "r.db"),
+                           "--out", str(tmp_path / "rep")], cwd=tmp_path, env=cluster.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and time.monotonic() - started < 60, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: no Ray cluster at 127.0.0.1:1: Connection refused; start one with `csibench devices serve` (or `ray start --head`) "
+        "and pass its address to --ray-address")
+    assert not (tmp_path / "r.db").exists() or rows(tmp_path / "r.db", "SELECT COUNT(*) FROM studies") == [(0,)]
 
 
 def test_a_board_name_ray_cannot_use_is_one_line(cluster, tmp_path):

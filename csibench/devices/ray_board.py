@@ -124,19 +124,19 @@ def dashboard_url() -> str:
 def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
     """Join the cluster at ``address`` (None: $RAY_ADDRESS, else "auto") once per process; returns Ray's context.
     A nothing-listening or silent address is one line within ``timeout_s``, never a hang."""
-    import ray
-
     with _CONNECT_LOCK:
-        if ray.is_initialized():
-            return ray.get_runtime_context()
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            return sys.modules["ray"].get_runtime_context()
         address = check_address(address or os.environ.get("RAY_ADDRESS") or "auto")
         where = _split_address(address)
-        if where is not None:
+        if where is not None:  # checked before Ray is imported: a wrong address costs no second
             try:
                 socket.create_connection(where, timeout=min(timeout_s, 5.0)).close()
             except OSError as exc:
                 raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start one with `csibench devices serve` "
                                     "(or `ray start --head`) and pass its address to --ray-address") from None
+        import ray
+
         outcome: dict[str, Any] = {}
 
         def init() -> None:
