@@ -10,6 +10,7 @@ import typer
 from rich.table import Table as RichTable
 
 from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, err, handle_errors, out
+from csibench.devices import ray_board  # light: Ray itself is imported only when a cluster is joined
 from csibench.devices.profiles import PROFILES, contradictions, get_profile
 from csibench.errors import UsageError
 
@@ -186,9 +187,7 @@ def serve(
 ) -> None:
     """Start a Ray node that offers your boards (resource board:NAME each, a lease of one) to a cluster: run it on
     the machine that holds the boards' SSH keys; drivers then run `csibench run STUDY --engine ray --ray-address ADDR`."""
-    from csibench.devices.ray_board import serve as serve_boards
-
-    started = serve_boards(names, address=address, port=port, dashboard_host=dashboard_host, dashboard_port=dashboard_port,
+    started = ray_board.serve(names, address=address, port=port, dashboard_host=dashboard_host, dashboard_port=dashboard_port,
                            num_cpus=num_cpus)
     if json_out:
         return emit_json(started)
@@ -205,9 +204,7 @@ def cluster(address: Annotated[str | None, typer.Option("--ray-address", "--addr
                                                                                              "default: RAY_ADDRESS, else this machine's).")] = None,
             json_out: JsonOpt = False) -> None:
     """The boards a Ray cluster offers and who holds each lease (user@host:pid of the driver measuring on it)."""
-    from csibench.devices.ray_board import cluster_boards
-
-    boards = cluster_boards(address)
+    boards = ray_board.cluster_boards(address)
     if json_out:
         return emit_json({"address": address, "boards": boards})
     table = RichTable("board", "node", "held by", "waiting", title=f"boards of the Ray cluster {address or ''}".strip())

@@ -163,6 +163,8 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
         "csibench.models.checkpoint", "csibench.train", "csibench.train.system")},
     ("devices/config.py", "csibench.devices.registry"): "import cycle: the registry's rows name config's classes, and"
                                                          " reading the devices file asks the registry for an entry's kind",
+    ("devices/ray_board.py", "csibench.devices.lookup"): "import cycle: lookup builds devices from the registry, whose"
+                                                         " ray-board row names this module's config class",
     ("cli_util.py", "csibench.files"): STARTUP + " (importlib.metadata for tool versions: ~25 ms)",
     ("studies/__init__.py", "csibench.studies.runner"): STARTUP + " (`studies list/validate` read specs only; the runner"
                                                                     " pulls in export and bench)",

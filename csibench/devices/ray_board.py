@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 
 from csibench import signals
 from csibench.devices.base import GroupRequest
+from csibench.devices.config import load_devices
+from csibench.devices.profiles import PROFILES, get_profile
 from csibench.errors import CsibenchError, UsageError
 from csibench.files import CAP_REFERENCE, read_bytes_bounded, sha256_bytes, sha256_of, write_bytes_atomic
 
@@ -60,16 +62,12 @@ class RayBoardConfig:
         return f"{RESOURCE_PREFIX}{self.name} of the Ray cluster at {self.address or 'RAY_ADDRESS or this machine'}"
 
     def check_options(self) -> None:
-        from csibench.devices.profiles import get_profile
-
         check_board_name(self.name)
         get_profile(self.profile)
         if self.address is not None:
             check_address(self.address)
 
     def check_entry(self) -> None:
-        from csibench.devices.profiles import PROFILES
-
         if not _BOARD_NAME.fullmatch(self.name):
             raise TypeError(f"device {self.name!r}: {board_name_rule()}")
         if self.profile not in PROFILES:
@@ -236,7 +234,6 @@ def require_offered(board: str) -> str:
 def boards_to_serve(names: list[str] | None) -> list[str]:
     """The boards this node offers: those named (each resolvable here), else every configured device plus local;
     a ray-board entry is another node's board, never served from here."""
-    from csibench.devices.config import load_devices
     from csibench.devices.lookup import get_device
 
     devices = load_devices()

@@ -14,15 +14,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ray
 
 from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line
 from csibench.errors import CsibenchError
-
-if TYPE_CHECKING:
-    from csibench.studies.prepare import Chain, ChainResult, PrepareJob
+from csibench.studies.prepare import Chain, ChainResult, PrepareJob, prepare_chain
 
 MAX_RETRIES = 3  # a chain whose worker or node dies is run again this many times
 # what a chain's worker needs from the driver's environment (a worker inherits its node's, not the driver's)
@@ -69,8 +67,6 @@ class RayEngine:
 
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
                 on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
-        from csibench.studies.prepare import prepare_chain
-
         task = ray.remote(prepare_chain)
         pending = {task.options(**self._options(c)).remote(c, job): c for c in chains}
         stopped: BaseException | None = None
