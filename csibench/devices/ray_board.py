@@ -181,35 +181,28 @@ def offered_boards() -> dict[str, str]:
     return boards
 
 
-def leases() -> dict[str, dict[str, list[str]]]:
-    """board → {"held_by": [holder], "waiting": [holder, …]}, from the named proxy actors (``lease:BOARD:HOLDER#N``)."""
+def leases(answer_s: float = 2.0) -> dict[str, dict[str, list[str]]]:
+    """board → {"held_by": [holder], "waiting": [holder, …]}, from the named proxy actors (``lease:BOARD:HOLDER#N``):
+    a proxy that answers within ``answer_s`` was created, so it holds its board; one that does not still waits for it
+    (a proxy answers while it measures: it runs two calls at once)."""
     import ray
 
-    found: dict[str, dict[str, list[str]]] = {}
-    states = _actor_states()
+    refs = {}
     for entry in ray.util.list_named_actors(all_namespaces=True):
         name = entry["name"] if isinstance(entry, dict) else entry
         if (isinstance(entry, dict) and entry.get("namespace") != NAMESPACE) or not name.startswith(LEASE_PREFIX):
             continue
-        board, _, rest = name.removeprefix(LEASE_PREFIX).partition(":")
-        holder = rest.rpartition("#")[0] or rest
-        state = states.get(name, "ALIVE")
-        if state == "DEAD":
+        try:
+            refs[ray.get_actor(name, namespace=NAMESPACE).holder.remote()] = name
+        except ValueError:  # ended since it was listed
             continue
+    answered, _ = ray.wait(list(refs), num_returns=len(refs), timeout=answer_s) if refs else ([], [])
+    found: dict[str, dict[str, list[str]]] = {}
+    for ref, name in refs.items():
+        board, _, rest = name.removeprefix(LEASE_PREFIX).partition(":")
         slot = found.setdefault(board, {"held_by": [], "waiting": []})
-        slot["held_by" if state == "ALIVE" else "waiting"].append(holder)
+        slot["held_by" if ref in answered else "waiting"].append(rest.rpartition("#")[0] or rest)
     return found
-
-
-def _actor_states() -> dict[str, str]:
-    """name → ALIVE / PENDING_CREATION / … from Ray's state API (the dashboard); empty where it is not running."""
-    try:
-        from ray.util.state import list_actors
-
-        return {a.name: a.state for a in list_actors(filters=[("ray_namespace", "=", NAMESPACE)], limit=1000, timeout=10,
-                                                     raise_on_missing_output=False) if a.name}
-    except Exception:  # noqa: BLE001 -- no dashboard: every named lease is shown as held
-        return {}
 
 
 def cluster_boards(address: str | None) -> list[dict]:
@@ -307,8 +300,11 @@ class BoardProxy:
     def __init__(self, board: str, holder: str):
         from csibench.devices.lookup import get_device
 
-        self.board, self.holder = board, holder
+        self.board, self.holder_id = board, holder
         self.device = get_device(board)
+
+    def holder(self) -> str:
+        return self.holder_id
 
     def facts(self) -> dict:
         d = self.device
@@ -361,7 +357,8 @@ def proxy_class():
     if _PROXY_CLASS is None:
         import ray
 
-        _PROXY_CLASS = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(BoardProxy)
+        # two calls at once: `devices cluster` asks who holds the board while the proxy measures
+        _PROXY_CLASS = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=2)(BoardProxy)
     return _PROXY_CLASS
 
 
