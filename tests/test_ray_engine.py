@@ -45,14 +45,15 @@ def cluster(tmp_path_factory):
             "kind": "ssh", "name": "sshd", "profile": "rpi4", "host": "127.0.0.1", "port": server.port, "user": server.user,
             "key_file": str(server.client_key), "python": sys.executable, "known_hosts": str(server.known_hosts),
             "remote_dir": str(root / "remote")}))
-        for name in ("pi-99", "pi:3"):  # known to the devices file (the driver checks names there first), never offered
+        for name in ("pi-99", "pi:3", "gone"):  # in the devices file (the driver checks names there first); "gone" is
+            # offered, but nothing answers at its address: a board that went away
             add_device(config_from_dict(name, {"kind": "ssh", "name": name, "profile": "rpi4", "host": "127.0.0.1", "port": 9}))
     finally:
         if previous is None:
             os.environ.pop("CSIBENCH_CONFIG_DIR")
         else:
             os.environ["CSIBENCH_CONFIG_DIR"] = previous
-    head = RayCluster(config, boards=("local", "sshd")).start()
+    head = RayCluster(config, boards=("local", "sshd", "gone")).start()
     yield head
     head.stop()
     server.stop()
@@ -128,7 +129,7 @@ def test_a_second_driver_waits_for_a_held_board_says_who_holds_it_and_groups_nev
     cache = tmp_path / "cache"
     first = start(cluster, tmp_path / "a", cache=cache)
     board = wait_for(cluster, lambda b: len(b["local"]["waiting"]) == 1)  # prepared, and waiting for board:local
-    assert board["local"]["held_by"] == ["tester@fixture:1"] and set(board) == {"local", "sshd"}
+    assert board["local"]["held_by"] == ["tester@fixture:1"] and set(board) == {"local", "sshd", "gone"}
     second = start(cluster, tmp_path / "b", cache=cache)
     wait_for(cluster, lambda b: len(b["local"]["waiting"]) == 2)  # both drivers queue for the one board
     holder.stdin.close()  # the lease ends with its holder
@@ -229,9 +230,21 @@ def test_a_board_no_node_offers_is_one_line_listing_those_offered(cluster, tmp_p
     done = run(cluster, tmp_path, devices="local,pi-99")
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "error: no node of the Ray cluster offers board 'pi-99' (resource board:pi-99); boards offered: local, sshd; "
+        "error: no node of the Ray cluster offers board 'pi-99' (resource board:pi-99); boards offered: gone, local, sshd; "
         "offer it with `csibench devices serve pi-99` on the node that holds its SSH key")
     assert not (tmp_path / "r.db").exists() or rows(tmp_path / "r.db", "SELECT COUNT(*) FROM measurements") == [(0,)]
+
+
+def test_a_board_that_went_away_fails_its_group_in_one_line_and_the_rest_is_measured(cluster, tmp_path):
+    done = run(cluster, tmp_path, devices="local,gone")
+    assert done.returncode == 1, done.stderr
+    last = " ".join(done.stderr.split()).split("error: ")[-1]
+    assert last.startswith("1 measurement group(s) failed (first: gone crnet CR 1/32, crnet-se CR 1/32 on onnxruntime: device 'gone' "
+                           "(127.0.0.1:9) is unreachable"), done.stderr
+    db = tmp_path / "r.db"
+    assert rows(db, "SELECT device, COUNT(*) FROM measurements GROUP BY device") == [("local", 2)]
+    reasons = rows(db, "SELECT device, reason FROM failures")
+    assert [d for d, _ in reasons] == ["gone", "gone"] and all("\n" not in r and "unreachable" in r for _, r in reasons)
 
 
 def test_an_address_where_nothing_listens_is_one_line_at_once(cluster, tmp_path):
