@@ -133,7 +133,7 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
             except OSError as exc:
                 raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start one with `csibench devices serve` "
                                     "(or `ray start --head`) and pass its address to --ray-address") from None
-        import ray
+        ray = import_ray()
 
         outcome: dict[str, Any] = {}
 
@@ -154,6 +154,17 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
             raise CsibenchError(f"cannot join the Ray cluster at {address}: {first_line(outcome['error'])}") from None
         _JOINED["dashboard"] = getattr(outcome["context"], "dashboard_url", None) or ""
         return outcome["context"]
+
+
+def import_ray():
+    """Ray, or one line naming the extra that installs it."""
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "ray":
+            raise
+        raise UsageError("this needs Ray, which is not installed: pip install 'csibench[ray]'") from None
+    return ray
 
 
 def first_line(exc: BaseException) -> str:
