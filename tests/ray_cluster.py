@@ -75,7 +75,7 @@ class RayCluster:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=3)  # `ray start --block` drains for up to 30 s; its node is ours alone
         except subprocess.TimeoutExpired:
             pass
         with contextlib.suppress(ProcessLookupError):
