@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,3 +83,4 @@ class RayCluster:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.proc = None
+        shutil.rmtree(self.temp_dir, ignore_errors=True)  # its logs and sockets (hundreds of MB over a few runs)
