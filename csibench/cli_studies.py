@@ -72,6 +72,9 @@ def run_command(
                                                                             "\\[default: Ray's own discovery]; a --resume may give another.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes of the local engine \\[default: the study's, "
                                                                   "else one per core]; a --resume may give another.")] = None,
+    gpu: Annotated[bool | None, typer.Option("--gpu/--no-gpu", help="Train on a GPU (refused where there is none) or never "
+                                                                   "\\[default: the study's; ray: where the cluster has one; local: "
+                                                                   "the CPU]; a --resume may give another.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a study: train or reuse weights, export and validate (or reuse) artifacts, time them, write the study's report.
@@ -89,7 +92,7 @@ def run_command(
                           train=train, full=full or None, epochs=epochs, data=str(data) if data else None, seed=seed)
     chosen_formats = tuple(parse_formats(report_formats)) if report_formats is not None else None  # checked before any work
     db_path = Path(db or DEFAULT_DB)
-    how = {"engine": engine, "address": ray_address, "workers": workers}  # over the study's [execution] (or the stored run's)
+    how = {"engine": engine, "address": ray_address, "workers": workers, "gpu": gpu}  # over the study's [execution] (or the stored run's)
     if resume is not None:
         spec, options = restore(db_path, resume, study, overrides, cache=cache, out=out_dir, report_formats=chosen_formats, how=how)
         notes: list[str] = []

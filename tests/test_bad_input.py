@@ -324,12 +324,16 @@ ROWS = [
     R("type", "run seed-004 --no-train --db {db} --out {tmp}/rep --workers abc", 2, "Invalid value for '--workers'", "(got 'abc')"),
     R("conflict", "run seed-004 --no-train --db {db} --out {tmp}/rep --ray-address 10.0.0.5:6379", 2,
       "--ray-address 10.0.0.5:6379 is for --engine ray, not the local engine", "add --engine ray or drop --ray-address"),
+    R("range", "run seed-004 --no-train --db {db} --out {tmp}/rep --gpu", 2, "--gpu: torch", "sees no CUDA device on this machine",
+      "drop --gpu"),  # no CUDA here; a GPU machine of this kind would run it
     R("conflict", "run seed-004 --no-train --db {db} --out {tmp}/rep --engine ray --workers 2", 2,
       "--workers is for the local engine's worker processes, not --engine ray", "drop --workers"),
     R("config", "run {study_exec_type} --db {db} --out {tmp}/rep", 2, "{study_exec_type}:4: execution.workers",
       "expected an integer in [1, 1024], got 'two'"),
     R("config", "run {study_exec_key} --db {db} --out {tmp}/rep", 2, "{study_exec_key}:4: execution.nodes", "unknown key",
-      "address, engine, workers"),
+      "address, engine, gpu, workers"),
+    R("type", "run {study_exec_gpu} --db {db} --out {tmp}/rep", 2, "{study_exec_gpu}:4: execution.gpu",
+      "expected true (train on a GPU, refused where there is none) or false (never), got 'yes'"),
     R("conflict", "run {study_exec_addr} --db {db} --out {tmp}/rep", 2, "{study_exec_addr}:5: execution.address",
       'a Ray cluster address is for engine = "ray", not \'local\''),
     # (end of engines rows)
@@ -513,7 +517,7 @@ def _studies_and_resume(root: Path, paths: dict) -> None:
         results.append_study(sweep="seed-004@2", name=default_study.name, definition=default_study.to_dict(),
                              options=default_options.to_dict())
     paths["resume_default_cache"] = Path(str(default_options.cache))
-    for name, text in {"study_exec_type": 'workers = "two"', "study_exec_key": "nodes = 2",  # issue 17: [execution] rows
+    for name, text in {"study_exec_type": 'workers = "two"', "study_exec_key": "nodes = 2", "study_exec_gpu": 'gpu = "yes"',  # issue 17: [execution] rows
                        "study_exec_addr": 'engine = "local"\naddress = "10.0.0.5:6379"'}.items():
         paths[name] = root / f"{name}.toml"
         paths[name].write_text(f"{model}[execution]\n{text}\n")

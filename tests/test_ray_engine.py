@@ -45,9 +45,9 @@ def cluster(tmp_path_factory):
             "kind": "ssh", "name": "sshd", "profile": "rpi4", "host": "127.0.0.1", "port": server.port, "user": server.user,
             "key_file": str(server.client_key), "python": sys.executable, "known_hosts": str(server.known_hosts),
             "remote_dir": str(root / "remote")}))
-        for name in ("pi-99", "pi:3", "gone"):  # in the devices file (the driver checks names there first); "gone" is
-            # offered, but nothing answers at its address: a board that went away
-            add_device(config_from_dict(name, {"kind": "ssh", "name": name, "profile": "rpi4", "host": "127.0.0.1", "port": 9}))
+        # "gone" is offered, but nothing answers at its address: a board that went away. The driver needs no entry for a
+        # board (pi-99, pi:3 below are in no devices file): the cluster says what it offers.
+        add_device(config_from_dict("gone", {"kind": "ssh", "name": "gone", "profile": "rpi4", "host": "127.0.0.1", "port": 9}))
     finally:
         if previous is None:
             os.environ.pop("CSIBENCH_CONFIG_DIR")
@@ -265,3 +265,12 @@ def test_a_board_name_ray_cannot_use_is_one_line(cluster, tmp_path):
     assert errors == [done.stderr.strip().splitlines()[-1]] and errors[0].startswith(
         "error: invalid board name 'pi:3': a board name becomes the Ray resource board:NAME: 1–63 letters, digits")
     assert "Traceback" not in done.stderr
+
+
+def test_a_gpu_asked_of_a_cluster_without_one_is_one_line(cluster, tmp_path):
+    done = run(cluster, tmp_path, "--gpu")
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: --gpu: no node of the Ray cluster at {cluster.address} has a GPU (it offers CPU 2, "), last
+    assert last.endswith("join a GPU node there (`ray start --address=HEAD:PORT`) or drop --gpu"), last
+    assert not (tmp_path / "r.db").exists() or rows(tmp_path / "r.db", "SELECT COUNT(*) FROM studies") == [(0,)]

@@ -198,7 +198,7 @@ def leases(answer_s: float = 2.0) -> dict[str, dict[str, list[str]]]:
     (a proxy answers while it measures: it runs two calls at once)."""
     import ray
 
-    refs = {}
+    refs: dict[Any, str] = {}
     for entry in ray.util.list_named_actors(all_namespaces=True):
         name = entry["name"] if isinstance(entry, dict) else entry
         if (isinstance(entry, dict) and entry.get("namespace") != NAMESPACE) or not name.startswith(LEASE_PREFIX):

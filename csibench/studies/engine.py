@@ -31,7 +31,8 @@ MAX_WORKERS = 1024
 
 
 class Engine(Protocol):
-    """Built as ``ENGINES[name](address=..., workers=..., console=...)``; an engine ignores what it has no use for."""
+    """Built as ``ENGINES[name](address=..., workers=..., gpu=..., console=...)``; an engine ignores what it has no use
+    for. ``gpu``: True trains on a GPU (refused in one line where there is none), False never, None the engine's default."""
 
     name: str  # "local" | "ray"
 
@@ -59,7 +60,7 @@ def check_workers(workers: Any, flag: str = "--workers") -> int:
     return workers
 
 
-def open_engine(name: str, *, address: str | None, console: Any, workers: int | None = None) -> Engine:
+def open_engine(name: str, *, address: str | None, console: Any, workers: int | None = None, gpu: bool | None = None) -> Engine:
     """The engine ``name``, its module imported only now (the local engine never imports Ray)."""
     module_name, _, class_name = ENGINES[check_engine(name)].partition(":")
     try:
@@ -68,4 +69,4 @@ def open_engine(name: str, *, address: str | None, console: Any, workers: int | 
         if name == "ray" and (exc.name or "").split(".")[0] == "ray":
             raise UsageError("--engine ray needs Ray, which is not installed: pip install 'csibench[ray]'") from None
         raise
-    return getattr(module, class_name)(address=address, workers=workers, console=console)
+    return getattr(module, class_name)(address=address, workers=workers, gpu=gpu, console=console)

@@ -11,6 +11,7 @@ measurement has the machine to itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import multiprocessing
 import os
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from csibench import signals
 from csibench.devices.lookup import get_device
-from csibench.errors import CsibenchError
+from csibench.errors import CsibenchError, UsageError
 
 if TYPE_CHECKING:
     from csibench.studies.prepare import Chain, ChainResult, PrepareJob
@@ -38,6 +39,16 @@ def default_workers() -> int:
 
 
 _RELAY: Any = None  # in a worker process: the queue its chains' progress goes to (set by _start_worker)
+
+
+def require_cuda() -> str:
+    """``"cuda"`` where torch sees a CUDA device here, else one line (checked when the run starts, before any work)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(f"--gpu: torch {torch.__version__} sees no CUDA device on this machine; drop --gpu (training "
+                         "runs on the CPU) or run on a Ray cluster with a GPU node (--engine ray)")
+    return "cuda"
 
 
 def _start_worker(threads: int, relay: Any) -> None:
@@ -58,9 +69,11 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, *, address: str | None = None, workers: int | None = None, console: Any = None) -> None:
+    def __init__(self, *, address: str | None = None, workers: int | None = None, gpu: bool | None = None,
+                 console: Any = None) -> None:
         self.workers = workers or default_workers()
         self.console = console
+        self.train_device = require_cuda() if gpu else "cpu"  # CPU as before engines; --gpu: this machine's CUDA device
 
     def device(self, name: str) -> Any:
         return get_device(name)
@@ -69,6 +82,7 @@ class LocalEngine:
                 on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
         from csibench.studies.prepare import prepare_chain
 
+        job = dataclasses.replace(job, train_device=self.train_device)
         if self.workers == 1 or len(chains) <= 1:
             for chain in chains:
                 try:

@@ -10,6 +10,7 @@ time across every driver. Imported only by ``engine.open_engine`` (the local eng
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import ray
 
 from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line
-from csibench.errors import CsibenchError
+from csibench.errors import CsibenchError, UsageError
 from csibench.studies.prepare import Chain, ChainResult, PrepareJob, prepare_chain
 
 MAX_RETRIES = 3  # a chain whose worker or node dies is run again this many times
@@ -33,11 +34,17 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, *, address: str | None = None, workers: int | None = None, console: Any = None) -> None:
+    def __init__(self, *, address: str | None = None, workers: int | None = None, gpu: bool | None = None,
+                 console: Any = None) -> None:
         self.address = address
         self.console = console
         connect(address)
-        self.gpus = ray.cluster_resources().get("GPU", 0) > 0
+        offered = ray.cluster_resources()
+        if gpu and offered.get("GPU", 0) <= 0:
+            shown = ", ".join(f"{k} {v:g}" for k, v in sorted(offered.items()) if k in ("CPU", "GPU") or k.startswith("board:"))
+            raise UsageError(f"--gpu: no node of the Ray cluster at {address or 'RAY_ADDRESS or this machine'} has a GPU (it "
+                             f"offers {shown}); join a GPU node there (`ray start --address=HEAD:PORT`) or drop --gpu")
+        self.gpus = offered.get("GPU", 0) > 0 and gpu is not False  # None: train on a GPU where the cluster has one
         self.node_id = ray.get_runtime_context().get_node_id()
         url = dashboard_url()
         if url and url not in _DASHBOARD_SHOWN:  # once per driver, however many engines it opens
@@ -59,8 +66,8 @@ class RayEngine:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         options: dict[str, Any] = {"max_retries": MAX_RETRIES, "retry_exceptions": False, "num_cpus": 1,
                                    "runtime_env": {"env_vars": env} if env else None}
-        if chain.trains and self.gpus:
-            options["num_gpus"] = 1  # on whichever node has one: the cache path must be shared with it
+        if chain.trains and self.gpus:  # on whichever node has one (the cache path must be shared with it), trained there
+            options["num_gpus"] = 1
         else:  # on this node: the artifacts land in the driver's own cache
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(self.node_id, soft=False)
         return options
@@ -68,7 +75,8 @@ class RayEngine:
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
                 on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
         task = ray.remote(prepare_chain)
-        pending = {task.options(**self._options(c)).remote(c, job): c for c in chains}
+        on_gpu = dataclasses.replace(job, train_device="cuda")  # a chain given a GPU trains on it, not beside it
+        pending = {task.options(**self._options(c)).remote(c, on_gpu if c.trains and self.gpus else job): c for c in chains}
         stopped: BaseException | None = None
         try:
             while pending:

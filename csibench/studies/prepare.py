@@ -68,6 +68,7 @@ class PrepareJob:
     cache: str
     data_dir: str
     sweep: str
+    train_device: str = "cpu"  # where chains train: "cuda" when the engine gave them a GPU
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def prepare_chain(chain: Chain, job: PrepareJob, progress: Any = None) -> ChainR
     progress = progress if progress is not None else _Silent()
     ctx = TrainContext(cache=cache, data_dir=Path(job.data_dir), seed=study.seed, epochs=study.training.epochs,
                        full=study.training.full, data=study.training.data, samples=study.training.samples,
-                       progress=progress, datasets={})
+                       progress=progress, datasets={}, device=job.train_device)
     records, stats, recorded = _Records(), Counter[str](), set[str]()
     items = [replace(it, artifacts={}) for it in chain.items]  # this process's own copies
     if _needs_single_user_data(items, study):

@@ -81,6 +81,7 @@ class TrainContext:
     samples: int | None
     progress: Any  # rich Progress
     datasets: dict[str, Any]
+    device: str = "cpu"  # torch device the recipes train on ("cuda" on a GPU the engine chose); not part of a cache key
 
 
 def _key(parts: dict[str, Any]) -> str:
@@ -136,7 +137,7 @@ def pair_recipe(model: str, cr: str | None, overrides: dict, role: str | None, c
     cache_key = {'recipe': '004-pair', 'cr': cr, 'data': ds.content_hash, 'seed': ctx.seed, 'epochs': epochs, 'full': ctx.full, 'code': code_fingerprint()}
     folder = ctx.cache / "train" / f"004-pair-{_key(cache_key)}"
     summary, reused = _train_once(ctx, folder, f"train 004 pair CR {cr}", lambda on_event: train_default_pair(
-        ds, folder, epochs, on_event, cr=cr or "1/16", seed=ctx.seed, full=ctx.full, resume=True))
+        ds, folder, epochs, on_event, cr=cr or "1/16", seed=ctx.seed, full=ctx.full, resume=True, device=ctx.device))
 
     def trained(r: str) -> Trained:
         run = summary["runs"][r]
@@ -159,7 +160,7 @@ def vanilla_recipe(model: str, cr: str | None, overrides: dict, role: str | None
     cache_key = {'recipe': 'vanilla', 'model': model, 'cr': cr, 'set': overrides, 'data': ds.content_hash, 'seed': ctx.seed,
                  'settings': settings, 'code': code_fingerprint()}
     folder = ctx.cache / "train" / f"vanilla-{_key(cache_key)}"
-    cfg = TrainConfig(**{**settings, "seed": ctx.seed, "threads": 1})
+    cfg = TrainConfig(**{**settings, "seed": ctx.seed, "threads": 1, "device": ctx.device})
 
     def run(on_event) -> dict:
         result = train(model, ds, folder, cfg, cr=cr, overrides=overrides or None, resume=True, progress=on_event)
@@ -191,7 +192,7 @@ def system_recipe(model: str, cr: str | None, overrides: dict, role: str | None,
         ctx.progress.update(task, completed=gen.total)
     ds = ctx.datasets[key]
     epochs = ctx.epochs if ctx.epochs is not None else (TrainConfig.epochs if ctx.full else SYSTEM_EPOCHS)
-    config = TrainConfig(epochs=epochs, batch_size=50, seed=ctx.seed, threads=1)
+    config = TrainConfig(epochs=epochs, batch_size=50, seed=ctx.seed, threads=1, device=ctx.device)
     settings = {name: getattr(config, name) for name in ("epochs", "batch_size", "seed", "threads")}  # part of the cache key
     cache_key = {'recipe': 'system', 'model': model, 'set': overrides, 'data': ds.content_hash, 'settings': settings, 'code': code_fingerprint()}
     folder = ctx.cache / "train" / f"system-{model}-{_key(cache_key)}"

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from csibench.bench.results import DEFAULT_DB, ResultsDB
+from csibench.devices.lookup import MAX_THREADS, get_device
 from csibench.devices.lookup import check_threads as check_one
-from csibench.devices.lookup import get_device
 from csibench.errors import UsageError
 from csibench.studies.engine import check_engine, check_workers
+from csibench.studies.engine_local import require_cuda
 from csibench.studies.spec import SEED_MAX, Execution, Measure, Study, Training, Weights, check_threads_fit, load_study, narrow
 
 DEFAULT_OUT = Path("reports")  # `csibench run --out`'s default
@@ -64,7 +65,7 @@ class Overrides:
             study = dataclasses.replace(study, threads=(check_threads(self.threads, study.devices),))
         else:
             # cores known before connecting (this machine's); a remote device's are checked by its runtime there
-            check_threads_fit(study, {name: get_device(name).max_threads() for name in study.devices})
+            check_threads_fit(study, {name: _cores(name) for name in study.devices})
         study = self._measure(study)
         if self.epochs is not None and self.epochs < 1:
             raise UsageError(f"invalid --epochs {self.epochs}: at least 1")
@@ -101,8 +102,27 @@ def _list(value: tuple[str, ...] | None) -> list[str] | None:
 
 def check_threads(threads: int, devices: tuple[str, ...]) -> int:
     for name in devices:  # this machine's cores are known; a remote device's are checked by its runtime
-        check_one(threads, get_device(name))
+        device = _configured(name)
+        if device is not None:
+            check_one(threads, device)
+        elif not 1 <= threads <= MAX_THREADS:
+            raise UsageError(f"invalid --threads {threads}: an integer in [1, {MAX_THREADS}]")
     return threads
+
+
+def _configured(name: str):
+    """The device ``name`` of this machine's devices file (or ``local``), or None: a board only a Ray cluster offers is
+    found (or refused in one line) by the engine before any work, not here."""
+    try:
+        return get_device(name)
+    except UsageError:
+        return None
+
+
+def _cores(name: str) -> int | None:
+    """A device's logical cores where known before connecting."""
+    device = _configured(name)
+    return device.max_threads() if device is not None else None
 
 
 def _untrained(study: Study) -> tuple[Study, list[str]]:
@@ -139,7 +159,8 @@ class RunOptions:
                    Execution(**d["execution"]) if d.get("execution") else None)
 
 
-def execution_of(base: Execution, *, engine: str | None = None, address: str | None = None, workers: int | None = None) -> Execution:
+def execution_of(base: Execution, *, engine: str | None = None, address: str | None = None, workers: int | None = None,
+                 gpu: bool | None = None) -> Execution:
     """``base`` (the study's ``[execution]``, or a resumed run's) with the flags given over it. How a run executes is
     not what it measures, so a resume may change it; a flag meant for the other engine is refused in one line."""
     chosen = check_engine(engine) if engine is not None else base.engine
@@ -156,7 +177,10 @@ def execution_of(base: Execution, *, engine: str | None = None, address: str | N
                              "machine); add --engine ray or drop --ray-address")
     kept_address = address if address is not None else base.address if chosen == "ray" else None
     kept_workers = workers if workers is not None else base.workers if chosen == "local" else None
-    return Execution(chosen, kept_address, kept_workers)
+    kept_gpu = gpu if gpu is not None else base.gpu
+    if chosen == "local" and kept_gpu:
+        require_cuda()  # here, before any work or note; a Ray cluster's GPUs are checked when it is joined
+    return Execution(chosen, kept_address, kept_workers, kept_gpu)
 
 
 def _absolute(path: Path) -> str:

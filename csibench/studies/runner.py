@@ -142,7 +142,7 @@ def run_study(study: Study, *, db: Path, out_dir: Path, console: Console, cache:
     ``options`` (csibench.studies.resume.RunOptions) are recorded with the run, so that ``--resume`` restores it;
     ``execution`` says where its chains are prepared (default: the study's ``[execution]``, else the local engine)."""
     how = execution or study.execution
-    engine = open_engine(how.engine, address=how.address, workers=how.workers, console=console)
+    engine = open_engine(how.engine, address=how.address, workers=how.workers, gpu=how.gpu, console=console)
     try:
         return _run_study(study, engine, db=db, out_dir=out_dir, console=console, cache=cache, resume=resume, formats=formats,
                           options=options)

@@ -127,6 +127,7 @@ class Execution:
     engine: str = "local"  # "local" | "ray" (csibench.studies.engine.ENGINES)
     address: str | None = None  # ray: the cluster's address (None: Ray's own discovery, else a local cluster)
     workers: int | None = None  # local: worker processes (None: one per core)
+    gpu: bool | None = None  # train on a GPU: True requires one, False never, None: where the Ray cluster has one (local: CPU)
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,7 @@ def _sub(raw: Any, cls: type, key: str, ctx: _Ctx) -> Any:
 
 
 def _execution(raw: Any, ctx: _Ctx) -> Execution:
-    """``[execution]``: engine, address (ray only), workers (local only)."""
+    """``[execution]``: engine, address (ray only), workers (local only), gpu (true: train on one; false: never)."""
     if not isinstance(raw, dict):
         raise ctx.fail("execution", "expected a table: [execution] engine = \"local\" | \"ray\", address = \"HOST:PORT\", workers = N")
     _unknown(raw, {f.name for f in dataclasses.fields(Execution)}, "execution.", ctx)
@@ -365,7 +366,10 @@ def _execution(raw: Any, ctx: _Ctx) -> Execution:
     workers = raw.get("workers")
     if workers is not None:
         workers = _number(workers, "execution.workers", ctx, kind=int, low=1, high=MAX_WORKERS)
-    return Execution(engine, address, workers)
+    gpu = raw.get("gpu")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise ctx.fail("execution.gpu", f"expected true (train on a GPU, refused where there is none) or false (never), got {gpu!r}")
+    return Execution(engine, address, workers, gpu)
 
 
 def parse_study(text: str, origin: str, base_dir: Path, default_name: str) -> Study:
