@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[test]'
+	# Ray second, against what is installed: resolved together with the rest, pip backtracked for over 12 minutes
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[test,ray]'
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
