@@ -274,3 +274,12 @@ def test_a_gpu_asked_of_a_cluster_without_one_is_one_line(cluster, tmp_path):
     assert last.startswith(f"error: --gpu: no node of the Ray cluster at {cluster.address} has a GPU (it offers CPU 2, "), last
     assert last.endswith("join a GPU node there (`ray start --address=HEAD:PORT`) or drop --gpu"), last
     assert not (tmp_path / "r.db").exists() or rows(tmp_path / "r.db", "SELECT COUNT(*) FROM studies") == [(0,)]
+
+
+def test_a_board_that_is_its_nodes_own_machine_is_leased_with_every_cpu_of_the_node(cluster, tmp_path):
+    """No chain of any driver runs on a node while its own machine measures; a board over SSH takes no CPU."""
+    code = ("from csibench.devices.ray_board import RayBoard, RayBoardConfig\n"
+            f"print([RayBoard.on_cluster(RayBoardConfig(name=n, address={cluster.address!r})).lease_cpus for n in ('local', 'sshd')])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cluster.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[2.0, 0]"

@@ -41,6 +41,12 @@ WAIT_NOTE_S = 2.0  # a lease not granted within this long is announced once, wit
 _BOARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # usable in a Ray resource name and an actor name
 
 
+def ray_nodes() -> list[dict]:
+    import ray
+
+    return ray.nodes()
+
+
 # ---- config (the devices file; no Ray) --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,6 +400,8 @@ class RayBoard:
         self.serves: str | None = None  # the kind of device the node drives for it: "ssh", "local"
         self._max_threads: int | None = None
 
+    lease_cpus: float = 0  # CPUs of the board's node its lease takes (all of them where the board is that node)
+
     @classmethod
     def on_cluster(cls, cfg: RayBoardConfig, *, lease_note=None) -> RayBoard:
         """A board of the cluster this process has joined, checked offered and described by its node now."""
@@ -415,6 +423,10 @@ class RayBoard:
         self._max_threads = facts["max_threads"]
         self.serves = facts["kind"]
         self.node = node
+        # A board that is its node's own machine is leased with every CPU of that node: no chain of any driver runs
+        # there while it measures (a measurement has the machine to itself); a board over SSH takes none.
+        cpus = next((n["Resources"].get("CPU", 0) for n in ray_nodes() if n.get("Alive") and resource_of(self.name) in n.get("Resources", {})), 0)
+        self.lease_cpus = cpus if self.serves == "local" else 0
 
     def max_threads(self) -> int | None:
         return self._max_threads
@@ -447,7 +459,8 @@ class RayBoard:
         self._ensure()
         require_offered(self.name)  # a board whose node left: one line, not an endless wait
         name = f"{LEASE_PREFIX}{self.name}:{holder_id()}#{next(_SERIAL)}"
-        proxy = proxy_class().options(name=name, namespace=NAMESPACE, resources={resource_of(self.name): 1}).remote(self.name, holder_id())
+        proxy = proxy_class().options(name=name, namespace=NAMESPACE, resources={resource_of(self.name): 1},
+                                      num_cpus=self.lease_cpus).remote(self.name, holder_id())
         held["proxy"] = proxy
         ready = proxy.facts.remote()
         announced = False
