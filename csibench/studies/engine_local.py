@@ -38,7 +38,7 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-_RELAY: Any = None  # in a worker process: the queue its chains' progress goes to (set by _start_worker)
+_RELAY: Any = None  # in a worker process: the pipe end its chains' progress goes to (set by _start_worker)
 
 
 def require_cuda() -> str:
@@ -53,7 +53,7 @@ def require_cuda() -> str:
 
 def _start_worker(threads: int, relay: Any) -> None:
     """In each worker, before any chain: Ctrl-C is the driver's to handle; torch and BLAS get their share of cores;
-    progress goes to ``relay`` (a queue the driver shows)."""
+    progress goes to ``relay`` (a pipe end the driver reads)."""
     global _RELAY
     _RELAY = relay
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -98,10 +98,13 @@ class LocalEngine:
         workers = min(self.workers, len(chains))
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
-        relay = context.SimpleQueue()
-        shower = threading.Thread(target=_show_progress, args=(relay, progress), daemon=True)
+        # A pipe, not a queue: no semaphores for a stopped command's os._exit to leak (the resource tracker would print
+        # them after the interrupt line), and no lock a killed worker could die holding. Each message is one small write.
+        reader, writer = context.Pipe(duplex=False)
+        shown = threading.Event()
+        shower = threading.Thread(target=_show_progress, args=(reader, progress, shown), daemon=True)
         shower.start()
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads, relay))
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads, writer))
         stopped: BaseException | None = None
         try:
             with signals.child(lambda: _end_workers(pool)):  # a signal ends the workers at once, then interrupts here
@@ -126,9 +129,10 @@ class LocalEngine:
             # Freed now, not at exit: a stopped command exits with os._exit, and queues still alive then make the
             # multiprocessing resource tracker print leaked-semaphore warnings after the one-line interrupt message.
             pool = None  # type: ignore[assignment]
-            relay.put(None)  # the workers are gone: nothing follows this
-            shower.join(timeout=5)
-            relay.close()
+            shown.set()  # the workers are gone: nothing more comes
+            shower.join(timeout=2)
+            writer.close()
+            reader.close()
             gc.collect()
         if stopped is not None:
             raise stopped
@@ -141,15 +145,21 @@ def _prepare_relayed(chain: Chain, job: PrepareJob) -> ChainResult:
     """``prepare_chain`` in a worker, its progress sent to the driver."""
     from csibench.studies.prepare import ProgressRelay, prepare_chain
 
-    return prepare_chain(chain, job, ProgressRelay(_RELAY.put, chain.name()) if _RELAY is not None else None)
+    return prepare_chain(chain, job, ProgressRelay(_RELAY.send, chain.name()) if _RELAY is not None else None)
 
 
-def _show_progress(relay: Any, progress: Any) -> None:
-    """The driver's thread that shows the workers' progress messages until the ``None`` that ends them."""
+def _show_progress(reader: Any, progress: Any, done: threading.Event) -> None:
+    """The driver's thread that shows the workers' progress messages until ``done``."""
     from csibench.studies.prepare import show_relayed
 
     tasks: dict = {}
-    while (message := relay.get()) is not None:
+    while not done.is_set():
+        try:
+            if not reader.poll(0.2):
+                continue
+            message = reader.recv()
+        except (EOFError, OSError):  # the pipe closed: the workers are gone
+            return
         if progress is not None:
             with contextlib.suppress(Exception):  # a display hiccup never stops a study
                 show_relayed(progress, message, tasks)
