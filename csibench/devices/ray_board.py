@@ -13,6 +13,7 @@ Ray is imported only inside functions: the devices file and the CLI read :class:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import itertools
@@ -20,6 +21,7 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -139,6 +141,7 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
             except OSError as exc:
                 raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start one with `csibench devices serve` "
                                     "(or `ray start --head`) and pass its address to --ray-address") from None
+        prefer_token_auth()
         ray = import_ray()
 
         outcome: dict[str, Any] = {}
@@ -150,16 +153,43 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
             except Exception as exc:  # noqa: BLE001 -- ConnectionError, AuthenticationError, RuntimeError…: reported below
                 outcome["error"] = exc
 
-        thread = threading.Thread(target=init, daemon=True, name="ray-connect")
-        thread.start()
-        thread.join(timeout_s)
+        with _stderr_captured() as said:  # Ray's C++ client logs its retries on fd 2; the reason is given in one line below
+            thread = threading.Thread(target=init, daemon=True, name="ray-connect")
+            thread.start()
+            thread.join(timeout_s)
         if thread.is_alive():
             raise CsibenchError(f"the Ray cluster at {address} did not answer within {timeout_s:g} s (is it a Ray head's "
                                 "GCS port? its dashboard port is not)")
         if "error" in outcome:
-            raise CsibenchError(f"cannot join the Ray cluster at {address}: {first_line(outcome['error'])}") from None
+            why = first_line(RuntimeError("auth token rejected")) if "InvalidAuthToken" in said() else first_line(outcome["error"])
+            raise CsibenchError(f"cannot join the Ray cluster at {address}: {why}") from None
         _JOINED["dashboard"] = getattr(outcome["context"], "dashboard_url", None) or ""
         return outcome["context"]
+
+
+@contextlib.contextmanager
+def _stderr_captured():
+    """File descriptor 2 into a temporary file for the block (C++ logging bypasses Python's sys.stderr); yields a
+    function returning what was written (readable after the block too)."""
+    sys.stderr.flush()
+    saved, kept = os.dup(2), {"text": ""}
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: kept["text"]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept["text"] = sink.read(1 << 20).decode("utf-8", "replace")
+
+
+def prefer_token_auth() -> None:
+    """Send the token at hand (RAY_AUTH_TOKEN, else ~/.ray/auth_token): a `ray start --head` cluster asks for one, and
+    a driver sends it only in token mode. Set before Ray is first imported (it reads the mode then); an explicit
+    RAY_AUTH_MODE is kept."""
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def import_ray():

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import ray
-
-from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line
+from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line, prefer_token_auth
 from csibench.errors import CsibenchError, UsageError
 from csibench.studies.prepare import Chain, ChainResult, PrepareJob, prepare_chain
+
+prefer_token_auth()  # before Ray is imported: it reads RAY_AUTH_MODE then
+import ray  # noqa: E402
 
 MAX_RETRIES = 3  # a chain whose worker or node dies is run again this many times
 # what a chain's worker needs from the driver's environment (a worker inherits its node's, not the driver's)
@@ -46,6 +48,9 @@ class RayEngine:
                              f"offers {shown}); join a GPU node there (`ray start --address=HEAD:PORT`) or drop --gpu")
         self.gpus = offered.get("GPU", 0) > 0 and gpu is not False  # None: train on a GPU where the cluster has one
         self.node_id = ray.get_runtime_context().get_node_id()
+        self.gcs = _split_gcs(ray.get_runtime_context().gcs_address)
+        mine: dict = next((n for n in ray.nodes() if n.get("NodeID") == self.node_id), {})
+        self.node_cpus = mine.get("Resources", {}).get("CPU", 0)
         url = dashboard_url()
         if url and url not in _DASHBOARD_SHOWN:  # once per driver, however many engines it opens
             _DASHBOARD_SHOWN.add(url)
@@ -75,12 +80,23 @@ class RayEngine:
     def prepare(self, chains: list[Chain], job: PrepareJob, on_result: Callable[[Chain, ChainResult], None],
                 on_error: Callable[[Chain, CsibenchError], None], progress: Any = None) -> None:
         task = ray.remote(prepare_chain)
+        here = [c for c in chains if not (c.trains and self.gpus)]
+        if here and self.node_cpus <= 0:
+            raise UsageError(f"this driver's Ray node offers no CPU (it was started with --num-cpus=0), and {len(here)} chain(s) "
+                             "run on the driver's node (their artifacts land in its cache); run the driver on a node with CPUs")
         on_gpu = dataclasses.replace(job, train_device="cuda")  # a chain given a GPU trains on it, not beside it
         pending = {task.options(**self._options(c)).remote(c, on_gpu if c.trains and self.gpus else job): c for c in chains}
         stopped: BaseException | None = None
         try:
+            lost_since: float | None = None
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                if not done:  # Ray's own client gives up on a lost cluster only after 60 s, and then ends this process
+                    lost_since = None if _reachable(self.gcs) else (lost_since or time.monotonic())
+                    if lost_since is not None and time.monotonic() - lost_since > LOST_AFTER_S:
+                        raise CsibenchError(f"the Ray cluster at {self.address or 'this machine'} stopped answering while "
+                                            f"{len(pending)} chain(s) were prepared")
+                    continue
                 for ref in done:
                     chain = pending.pop(ref)
                     try:
@@ -105,6 +121,24 @@ class RayEngine:
             ray.shutdown()
 
 
+LOST_AFTER_S = 5.0  # the cluster's GCS port refusing this long: the cluster is gone
+
+
+def _split_gcs(address: str | None) -> tuple[str, int] | None:
+    host, _, port = (address or "").rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
+
+
+def _reachable(where: tuple[str, int] | None) -> bool:
+    if where is None:
+        return True
+    try:
+        socket.create_connection(where, timeout=1.0).close()
+        return True
+    except OSError:
+        return False
+
+
 def _deliver(ref, chain: Chain, on_result, on_error) -> None:
     try:
         result = ray.get(ref)
@@ -119,6 +153,10 @@ def _deliver(ref, chain: Chain, on_result, on_error) -> None:
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError) as exc:
         raise CsibenchError(f"the Ray worker preparing {chain.name()} died {MAX_RETRIES + 1} times ({type(exc).__name__}); "
                             "rerun the study: finished trainings and artifacts are reused from the cache") from None
+    except ray.exceptions.TaskCancelledError:  # this driver cancelled it (it is stopping): not a failure
+        raise
+    except ray.exceptions.RayError as exc:  # unschedulable, cancelled by the cluster, …: one line, never a traceback
+        raise CsibenchError(f"the Ray cluster could not prepare {chain.name()}: {type(exc).__name__}: {first_line(exc)}") from None
     on_result(chain, result)
 
 
