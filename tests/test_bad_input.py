@@ -332,6 +332,10 @@ ROWS = [
       "expected an integer in [1, 1024], got 'two'"),
     R("config", "run {study_exec_key} --db {db} --out {tmp}/rep", 2, "{study_exec_key}:4: execution.nodes", "unknown key",
       "address, engine, gpu, workers"),
+    R("conflict", "run {study_exec_rayworkers} --db {db} --out {tmp}/rep", 2, "{study_exec_rayworkers}:5: execution.workers",
+      "worker processes are the local engine's, not 'ray''s", "drop it or set engine = \"local\""),
+    R("type", "run {study_exec_badaddr} --db {db} --out {tmp}/rep", 2, "{study_exec_badaddr}:5: execution.address",
+      "expected HOST:PORT of a Ray head", "got 'garbage'"),
     R("type", "run {study_exec_gpu} --db {db} --out {tmp}/rep", 2, "{study_exec_gpu}:4: execution.gpu",
       "expected true (train on a GPU, refused where there is none) or false (never), got 'yes'"),
     R("conflict", "run {study_exec_addr} --db {db} --out {tmp}/rep", 2, "{study_exec_addr}:5: execution.address",
@@ -350,6 +354,8 @@ ROWS = [
     R("type", "devices serve pi:3", 2, "invalid board name 'pi:3'", "letters, digits", devices=NO_DEVICES),
     R("config", "devices serve nosuch", 2, "unknown device 'nosuch'", devices=NO_DEVICES),
     R("range", "devices serve --port 0", 2, "invalid --port 0", "1–65535", devices=NO_DEVICES),
+    R("proc", "devices serve local --ray-address 127.0.0.1:1", 1, "no Ray cluster at 127.0.0.1:1: Connection refused",
+      "start its head first", devices=NO_DEVICES),
     # (end of ray rows)
 ]
 
@@ -517,7 +523,8 @@ def _studies_and_resume(root: Path, paths: dict) -> None:
         results.append_study(sweep="seed-004@2", name=default_study.name, definition=default_study.to_dict(),
                              options=default_options.to_dict())
     paths["resume_default_cache"] = Path(str(default_options.cache))
-    for name, text in {"study_exec_type": 'workers = "two"', "study_exec_key": "nodes = 2", "study_exec_gpu": 'gpu = "yes"',  # issue 17: [execution] rows
+    for name, text in {"study_exec_type": 'workers = "two"', "study_exec_key": "nodes = 2", "study_exec_gpu": 'gpu = "yes"',
+                       "study_exec_rayworkers": 'engine = "ray"\nworkers = 2', "study_exec_badaddr": 'engine = "ray"\naddress = "garbage"',  # issue 17: [execution] rows
                        "study_exec_addr": 'engine = "local"\naddress = "10.0.0.5:6379"'}.items():
         paths[name] = root / f"{name}.toml"
         paths[name].write_text(f"{model}[execution]\n{text}\n")

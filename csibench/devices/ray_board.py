@@ -105,6 +105,11 @@ def check_address(address: str) -> str:
     raise UsageError(f"invalid --ray-address {address!r}: HOST:PORT of a Ray head (e.g. 10.0.0.5:6379), or auto")
 
 
+def address_ok(address: str) -> bool:
+    """Whether ``address`` is what --ray-address takes (a study file's ``[execution] address`` too)."""
+    return address == "auto" or _split_address(address) is not None
+
+
 def _split_address(address: str) -> tuple[str, int] | None:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536 or not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
@@ -294,7 +299,13 @@ def serve(names: list[str] | None, *, address: str | None, port: int, dashboard_
 
     boards = boards_to_serve(names)
     if address is not None:
-        check_address(address)
+        where = _split_address(check_address(address))
+        if where is not None:  # ray start would retry a closed or silent port for minutes
+            try:
+                socket.create_connection(where, timeout=5.0).close()
+            except OSError as exc:
+                raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start its head first (`csibench "
+                                    "devices serve` there, without --ray-address)") from None
     for what, value in (("--port", port), ("--dashboard-port", dashboard_port)):
         if not 0 < value < 65536:
             raise UsageError(f"invalid {what} {value}: must be 1–65535")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from csibench.config import format_cr, parse_cr
+from csibench.devices.ray_board import address_ok
 from csibench.errors import UsageError, suggest
 from csibench.files import read_text_bounded
 from csibench.formats_table import BY_FORMAT, default_runtime, runtime_format, runtime_names
@@ -363,9 +364,14 @@ def _execution(raw: Any, ctx: _Ctx) -> Execution:
         raise ctx.fail("execution.address", f"expected a non-empty string (a Ray cluster address), got {address!r}")
     if address is not None and engine != "ray":
         raise ctx.fail("execution.address", f"a Ray cluster address is for engine = \"ray\", not {engine!r}; drop it or set engine = \"ray\"")
+    if address is not None and not address_ok(address):
+        raise ctx.fail("execution.address", f"expected HOST:PORT of a Ray head (e.g. \"10.0.0.5:6379\") or \"auto\", got {address!r}")
     workers = raw.get("workers")
     if workers is not None:
         workers = _number(workers, "execution.workers", ctx, kind=int, low=1, high=MAX_WORKERS)
+        if engine != "local":
+            raise ctx.fail("execution.workers", f"worker processes are the local engine's, not {engine!r}'s (Ray schedules chains "
+                                                "on the cluster's CPUs and GPUs); drop it or set engine = \"local\"")
     gpu = raw.get("gpu")
     if gpu is not None and not isinstance(gpu, bool):
         raise ctx.fail("execution.gpu", f"expected true (train on a GPU, refused where there is none) or false (never), got {gpu!r}")
