@@ -37,5 +37,6 @@ NOT_RECORDS: dict[str, str] = {
     "csibench.devices.config:SSHConfig": "devices.json entry of kind ssh, read back by devices.config.config_from_dict "
                                          "(each field checked against its annotation); tests/test_device_protocol.py round-trips it",
     "csibench.devices.config:LocalConfig": "devices.json entry of kind local, read back as SSHConfig is",
+    "csibench.devices.ray_board:RayBoardConfig": "devices.json entry of kind ray-board, read back as SSHConfig is",
     "csibench.devices.profiles:BoardProfile": "a `devices profiles --json` entry",
 }
