@@ -12,10 +12,15 @@ from rich.table import Table as RichTable
 from csibench.cli_util import DbOpt, JsonOpt, check_output_path, emit_json, err, handle_errors, out
 from csibench.devices import ray_board  # light: Ray itself is imported only when a cluster is joined
 from csibench.devices.profiles import PROFILES, contradictions, get_profile
+from csibench.devices.registry import KINDS
 from csibench.errors import UsageError
 
 devices_app = typer.Typer(help="Devices to measure on: built-in profiles and your devices (SSH boards, this machine).", no_args_is_help=True)
 MAX_CALIBRATE_S = 600  # seconds per probe; a typo like 1e9 would hold the device for decades
+# Each kind in words, from the registry; a kind's options beyond the ones declared below (e.g. ray-board's
+# --ray-address) are read from its config's fields.
+KIND_HELP = "Device kind, each with its own options: " + "; ".join(
+    f"{kind}, {row.summary}, e.g. {' '.join(f'{flag} {value}' for flag, value in row.example.items())}" for kind, row in KINDS.items())
 NameArg = Annotated[str, typer.Argument(help="Device name (see `csibench devices list`).")]
 
 
@@ -45,8 +50,7 @@ def list_devices(json_out: JsonOpt = False) -> None:
 def add(
     ctx: typer.Context,
     name: NameArg,
-    kind: Annotated[str, typer.Option("--kind", help="Device kind: ssh (a board over SSH) or local (this machine under "
-                                                     "your name); each takes its own options.")] = "ssh",
+    kind: Annotated[str, typer.Option("--kind", help=KIND_HELP)] = "ssh",
     host: Annotated[str | None, typer.Option("--host", help="ssh: hostname or address of the device.")] = None,
     profile: Annotated[str | None, typer.Option(
         "--profile", help="Board profile, e.g. rpi4 (see `devices list`) \\[default: rpi4 for ssh, local for local].")] = None,

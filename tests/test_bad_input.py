@@ -313,6 +313,10 @@ ROWS = [
       devices=b'{"version": 1, "devices": {"pi": {"kind": 3, "name": "pi", "profile": "rpi4", "host": "127.0.0.1"}}}'),
     R("config", "devices check box", 1, "devices.json", "device 'box' (kind local): unknown field(s) 'host'",
       devices=b'{"version": 1, "devices": {"box": {"kind": "local", "name": "box", "profile": "rpi5", "host": "h"}}}'),
+    R("config", "devices list", 1, "devices.json", "device 'pi' (kind ssh): missing field(s) 'host'",
+      devices=b'{"version": 1, "devices": {"pi": {"kind": "ssh", "name": "pi", "profile": "rpi4"}}}'),
+    R("config", "devices list", 1, "devices.json", "an entry is named 'local', the built-in name of this machine; rename it",
+      devices=b'{"version": 1, "devices": {"local": {"kind": "local", "name": "local", "profile": "rpi5"}}}'),
     # (end of device protocol rows)
     # --- issue 17, engines ---------------------------------------------------------------------------
     # `run --engine/--workers/--ray-address` and a study's [execution]: checked before any work; a flag meant for the

@@ -206,6 +206,12 @@ def config_from_dict(name: str, entry: dict) -> Any:
     if unknown:
         raise TypeError(f"device {name!r} (kind {kind}): unknown field(s) {', '.join(map(repr, unknown))} "
                         f"(valid: kind, {', '.join(fields)})")
+    missing = [f.name for f in fields.values() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in entry]
+    if missing:
+        raise TypeError(f"device {name!r} (kind {kind}): missing field(s) {', '.join(map(repr, missing))}")
+    if name == "local":
+        raise TypeError("an entry is named 'local', the built-in name of this machine; rename it")
     hints = typing.get_type_hints(config)
     for key, value in entry.items():
         if key != "kind":
