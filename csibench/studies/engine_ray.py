@@ -162,8 +162,8 @@ def _deliver(ref, chain: Chain, on_result, on_error) -> None:
 
 def per_task_overhead_s(n: int = 200) -> dict[str, float]:
     """Ray's cost per empty task on the joined cluster (s): pipelined (n at once) and one round trip at a time."""
-    noop = ray.remote(num_cpus=0)(_noop)
-    ray.get(noop.remote())  # a worker started
+    noop = ray.remote(num_cpus=1)(_noop)  # a CPU each: as many workers as CPUs (with none Ray starts a worker per task)
+    ray.get([noop.remote() for _ in range(int(ray.cluster_resources().get("CPU", 1)))])  # the workers started
     start = time.perf_counter()
     ray.get([noop.remote() for _ in range(n)])
     pipelined = (time.perf_counter() - start) / n
