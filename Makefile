@@ -19,12 +19,13 @@ services:
 	@missing="$$(for pair in $(REPORT_TOOLS); do test -e "$${pair%%:*}" || echo "$${pair#*:}"; done)"; \
 	test -z "$$missing" || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) || echo "install $$missing for the report tests"; }
 
+# Ray's extra goes second, resolved against what is installed: resolved together with the rest, pip backtracked
+# for over 12 minutes on a fresh machine.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[test]'
-	# Ray second, against what is installed: resolved together with the rest, pip backtracked for over 12 minutes
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[test,ray]'
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)

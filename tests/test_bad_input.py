@@ -527,8 +527,8 @@ def _studies_and_resume(root: Path, paths: dict) -> None:
         results.append_study(sweep="seed-004@2", name=default_study.name, definition=default_study.to_dict(),
                              options=default_options.to_dict())
     paths["resume_default_cache"] = Path(str(default_options.cache))
-    for name, text in {"study_exec_type": 'workers = "two"', "study_exec_key": "nodes = 2", "study_exec_gpu": 'gpu = "yes"',
-                       "study_exec_rayworkers": 'engine = "ray"\nworkers = 2', "study_exec_badaddr": 'engine = "ray"\naddress = "garbage"',  # issue 17: [execution] rows
+    for name, text in {"study_exec_type": 'workers = "two"', "study_exec_key": "nodes = 2", "study_exec_gpu": 'gpu = "yes"',  # issue 17
+                       "study_exec_rayworkers": 'engine = "ray"\nworkers = 2', "study_exec_badaddr": 'engine = "ray"\naddress = "garbage"',
                        "study_exec_addr": 'engine = "local"\naddress = "10.0.0.5:6379"'}.items():
         paths[name] = root / f"{name}.toml"
         paths[name].write_text(f"{model}[execution]\n{text}\n")
