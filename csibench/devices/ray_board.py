@@ -43,12 +43,6 @@ WAIT_NOTE_S = 2.0  # a lease not granted within this long is announced once, wit
 _BOARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # usable in a Ray resource name and an actor name
 
 
-def ray_nodes() -> list[dict]:
-    import ray
-
-    return ray.nodes()
-
-
 # ---- config (the devices file; no Ray) --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +104,19 @@ def address_ok(address: str) -> bool:
     return address == "auto" or _split_address(address) is not None
 
 
+def not_listening(address: str, timeout_s: float) -> str | None:
+    """Why nothing accepts a connection at HOST:PORT ``address`` (e.g. "Connection refused"), or None; None too for an
+    address that is not HOST:PORT ("auto")."""
+    where = _split_address(address)
+    if where is None:
+        return None
+    try:
+        socket.create_connection(where, timeout=timeout_s).close()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _split_address(address: str) -> tuple[str, int] | None:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536 or not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
@@ -139,13 +146,10 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
         if "ray" in sys.modules and sys.modules["ray"].is_initialized():
             return sys.modules["ray"].get_runtime_context()
         address = check_address(address or os.environ.get("RAY_ADDRESS") or "auto")
-        where = _split_address(address)
-        if where is not None:  # checked before Ray is imported: a wrong address costs no second
-            try:
-                socket.create_connection(where, timeout=min(timeout_s, 5.0)).close()
-            except OSError as exc:
-                raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start one with `csibench devices serve` "
-                                    "(or `ray start --head`) and pass its address to --ray-address") from None
+        refused = not_listening(address, min(timeout_s, 5.0))  # checked before Ray is imported: a wrong address costs no second
+        if refused:
+            raise CsibenchError(f"no Ray cluster at {address}: {refused}; start one with `csibench devices serve` "
+                                "(or `ray start --head`) and pass its address to --ray-address")
         prefer_token_auth()
         ray = import_ray()
 
@@ -299,13 +303,10 @@ def serve(names: list[str] | None, *, address: str | None, port: int, dashboard_
 
     boards = boards_to_serve(names)
     if address is not None:
-        where = _split_address(check_address(address))
-        if where is not None:  # ray start would retry a closed or silent port for minutes
-            try:
-                socket.create_connection(where, timeout=5.0).close()
-            except OSError as exc:
-                raise CsibenchError(f"no Ray cluster at {address}: {exc.strerror or exc}; start its head first (`csibench "
-                                    "devices serve` there, without --ray-address)") from None
+        refused = not_listening(check_address(address), 5.0)  # ray start would retry a closed or silent port for minutes
+        if refused:
+            raise CsibenchError(f"no Ray cluster at {address}: {refused}; start its head first (`csibench "
+                                "devices serve` there, without --ray-address)")
     for what, value in (("--port", port), ("--dashboard-port", dashboard_port)):
         if not 0 < value < 65536:
             raise UsageError(f"invalid {what} {value}: must be 1–65535")
@@ -466,7 +467,7 @@ class RayBoard:
         self.node = node
         # A board that is its node's own machine is leased with every CPU of that node: no chain of any driver runs
         # there while it measures (a measurement has the machine to itself); a board over SSH takes none.
-        cpus = next((n["Resources"].get("CPU", 0) for n in ray_nodes() if n.get("Alive") and resource_of(self.name) in n.get("Resources", {})), 0)
+        cpus = next((n["Resources"].get("CPU", 0) for n in import_ray().nodes() if n.get("Alive") and resource_of(self.name) in n.get("Resources", {})), 0)
         self.lease_cpus = cpus if self.serves == "local" else 0
 
     def max_threads(self) -> int | None:

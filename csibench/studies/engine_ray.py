@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line, prefer_token_auth
+from csibench.devices.ray_board import RayBoard, RayBoardConfig, connect, dashboard_url, first_line, not_listening, prefer_token_auth
 from csibench.errors import CsibenchError, UsageError
 from csibench.studies.prepare import Chain, ChainResult, PrepareJob, prepare_chain
 
@@ -48,7 +47,7 @@ class RayEngine:
                              f"offers {shown}); join a GPU node there (`ray start --address=HEAD:PORT`) or drop --gpu")
         self.gpus = offered.get("GPU", 0) > 0 and gpu is not False  # None: train on a GPU where the cluster has one
         self.node_id = ray.get_runtime_context().get_node_id()
-        self.gcs = _split_gcs(ray.get_runtime_context().gcs_address)
+        self.gcs = ray.get_runtime_context().gcs_address or ""
         mine: dict = next((n for n in ray.nodes() if n.get("NodeID") == self.node_id), {})
         self.node_cpus = mine.get("Resources", {}).get("CPU", 0)
         url = dashboard_url()
@@ -92,7 +91,7 @@ class RayEngine:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 if not done:  # Ray's own client gives up on a lost cluster only after 60 s, and then ends this process
-                    lost_since = None if _reachable(self.gcs) else (lost_since or time.monotonic())
+                    lost_since = None if not_listening(self.gcs, 1.0) is None else (lost_since or time.monotonic())
                     if lost_since is not None and time.monotonic() - lost_since > LOST_AFTER_S:
                         raise CsibenchError(f"the Ray cluster at {self.address or 'this machine'} stopped answering while "
                                             f"{len(pending)} chain(s) were prepared")
@@ -122,21 +121,6 @@ class RayEngine:
 
 
 LOST_AFTER_S = 5.0  # the cluster's GCS port refusing this long: the cluster is gone
-
-
-def _split_gcs(address: str | None) -> tuple[str, int] | None:
-    host, _, port = (address or "").rpartition(":")
-    return (host, int(port)) if host and port.isdigit() else None
-
-
-def _reachable(where: tuple[str, int] | None) -> bool:
-    if where is None:
-        return True
-    try:
-        socket.create_connection(where, timeout=1.0).close()
-        return True
-    except OSError:
-        return False
 
 
 def _deliver(ref, chain: Chain, on_result, on_error) -> None:
