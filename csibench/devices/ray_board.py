@@ -19,6 +19,7 @@ import getpass
 import itertools
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -162,6 +163,7 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
             except Exception as exc:  # noqa: BLE001 -- ConnectionError, AuthenticationError, RuntimeError…: reported below
                 outcome["error"] = exc
 
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         with _stderr_captured() as said:  # Ray's C++ client logs its retries on fd 2; the reason is given in one line below
             thread = threading.Thread(target=init, daemon=True, name="ray-connect")
             thread.start()
@@ -172,6 +174,12 @@ def connect(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S):
         if "error" in outcome:
             why = first_line(RuntimeError("auth token rejected")) if "InvalidAuthToken" in said() else first_line(outcome["error"])
             raise CsibenchError(f"cannot join the Ray cluster at {address}: {why}") from None
+        if threading.current_thread() is threading.main_thread():
+            # Ray's core worker puts its own C++ handler on SIGTERM (it aborts the process, exit -6): csibench's come
+            # back, so SIGTERM ends a run as everywhere else (exit 143, the run recorded, its resume command printed)
+            for sig, handler in handlers.items():
+                if callable(handler):
+                    signal.signal(sig, handler)
         _JOINED["dashboard"] = getattr(outcome["context"], "dashboard_url", None) or ""
         return outcome["context"]
 
